@@ -1,0 +1,189 @@
+"""The ``evoforge`` command: run | resume | inspect | replay.
+
+Exit codes: 0 done, 1 the search failed (too many failed evaluations, workers keep dying), 2 bad input
+(config, checkpoint, arguments), 128 + signal number when interrupted (after checkpointing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _add_cluster_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, help="evaluation actors (default: one per CPU of the Ray cluster)")
+    parser.add_argument("--address", help="join a Ray cluster: 'auto' or HOST:PORT (default: start a local Ray)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evoforge", description="Distributed evolutionary and meta-learning search.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start a search from a YAML config")
+    run.add_argument("config", type=Path)
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. --set search.popsize=32 (repeatable)")
+    run.add_argument("--out", type=Path, help="run directory (default: runs/NAME-TIMESTAMP)")
+    run.add_argument("--serial", action="store_true", help="evaluate in this process instead of Ray actors")
+    _add_cluster_args(run)
+
+    resume = sub.add_parser("resume", help="continue an interrupted run from its newest usable checkpoint")
+    resume.add_argument("run_dir", type=Path)
+    resume.add_argument("--checkpoint", type=Path, help="resume from this checkpoint file instead")
+    _add_cluster_args(resume)
+
+    inspect = sub.add_parser("inspect", help="print a run's summary and plot its fitness curve")
+    inspect.add_argument("run_dir", type=Path)
+    inspect.add_argument("--plot", type=Path, help="where to write the PNG (default: RUN_DIR/fitness.png)")
+
+    replay = sub.add_parser("replay", help="run a run's best genome and optionally record a video")
+    replay.add_argument("run_dir", type=Path)
+    replay.add_argument("--episodes", type=int, default=3)
+    replay.add_argument("--seed", type=int, default=12345, help="replay seed (episodes get seeds derived from it)")
+    replay.add_argument("--genome", choices=["center", "sample"], default="center",
+                        help="the best-scoring search centre (default, when the run has one) or the best sample")
+    replay.add_argument("--video", type=Path, help="write the episodes as .mp4 or .gif")
+    return parser
+
+
+def _load_experiment(source: Path, overrides: list[str]) -> Any:
+    from evoforge.experiments import load_experiment
+
+    return load_experiment(source, overrides)
+
+
+def _cluster_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = []
+    if args.workers is not None:
+        overrides.append(f"pool.workers={args.workers}")
+    if getattr(args, "serial", False):
+        overrides.append("pool.backend=serial")
+    return overrides
+
+
+def _execute(run: Any) -> int:
+    from evoforge.search.pool import PoolError
+    from evoforge.search.run import RunInterrupted, TooManyFailures
+
+    try:
+        summary = run.execute()
+    except RunInterrupted as exc:
+        print(f"evoforge: {exc}; checkpoint written, continue with: evoforge resume {run.run_dir}", file=sys.stderr)
+        return 128 + exc.signum
+    except (TooManyFailures, PoolError) as exc:
+        print(f"evoforge: run failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    best = summary["best_center_eval"] if summary["best_center_eval"] is not None else summary["best_fitness"]
+    print(
+        f"{summary['status']}: {summary['generations_completed']} generations, best {best:.2f}"
+        + (f", solved at generation {summary['solved_generation']}" if summary["solved"] else "")
+        + f", {summary['wall_time_s']:.0f} s -> {run.run_dir}"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from evoforge.experiments.config import dump_yaml
+    from evoforge.search.run import Run
+
+    experiment = _load_experiment(args.config, args.overrides + _cluster_overrides(args))
+    run_dir = args.out or Path("runs") / f"{experiment.config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (run_dir / "config.yaml").exists():
+        raise UserError(f"{run_dir} already holds a run; continue it with: evoforge resume {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_yaml(experiment.config))
+    return _execute(Run(experiment, run_dir, address=args.address, progress=not args.quiet))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from evoforge.search import checkpoint as ckpt
+    from evoforge.search.run import Run
+
+    config_path = args.run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise UserError(f"{args.run_dir} is not a run directory (no config.yaml)")
+    experiment = _load_experiment(config_path, _cluster_overrides(args))
+    run = Run(experiment, args.run_dir, address=args.address, progress=not args.quiet)
+    if args.checkpoint is not None:
+        path, payload = args.checkpoint, ckpt.load_checkpoint(args.checkpoint)
+    else:
+        path, payload, skipped = ckpt.load_latest_valid(run.checkpoint_dir)
+        for bad, reason in skipped:
+            print(f"evoforge: warning: skipping {bad.name}: {reason}", file=sys.stderr)
+    run.restore(payload)
+    print(f"resuming {args.run_dir} from {path.name} (generation {run.state.generation})", file=sys.stderr)
+    return _execute(run)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from evoforge.experiments.plots import plot_fitness
+    from evoforge.search.metrics import read_metrics
+
+    summary_path = args.run_dir / "summary.json"
+    if not summary_path.is_file():
+        raise UserError(f"{args.run_dir} has no summary.json (not a run directory, or the run never started)")
+    summary = json.loads(summary_path.read_text())
+    width = max(len(key) for key in summary)
+    for key, value in summary.items():
+        print(f"{key:<{width}}  {value}")
+    records = read_metrics(args.run_dir)
+    if records:
+        out = plot_fitness(records, args.plot or args.run_dir / "fitness.png", title=summary.get("name", ""),
+                           threshold=summary.get("stop_fitness"))
+        print(f"fitness curve -> {out}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import torch
+
+    from evoforge.experiments.media import write_video
+
+    config_path = args.run_dir / "config.yaml"
+    best_path = args.run_dir / "best.pt"
+    if not config_path.is_file() or not best_path.is_file():
+        raise UserError(f"{args.run_dir} has no config.yaml and best.pt to replay")
+    experiment = _load_experiment(config_path, [])
+    best = torch.load(best_path, map_location="cpu", weights_only=False)
+    chosen = args.genome if best[args.genome]["genome"] is not None else "sample"
+    genome = best[chosen]["genome"]
+    returns, frames = experiment.replay(genome, args.episodes, args.seed, record=args.video is not None)
+    for episode, value in enumerate(returns):
+        print(f"episode {episode}: return {value:.2f}")
+    print(f"{chosen} genome: mean return {sum(returns) / len(returns):.2f} over {len(returns)} episodes")
+    if args.video is not None:
+        print(f"video -> {write_video(frames, args.video)}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "inspect": cmd_inspect, "replay": cmd_replay}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from evoforge.experiments.config import ConfigError
+    from evoforge.search.checkpoint import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"evoforge: config error: {exc}", file=sys.stderr)
+    except (CheckpointError, UserError) as exc:
+        print(f"evoforge: {exc}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

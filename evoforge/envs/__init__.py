@@ -1,0 +1,22 @@
+"""gymnasium environments of evoforge and the batched rollout loop.
+
+Importing this package registers evoforge's own environments with gymnasium; every Ray actor imports it
+(through the evaluators), so custom ids resolve inside workers too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+
+
+def make_env(env_id: str, *, max_episode_steps: int | None = None, render_mode: str | None = None, **kwargs: Any):
+    """``gymnasium.make`` without the passive checker (envs are checked once, in tests, with check_env)."""
+    return gymnasium.make(
+        env_id, max_episode_steps=max_episode_steps, render_mode=render_mode, disable_env_checker=True, **kwargs
+    )
+
+
+def is_registered(env_id: str) -> bool:
+    return env_id in gymnasium.registry

@@ -1,0 +1,253 @@
+"""Neuroevolution of a static MLP on a gymnasium task with vector observations, by ES on the pool.
+
+Config sections: ``env`` (id, episodes per evaluation, episode cap), ``policy`` (hidden sizes, activation,
+initialisation) and ``search`` (:class:`~evoforge.search.es.ESSettings`). A genome is the flat weight vector
+of a :class:`~evoforge.policies.mlp.BatchedMLP`; its fitness is the mean undiscounted return over
+``env.episodes`` episodes, each reset with a seed derived from (run seed, generation, genome index, episode).
+
+Actions: argmax of the outputs for Discrete action spaces; tanh outputs rescaled to the bounds for Box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, FilePath, field_validator, model_validator
+
+from evoforge.envs import is_registered, make_env
+from evoforge.envs.rollout import RolloutResult, rollout_batch
+from evoforge.experiments.config import BaseRunConfig
+from evoforge.policies.mlp import Activation, BatchedMLP
+from evoforge.search.es import ESSearcher, ESSettings
+from evoforge.search.evaluation import Evaluation, Evaluator
+from evoforge.search.seeds import derive_seed, episode_seeds
+from evoforge.search.settings import RunSettings
+
+
+class EnvSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="gymnasium env id, e.g. CartPole-v1")
+    episodes: int = Field(1, ge=1, description="episodes per evaluation (fitness is their mean return)")
+    max_episode_steps: int | None = Field(None, ge=1, description="episode cap; default the env's own")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of gymnasium.make")
+
+    @field_validator("id")
+    @classmethod
+    def _registered(cls, env_id: str) -> str:
+        if not is_registered(env_id):
+            raise ValueError(f"unknown gymnasium env id {env_id!r}")
+        return env_id
+
+
+class PolicySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden layer widths")
+    activation: Activation = "tanh"
+    bias: bool = True
+    init: Literal["default", "zeros"] = Field("default", description="initial centre: Linear-style uniform or zeros")
+    init_from: FilePath | None = Field(None, description="start the centre from a saved genome (a run's best.pt)")
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive(cls, hidden: list[int]) -> list[int]:
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden sizes must be >= 1, got {hidden}")
+        return hidden
+
+
+class GymControlConfig(BaseRunConfig):
+    experiment: Literal["gym_control"]
+    env: EnvSettings
+    policy: PolicySettings = PolicySettings()
+    search: ESSettings = ESSettings()
+    stop_fitness: float | Literal["env"] | None = Field(
+        None, description="stop when the centre's mean evaluation reaches this; 'env' = the env's reward_threshold"
+    )
+
+    @model_validator(mode="after")
+    def _threshold_known(self) -> "GymControlConfig":
+        if self.stop_fitness == "env" and gymnasium.spec(self.env.id).reward_threshold is None:
+            raise ValueError(f"stop_fitness: {self.env.id} has no reward_threshold; give a number")
+        return self
+
+
+def _observation_size(space: gymnasium.Space) -> int:
+    if not isinstance(space, gymnasium.spaces.Box) or len(space.shape) != 1:
+        raise ValueError(f"gym_control needs a 1-D Box observation space, got {space}")
+    return int(space.shape[0])
+
+
+class ActionMap:
+    """Turns raw network outputs (n, out) into env actions."""
+
+    def __init__(self, space: gymnasium.Space) -> None:
+        if isinstance(space, gymnasium.spaces.Discrete):
+            self.kind, self.size = "discrete", int(space.n)
+            self.start = int(space.start)
+        elif isinstance(space, gymnasium.spaces.Box) and len(space.shape) == 1:
+            self.kind, self.size = "box", int(space.shape[0])
+            low, high = space.low.astype(np.float32), space.high.astype(np.float32)
+            unit = np.all(low == -1) and np.all(high == 1)
+            bounded = np.all(np.isfinite(low)) and np.all(np.isfinite(high))
+            self.scale = None if unit or not bounded else ((high - low) / 2, (high + low) / 2)
+            self.dtype = space.dtype
+        else:
+            raise ValueError(f"gym_control supports Discrete and 1-D Box action spaces, got {space}")
+
+    @property
+    def output_activation(self) -> Activation:
+        return "linear" if self.kind == "discrete" else "tanh"
+
+    def __call__(self, outputs: np.ndarray) -> np.ndarray:
+        if self.kind == "discrete":
+            return outputs.argmax(axis=-1) + self.start
+        if self.scale is not None:
+            half_range, mid = self.scale
+            outputs = outputs * half_range + mid
+        return outputs.astype(self.dtype, copy=False)
+
+
+def build_policy(env: gymnasium.Env, policy: PolicySettings) -> tuple[BatchedMLP, ActionMap]:
+    action_map = ActionMap(env.action_space)
+    mlp = BatchedMLP(
+        sizes=(_observation_size(env.observation_space), *policy.hidden, action_map.size),
+        activation=policy.activation,
+        output_activation=action_map.output_activation,
+        bias=policy.bias,
+    )
+    return mlp, action_map
+
+
+class GymPolicyEvaluator(Evaluator):
+    """Evaluates a chunk of MLP genomes: all their episodes run side by side, one batched forward per step."""
+
+    def __init__(self, env: EnvSettings, policy: PolicySettings, render_mode: str | None = None) -> None:
+        self.env_settings = env
+        self.policy_settings = policy
+        self.render_mode = render_mode
+        self.envs: list[gymnasium.Env] = []
+
+    def _make_env(self) -> gymnasium.Env:
+        s = self.env_settings
+        return make_env(s.id, max_episode_steps=s.max_episode_steps, render_mode=self.render_mode, **s.kwargs)
+
+    def setup(self) -> None:
+        self.envs = [self._make_env()]
+        self.mlp, self.action_map = build_policy(self.envs[0], self.policy_settings)
+
+    def _ensure_envs(self, count: int) -> None:
+        # Environments are created once and reused for every later chunk; never per episode.
+        while len(self.envs) < count:
+            self.envs.append(self._make_env())
+
+    def rollout(self, genomes: torch.Tensor, seeds: Sequence[int], frames: list | None = None) -> RolloutResult:
+        """Episodes of every genome, ``env.episodes`` each, with episode seeds derived from ``seeds``."""
+        count, episodes = genomes.shape[0], self.env_settings.episodes
+        self._ensure_envs(count * episodes)
+        layers = self.mlp.unflatten(genomes.to(torch.float32))
+
+        def act(observations: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                x = torch.from_numpy(observations).view(count, episodes, -1)
+                outputs = self.mlp.forward(layers, x).reshape(count * episodes, -1)
+            return self.action_map(outputs.numpy())
+
+        all_seeds = [s for seed in seeds for s in episode_seeds(int(seed), episodes)]
+        return rollout_batch(self.envs, act, all_seeds, frames=frames)
+
+    def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
+        result = self.rollout(genomes, seeds)
+        episodes = self.env_settings.episodes
+        returns = result.returns.reshape(-1, episodes)
+        lengths = result.lengths.reshape(-1, episodes)
+        return [
+            Evaluation(
+                fitness=float(returns[g].mean()),
+                metrics={"steps": float(lengths[g].sum()), "episode_length": float(lengths[g].mean())},
+            )
+            for g in range(returns.shape[0])
+        ]
+
+
+class GymControlExperiment:
+    """Wires a GymControlConfig to the engine: evaluator factory, ES searcher, replay."""
+
+    config_class = GymControlConfig
+
+    def __init__(self, config: GymControlConfig) -> None:
+        self.config = config
+        stop = config.stop_fitness
+        if stop == "env":
+            stop = float(gymnasium.spec(config.env.id).reward_threshold)
+        self.settings = RunSettings(
+            name=config.name,
+            seed=config.seed,
+            generations=config.search.generations,
+            pool=config.pool,
+            checkpoint=config.checkpoint,
+            center_eval=config.center_eval,
+            stop_fitness=stop,
+        )
+        self.center_init = self.initial_center()  # also checks policy.init_from before anything starts
+
+    def evaluator_factory(self) -> "_EvaluatorFactory":
+        return _EvaluatorFactory(self.config.env, self.config.policy)
+
+    def make_searcher(self) -> ESSearcher:
+        return ESSearcher(self.config.search, self.center_init.clone(), seed=derive_seed(self.config.seed, 1))
+
+    def initial_center(self) -> torch.Tensor:
+        probe = make_env(self.config.env.id, max_episode_steps=self.config.env.max_episode_steps, **self.config.env.kwargs)
+        mlp, _ = build_policy(probe, self.config.policy)
+        probe.close()
+        policy = self.config.policy
+        if policy.init_from is not None:
+            genome = load_genome(policy.init_from)
+            if genome.numel() != mlp.num_params:
+                raise ValueError(f"policy.init_from: genome has {genome.numel()} parameters, the MLP needs {mlp.num_params}")
+            return genome.flatten().to(torch.float32)
+        if policy.init == "zeros":
+            return torch.zeros(mlp.num_params)
+        return mlp.initial_genome(torch.Generator().manual_seed(derive_seed(self.config.seed, 2)))
+
+    @staticmethod
+    def searcher_metrics(searcher: ESSearcher) -> dict[str, float]:
+        return {"sigma_mean": searcher.sigma_mean}
+
+    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list]:
+        """Run ``genome`` for ``episodes`` episodes (seeds derived from ``seed``); frames if ``record``."""
+        env = self.config.env.model_copy(update={"episodes": 1})
+        evaluator = GymPolicyEvaluator(env, self.config.policy, render_mode="rgb_array" if record else None)
+        evaluator.setup()
+        returns, frames = [], []
+        for episode in range(episodes):
+            result = evaluator.rollout(genome.reshape(1, -1), [derive_seed(seed, episode)], frames if record else None)
+            returns.append(float(result.returns[0]))
+        return returns, frames
+
+
+class _EvaluatorFactory:
+    """Picklable factory that builds a GymPolicyEvaluator inside each worker."""
+
+    def __init__(self, env: EnvSettings, policy: PolicySettings) -> None:
+        self.env = env
+        self.policy = policy
+
+    def __call__(self) -> GymPolicyEvaluator:
+        return GymPolicyEvaluator(self.env, self.policy)
+
+
+def load_genome(path: Path) -> torch.Tensor:
+    """A genome from a run's ``best.pt`` (its best centre if there is one, else its best sample) or a tensor file."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(blob, dict) and "center" in blob:
+        chosen = blob["center"]["genome"] if blob["center"]["genome"] is not None else blob["sample"]["genome"]
+        return torch.as_tensor(chosen)
+    return torch.as_tensor(blob)

@@ -1,0 +1,39 @@
+"""Plots of a run's metrics (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def plot_fitness(records: list[dict[str, Any]], path: Path, title: str = "", threshold: float | None = None) -> Path:
+    """Best, mean +- std of the population and the centre's evaluation per generation, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    generations = np.array([r["generation"] for r in records])
+    mean = np.array([r["fitness_mean"] for r in records])
+    std = np.array([r["fitness_std"] for r in records])
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    ax.fill_between(generations, mean - std, mean + std, alpha=0.2, label="population mean ± std")
+    ax.plot(generations, mean, lw=1.5)
+    ax.plot(generations, [r["fitness_best"] for r in records], lw=1.2, label="population best")
+    centre = [(r["generation"], r["center_eval"]) for r in records if r.get("center_eval") is not None]
+    if centre:
+        ax.plot(*zip(*centre), "o-", ms=3, lw=1.5, label="centre (fresh seeds)")
+    if threshold is not None:
+        ax.axhline(threshold, color="k", ls="--", lw=1, label=f"stop fitness {threshold:g}")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("fitness")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

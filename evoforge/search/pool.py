@@ -1,0 +1,277 @@
+"""EvaluatorPool: evaluate a population in parallel on persistent Ray actors, or serially in-process.
+
+Ray backend
+    One actor per CPU of the cluster by default, each holding one :class:`Evaluator` that is set up once.
+    A population is split into contiguous chunks; each actor keeps up to two chunks in flight so it never
+    waits for the driver. Results are written back by chunk position, so the output order is the input
+    order whatever the completion order. A dead actor is restarted by Ray (``max_restarts``) and its
+    in-flight chunks re-run (``max_task_retries``); if Ray gives up, the pool replaces the actor itself and
+    re-queues the chunk. Actors are spread over nodes (``SPREAD``) so a cluster's nodes all take work.
+
+Serial backend
+    The same evaluator, the same chunks and the same failure isolation, in this process. Because seeds are
+    explicit and evaluators must not depend on the batch a genome arrives in, both backends return the same
+    evaluations for the same genomes and seeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from evoforge.search.evaluation import Evaluation, Evaluator, evaluate_safely
+from evoforge.search.genome import GenomeBatch, batch_size, slice_batch
+
+log = logging.getLogger(__name__)
+
+EvaluatorFactory = Callable[[], Evaluator]
+Backend = Literal["ray", "serial"]
+
+
+class PoolError(RuntimeError):
+    """The pool cannot go on (evaluator setup failed, actors keep dying, Ray unreachable)."""
+
+
+@dataclass
+class PoolStats:
+    """What the last :meth:`EvaluatorPool.evaluate` call did, for logging."""
+
+    evaluations: int = 0
+    wall_s: float = 0.0
+    nodes: Counter = field(default_factory=Counter)  # evaluations per Ray node id
+    actors_replaced: int = 0
+
+
+class _EvaluatorWorker:
+    """Body of a Ray actor: one evaluator, set up once, evaluating chunks until the pool shuts down."""
+
+    def __init__(self, factory: EvaluatorFactory, torch_threads: int) -> None:
+        import ray
+        import torch
+
+        # One actor per core: intra-op threads would only fight the other actors for the same cores.
+        torch.set_num_threads(torch_threads)
+        self._evaluator = factory()
+        self._evaluator.setup()
+        self._node_id = ray.get_runtime_context().get_node_id()
+
+    def ready(self) -> tuple[int, str]:
+        return os.getpid(), self._node_id
+
+    def evaluate(self, genomes: GenomeBatch, seeds: Sequence[int]) -> tuple[list[Evaluation], str]:
+        return evaluate_safely(self._evaluator, genomes, seeds), self._node_id
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    start: int
+    stop: int
+
+
+class EvaluatorPool:
+    """Evaluates batches of genomes with one evaluator per worker.
+
+    Args:
+        factory: picklable zero-argument callable building the evaluator inside each worker.
+        backend: ``"ray"`` (persistent actors) or ``"serial"`` (in-process).
+        num_workers: actors to start; default one per CPU of the Ray cluster.
+        chunk_size: genomes per task; default ``ceil(population / num_workers)`` (one chunk per actor, the
+            largest batches). Smaller chunks balance uneven evaluation times better.
+        address: Ray cluster to join (``"auto"`` or ``host:port``); None starts a local Ray instance.
+        max_restarts: how often Ray restarts a dead actor (and retries its tasks) before the pool replaces it;
+            the pool replaces at most this many actors per call before giving up.
+        torch_threads: torch intra-op threads per actor.
+    """
+
+    def __init__(
+        self,
+        factory: EvaluatorFactory,
+        *,
+        backend: Backend = "ray",
+        num_workers: int | None = None,
+        chunk_size: int | None = None,
+        address: str | None = None,
+        max_restarts: int = 3,
+        torch_threads: int = 1,
+    ) -> None:
+        if backend not in ("ray", "serial"):
+            raise ValueError(f"unknown backend {backend!r}")
+        self.factory = factory
+        self.backend = backend
+        self.requested_workers = num_workers
+        self.chunk_size = chunk_size
+        self.address = address
+        self.max_restarts = max_restarts
+        self.torch_threads = torch_threads
+        self.last_stats = PoolStats()
+        self._actors: list[Any] = []
+        self._actor_cls: Any = None
+        self._serial_evaluator: Evaluator | None = None
+        self._owns_ray = False
+        self._started = False
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    @property
+    def num_workers(self) -> int:
+        return len(self._actors) if self.backend == "ray" else 1
+
+    @property
+    def actors(self) -> list[Any]:
+        """The Ray actor handles (empty for the serial backend)."""
+        return list(self._actors)
+
+    def start(self) -> "EvaluatorPool":
+        if self._started:
+            return self
+        if self.backend == "serial":
+            self._serial_evaluator = self.factory()
+            self._serial_evaluator.setup()
+        else:
+            self._start_ray()
+        self._started = True
+        return self
+
+    def _start_ray(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            try:
+                if self.address:
+                    ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=True)
+                else:
+                    ray.init(
+                        num_cpus=self.requested_workers or os.cpu_count(),
+                        include_dashboard=False,
+                        logging_level=logging.WARNING,
+                    )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise PoolError(f"cannot start or join Ray (address={self.address!r}): {exc}") from exc
+            self._owns_ray = True
+        count = self.requested_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._actor_cls = ray.remote(
+            num_cpus=1,
+            max_restarts=self.max_restarts,
+            max_task_retries=self.max_restarts,
+            scheduling_strategy="SPREAD",
+        )(_EvaluatorWorker)
+        self._actors = [self._new_actor() for _ in range(count)]
+        try:
+            ray.get([actor.ready.remote() for actor in self._actors])
+        except ray.exceptions.RayError as exc:
+            self.shutdown()
+            raise PoolError(f"evaluator setup failed in a worker: {_root_cause(exc)}") from exc
+
+    def _new_actor(self) -> Any:
+        return self._actor_cls.remote(self.factory, self.torch_threads)
+
+    def shutdown(self) -> None:
+        """Stop the actors, and Ray itself when this pool started it."""
+        if self.backend == "ray":
+            import ray
+
+            for actor in self._actors:
+                try:
+                    ray.kill(actor)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+            self._actors = []
+            if self._owns_ray and ray.is_initialized():
+                ray.shutdown()
+            self._owns_ray = False
+        self._serial_evaluator = None
+        self._started = False
+
+    def __enter__(self) -> "EvaluatorPool":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # -- evaluation ----------------------------------------------------------------------------------------
+
+    def _chunks(self, n: int) -> list[_Chunk]:
+        size = self.chunk_size or max(1, math.ceil(n / max(1, self.num_workers)))
+        return [_Chunk(start, min(n, start + size)) for start in range(0, n, size)]
+
+    def evaluate(self, genomes: GenomeBatch, seeds: Sequence[int]) -> list[Evaluation]:
+        """Evaluate ``genomes[i]`` with ``seeds[i]``; results come back in input order."""
+        n = batch_size(genomes)
+        if n != len(seeds):
+            raise ValueError(f"{n} genomes but {len(seeds)} seeds")
+        if not self._started:
+            self.start()
+        began = time.perf_counter()
+        seeds = [int(s) for s in seeds]
+        self.last_stats = PoolStats(evaluations=n)
+        if n == 0:
+            return []
+        if self.backend == "serial":
+            assert self._serial_evaluator is not None
+            results: list[Evaluation | None] = []
+            for chunk in self._chunks(n):
+                results.extend(
+                    evaluate_safely(
+                        self._serial_evaluator, slice_batch(genomes, chunk.start, chunk.stop), seeds[chunk.start : chunk.stop]
+                    )
+                )
+            self.last_stats.nodes["local"] += n
+        else:
+            results = self._evaluate_ray(genomes, seeds, n)
+        self.last_stats.wall_s = time.perf_counter() - began
+        return results  # type: ignore[return-value]
+
+    def _evaluate_ray(self, genomes: GenomeBatch, seeds: list[int], n: int) -> list[Evaluation | None]:
+        import ray
+
+        results: list[Evaluation | None] = [None] * n
+        queue = deque(self._chunks(n))
+        pending: dict[Any, tuple[_Chunk, int, Any]] = {}
+        in_flight = Counter()
+        slots_per_actor = 2
+        replaced = 0
+        while queue or pending:
+            for index, actor in enumerate(self._actors):
+                while queue and in_flight[index] < slots_per_actor:
+                    chunk = queue.popleft()
+                    ref = actor.evaluate.remote(slice_batch(genomes, chunk.start, chunk.stop), seeds[chunk.start : chunk.stop])
+                    pending[ref] = (chunk, index, actor)
+                    in_flight[index] += 1
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                chunk, index, actor = pending.pop(ref)
+                in_flight[index] -= 1
+                try:
+                    evaluations, node_id = ray.get(ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+                    # Ray has used up its own restarts for this actor: replace it and run the chunk again.
+                    queue.appendleft(chunk)
+                    if self._actors[index] is not actor:
+                        continue  # another chunk of the same dead actor already replaced it
+                    replaced += 1
+                    if replaced > self.max_restarts:
+                        raise PoolError(
+                            f"evaluation actors keep dying ({replaced} replaced in one call): {_root_cause(exc)}"
+                        ) from exc
+                    log.warning("actor %d died (%s); replacing it and re-running its chunk", index, _root_cause(exc))
+                    self._actors[index] = self._new_actor()
+                    continue
+                except ray.exceptions.RayTaskError as exc:
+                    raise PoolError(f"evaluation task crashed outside the evaluator: {_root_cause(exc)}") from exc
+                results[chunk.start : chunk.stop] = evaluations
+                self.last_stats.nodes[node_id] += len(evaluations)
+        self.last_stats.actors_replaced = replaced
+        return results
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"

@@ -1,0 +1,53 @@
+"""Settings every run has, whatever it searches: the pool, checkpoints, evaluation of the search centre.
+
+Experiment configs embed these sections; validation happens before anything starts (see
+``evoforge.experiments.config``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PoolSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["ray", "serial"] = "ray"
+    workers: int | None = Field(None, ge=1, description="actors; default one per CPU of the Ray cluster")
+    chunk_size: int | None = Field(None, ge=1, description="genomes per task; default population / workers")
+    max_failure_fraction: float = Field(
+        0.25, ge=0, le=1, description="stop the run when more than this share of a generation fails"
+    )
+    max_restarts: int = Field(3, ge=0, description="restarts of a dead actor before the run gives up")
+
+
+class CheckpointSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(1, ge=1, description="write a checkpoint every N generations (and at the end)")
+    keep: int = Field(3, ge=1, description="how many of the newest checkpoints to keep")
+
+
+class CenterEvalSettings(BaseModel):
+    """Score the search distribution's centre on fresh seeds (ES's deployable policy)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(1, ge=0, description="every N generations; 0 turns it off")
+    evaluations: int = Field(10, ge=1, description="evaluations of the centre, each with its own seed")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What :class:`~evoforge.search.run.Run` needs from an experiment's config."""
+
+    name: str
+    seed: int
+    generations: int
+    pool: PoolSettings
+    checkpoint: CheckpointSettings
+    center_eval: CenterEvalSettings
+    stop_fitness: float | None = None  # stop once the centre's mean evaluation reaches this
