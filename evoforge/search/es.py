@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -175,7 +176,10 @@ class ESSearcher:
     def __init__(self, settings: ESSettings, center_init: torch.Tensor, seed: int) -> None:
         self.settings = settings
         self.problem = PoolProblem(int(center_init.numel()), seed=seed)
-        self.algorithm = build_algorithm(settings, self.problem, center_init.to(torch.float32))
+        with warnings.catch_warnings():
+            # evotorch copy-constructs tensors from tensors internally; nothing for users to act on.
+            warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
+            self.algorithm = build_algorithm(settings, self.problem, center_init.to(torch.float32))
 
     def step(self, population_evaluator: PopulationEvaluator) -> None:
         """Sample a population, evaluate it through ``population_evaluator``, update the distribution."""

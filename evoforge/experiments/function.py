@@ -1,0 +1,130 @@
+"""ES on a benchmark function: the smallest complete experiment, and the engine's test bench.
+
+Fitness is ``-f(x)`` for f in {sphere, rastrigin}, optionally with seeded Gaussian noise. ``faults`` injects
+the failures the engine must survive -- NaN fitness, exceptions, slow evaluations -- so fault tolerance can be
+exercised from a config as well as from tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from evoforge.experiments.config import BaseRunConfig
+from evoforge.search.es import ESSearcher, ESSettings
+from evoforge.search.evaluation import Evaluation, Evaluator
+from evoforge.search.seeds import derive_seed
+from evoforge.search.settings import RunSettings
+
+
+class FaultSettings(BaseModel):
+    """Failures to inject (all off by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nan_above: float | None = Field(None, description="fitness is NaN when x[0] exceeds this")
+    raise_above: float | None = Field(None, description="evaluation raises when x[0] exceeds this")
+    sleep_s: float = Field(0.0, ge=0, description="sleep per evaluate() call (to make room for a kill)")
+    pid_dir: Path | None = Field(None, description="each evaluate() call writes its worker pid here")
+
+
+class FunctionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["sphere", "rastrigin"] = "sphere"
+    dim: int = Field(10, ge=1)
+    noise: float = Field(0.0, ge=0, description="std of seeded Gaussian noise added to the fitness")
+    faults: FaultSettings = FaultSettings()
+
+
+class FunctionConfig(BaseRunConfig):
+    experiment: Literal["function"]
+    function: FunctionSettings = FunctionSettings()
+    search: ESSettings = ESSettings()
+    stop_fitness: float | None = None
+
+
+def sphere(x: torch.Tensor) -> torch.Tensor:
+    return (x**2).sum(dim=-1)
+
+
+def rastrigin(x: torch.Tensor) -> torch.Tensor:
+    """Rastrigin (1974): 10 d + sum(x_i^2 - 10 cos(2 pi x_i)), global minimum 0 at the origin."""
+    return 10 * x.shape[-1] + (x**2 - 10 * torch.cos(2 * math.pi * x)).sum(dim=-1)
+
+
+FUNCTIONS = {"sphere": sphere, "rastrigin": rastrigin}
+
+
+class FunctionEvaluator(Evaluator):
+    def __init__(self, settings: FunctionSettings) -> None:
+        self.settings = settings
+
+    def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
+        faults = self.settings.faults
+        if faults.pid_dir is not None:
+            Path(faults.pid_dir).mkdir(parents=True, exist_ok=True)
+            (Path(faults.pid_dir) / f"{os.getpid()}.pid").write_text(str(os.getpid()))
+        if faults.sleep_s:
+            time.sleep(faults.sleep_s)
+        x = genomes.to(torch.float64)
+        if faults.raise_above is not None and bool((x[:, 0] > faults.raise_above).any()):
+            raise ValueError(f"injected fault: x[0] > {faults.raise_above}")
+        values = -FUNCTIONS[self.settings.name](x)
+        results = []
+        for value, seed, row in zip(values.tolist(), seeds, x):
+            if self.settings.noise:
+                value += self.settings.noise * float(np.random.default_rng(seed).standard_normal())
+            if faults.nan_above is not None and row[0] > faults.nan_above:
+                value = float("nan")
+            results.append(Evaluation(fitness=value, metrics={"distance": float(row.norm())}))
+        return results
+
+
+class _Factory:
+    def __init__(self, settings: FunctionSettings) -> None:
+        self.settings = settings
+
+    def __call__(self) -> FunctionEvaluator:
+        return FunctionEvaluator(self.settings)
+
+
+class FunctionExperiment:
+    config_class = FunctionConfig
+
+    def __init__(self, config: FunctionConfig) -> None:
+        self.config = config
+        self.settings = RunSettings(
+            name=config.name,
+            seed=config.seed,
+            generations=config.search.generations,
+            pool=config.pool,
+            checkpoint=config.checkpoint,
+            center_eval=config.center_eval,
+            stop_fitness=config.stop_fitness,
+        )
+
+    def evaluator_factory(self) -> _Factory:
+        return _Factory(self.config.function)
+
+    def make_searcher(self) -> ESSearcher:
+        generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
+        center = torch.rand(self.config.function.dim, generator=generator) * 4 - 2
+        return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
+
+    @staticmethod
+    def searcher_metrics(searcher: ESSearcher) -> dict[str, float]:
+        return {"sigma_mean": searcher.sigma_mean}
+
+    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list]:
+        evaluator = FunctionEvaluator(self.config.function.model_copy(update={"faults": FaultSettings()}))
+        seeds = [derive_seed(seed, i) for i in range(episodes)]
+        return [e.fitness for e in evaluator.evaluate(genome.reshape(1, -1).repeat(episodes, 1), seeds)], []
