@@ -48,8 +48,12 @@ class TooManyFailures(RuntimeError):
     """More evaluations of one generation failed than the config allows."""
 
 
-class RunInterrupted(Exception):
-    """The run was stopped by a signal after checkpointing."""
+class RunInterrupted(BaseException):
+    """The run was stopped by a signal after checkpointing.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way (an evaluator's
+    failure isolation, a library) can swallow it.
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name}")

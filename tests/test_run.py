@@ -1,0 +1,202 @@
+"""Runs end to end: resume equals an uninterrupted run, killed actors lose nothing, failures stop cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from evoforge.experiments import load_experiment
+from evoforge.search import checkpoint as ckpt
+from evoforge.search.metrics import read_metrics
+from evoforge.search.run import Run
+
+from .conftest import CONFIGS, cli_env, evoforge_cmd
+
+SPHERE = CONFIGS / "function_sphere.yaml"
+# Per-generation fields that depend on the clock or on where evaluations ran.
+TIMING = {"evals_per_s", "env_steps_per_s", "wall_s", "nodes"}
+
+
+def _summary(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary.pop("wall_time_s")
+    return summary
+
+
+def _final_state(run_dir):
+    payload = ckpt.load_checkpoint(ckpt.list_checkpoints(run_dir / "checkpoints")[-1])
+    algorithm = pickle.loads(payload["searcher"])
+    progress = {k: v for k, v in payload["progress"].items() if k != "elapsed_s"}
+    return algorithm.status["center"].tolist(), algorithm.status["stdev"].tolist(), progress
+
+
+def _metrics(run_dir):
+    return [{k: v for k, v in record.items() if k not in TIMING} for record in read_metrics(run_dir)]
+
+
+def _assert_same_run(a, b):
+    assert _summary(a) == _summary(b)
+    assert _final_state(a) == _final_state(b)
+    assert _metrics(a) == _metrics(b)
+
+
+def _interrupt_after(process, run_dir, generations, sig=signal.SIGINT):
+    deadline = time.time() + 120
+    metrics = run_dir / "metrics.jsonl"
+    while time.time() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= generations:
+            process.send_signal(sig)
+            return process.communicate(timeout=120)
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"run ended or stalled before generation {generations}: {process.communicate()}")
+
+
+@pytest.mark.parametrize("backend, sig", [("serial", signal.SIGINT), ("ray", signal.SIGTERM)])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, backend, sig):
+    overrides = [
+        "--set", "search.generations=8", "--set", "stop_fitness=null", "--set", "function.noise=0.1",
+        "--set", "function.faults.sleep_s=0.15", "--set", f"pool.backend={backend}", "--set", "checkpoint.every=2",
+        "--set", "pool.workers=2",
+    ]
+    full, split = tmp_path / "full", tmp_path / "split"
+    env = cli_env()
+    done = subprocess.run(evoforge_cmd("run", str(SPHERE), "--out", str(full), "--quiet", *overrides),
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    process = subprocess.Popen(evoforge_cmd("run", str(SPHERE), "--out", str(split), "--quiet", *overrides),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _, stderr = _interrupt_after(process, split, generations=3, sig=sig)
+    assert process.returncode == 128 + sig, stderr
+    assert "checkpoint written, continue with: evoforge resume" in stderr
+    assert "Traceback" not in stderr
+    interrupted = json.loads((split / "summary.json").read_text())
+    assert interrupted["status"] == "interrupted" and 3 <= interrupted["generations_completed"] < 8
+    # The last completed generation is on disk even though checkpoint.every=2.
+    assert ckpt.load_checkpoint(ckpt.list_checkpoints(split / "checkpoints")[-1])["generation"] == interrupted[
+        "generations_completed"]
+
+    resumed = subprocess.run(evoforge_cmd("resume", str(split), "--quiet"), capture_output=True, text=True,
+                             env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_run(full, split)
+
+
+def test_resume_skips_a_corrupt_checkpoint_and_refuses_it_when_named(tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = ["--set", "search.generations=5", "--set", "stop_fitness=null", "--serial", "--quiet"]
+    assert subprocess.run(evoforge_cmd("run", str(SPHERE), "--out", str(run_dir), *overrides),
+                          env=cli_env(), timeout=300, capture_output=True).returncode == 0
+    reference = tmp_path / "reference"
+    subprocess.run(["cp", "-r", str(run_dir), str(reference)], check=True)
+    latest = ckpt.list_checkpoints(run_dir / "checkpoints")[-1]
+    latest.write_bytes(latest.read_bytes()[:100])  # truncated, as by a crash without atomic writes
+
+    named = subprocess.run(evoforge_cmd("resume", str(run_dir), "--checkpoint", str(latest), "--quiet"),
+                           capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert named.returncode == 2
+    assert named.stderr.strip() == f"evoforge: checkpoint {latest.name} is truncated (52 of {_payload_len(reference)} payload bytes)"
+
+    fallback = subprocess.run(evoforge_cmd("resume", str(run_dir), "--quiet"), capture_output=True, text=True,
+                              env=cli_env(), timeout=300)
+    assert fallback.returncode == 0, fallback.stderr
+    assert f"warning: skipping {latest.name}: checkpoint {latest.name} is truncated" in fallback.stderr
+    assert "from ckpt-000004.ckpt" in fallback.stderr
+    _assert_same_run(reference, run_dir)
+
+
+def _payload_len(run_dir):
+    import struct
+
+    data = ckpt.list_checkpoints(run_dir / "checkpoints")[-1].read_bytes()
+    return struct.unpack_from(">8sQ32s", data)[1]
+
+
+def test_killed_actor_mid_run_loses_no_evaluation_and_changes_nothing(ray_local, tmp_path):
+    pid_dir = tmp_path / "pids"
+    overrides = ["search.generations=4", "stop_fitness=null", "function.noise=0.2", "pool.chunk_size=4",
+                 "pool.workers=2", "function.faults.sleep_s=0.3"]
+    serial = load_experiment(SPHERE, overrides + ["pool.backend=serial"])
+    Run(serial, tmp_path / "serial", progress=False).execute()
+
+    distributed = load_experiment(SPHERE, overrides + [f"function.faults.pid_dir={pid_dir}"])
+    run = Run(distributed, tmp_path / "ray", progress=False)
+    killed = []
+
+    def kill_one_actor_during_generation_two():
+        deadline = time.time() + 60
+        metrics = tmp_path / "ray" / "metrics.jsonl"
+        while time.time() < deadline:
+            if metrics.exists() and metrics.read_text().count("\n") >= 1:
+                for pid_file in sorted(pid_dir.glob("*.pid")):
+                    pid_file.unlink()
+                time.sleep(0.05)
+                busy = sorted(pid_dir.glob("*.pid"))
+                if busy:
+                    pid = int(busy[0].read_text())
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one_actor_during_generation_two)
+    killer.start()
+    summary = run.execute()
+    killer.join()
+    assert killed, "no actor was killed"
+    assert summary["status"] == "completed" and summary["failed_evaluations"] == 0
+    assert summary["evaluations"] == 4 * 16
+    _assert_same_run(tmp_path / "serial", tmp_path / "ray")
+
+
+def test_too_many_failures_stop_with_a_clear_message(tmp_path):
+    result = subprocess.run(
+        evoforge_cmd("run", str(SPHERE), "--out", str(tmp_path / "run"), "--serial", "--quiet",
+                     "--set", "function.faults.raise_above=-100"),
+        capture_output=True, text=True, env=cli_env(), timeout=300,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        "evoforge: run failed: generation 0: 16 of 16 evaluations failed (limit 25%); "
+        "first error: ValueError: injected fault: x[0] > -100.0 at function.py:"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "failed"
+
+
+def test_quickstart_solves_cartpole_then_inspect_and_replay(tmp_path):
+    """The README's main job, on the embedded local Ray, reaches CartPole-v1's reward threshold (475)."""
+    run_dir = tmp_path / "quickstart"
+    result = subprocess.run(evoforge_cmd("run", str(CONFIGS / "quickstart.yaml"), "--out", str(run_dir), "--quiet"),
+                            capture_output=True, text=True, env=cli_env(), timeout=600)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["solved"] and summary["best_center_eval"] >= 475.0
+    assert {"config.yaml", "metrics.jsonl", "best.pt", "summary.json", "checkpoints", "tensorboard"} <= {
+        p.name for p in run_dir.iterdir()}
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+    inspect = subprocess.run(evoforge_cmd("inspect", str(run_dir)), capture_output=True, text=True, env=cli_env(),
+                             timeout=120)
+    assert inspect.returncode == 0 and "solved" in inspect.stdout
+    assert (run_dir / "fitness.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    video = tmp_path / "replay.gif"
+    replay = subprocess.run(evoforge_cmd("replay", str(run_dir), "--episodes", "2", "--video", str(video)),
+                            capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert replay.returncode == 0, replay.stderr
+    returns = [float(line.rsplit(" ", 1)[1]) for line in replay.stdout.splitlines() if line.startswith("episode")]
+    assert len(returns) == 2 and min(returns) >= 400  # the solved centre keeps balancing on new seeds
+    import imageio.v2 as imageio
+
+    assert len(imageio.mimread(video, memtest=False)) >= 400
