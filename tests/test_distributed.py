@@ -40,14 +40,19 @@ POPSIZE = 16
 
 pytestmark = pytest.mark.skipif(not RAY.is_file(), reason=f"no ray executable next to {sys.executable}")
 
-# Run a command with PR_SET_PDEATHSIG = SIGTERM: if the test process dies without tearing down (SIGKILL,
-# a crash), the kernel still tells the `ray start` processes to shut their nodes down. The setting survives
-# exec; set here rather than in a preexec_fn, which is unsafe when the test process has threads.
-_EXEC_WITH_PDEATHSIG = (
-    "import ctypes, os, signal, sys; "
-    "ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0); "
-    "os.execv(sys.argv[1], sys.argv[1:])"
-)
+
+def _dies_with_this_process(command: list[str], sig: signal.Signals) -> list[str]:
+    """``command`` with PR_SET_PDEATHSIG = ``sig``: should the test process die without tearing down (SIGKILL,
+    a crash), the kernel still signals the command. The setting survives exec; it is made by a tiny Python
+    wrapper that execs the command rather than in a preexec_fn, which is unsafe when the test process has threads.
+    """
+    wrapper = (
+        "import ctypes, os, sys; "
+        "ctypes.CDLL(None, use_errno=True).prctl(1, int(sys.argv[1]), 0, 0, 0); "  # 1 = PR_SET_PDEATHSIG
+        "os.execv(sys.argv[2], sys.argv[2:])"
+    )
+    return [sys.executable, "-c", wrapper, str(int(sig)), *command]
+
 
 # Asks the GCS for the alive nodes until `expected` have registered; prints their ids and CPUs as JSON.
 _WAIT_FOR_NODES = """
@@ -118,8 +123,10 @@ class LocalCluster:
             RAY_USAGE_STATS_ENABLED="0",
             RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",  # SIGTERM: shut the node down now, no draining wait
         )
-        self.nodes: list[tuple[subprocess.Popen, Path]] = []
-        self.address = ""
+        self.nodes: list[tuple[subprocess.Popen, Path]] = []  # (`ray start` process, its log), head first
+        self.address = ""  # the head's GCS, HOST:PORT
+        self.node_ids: set[str] = set()
+        self.remaining: list[int] = []  # pids of this cluster still alive after stop()
 
     def _common_args(self) -> list[str]:
         return [
@@ -138,7 +145,8 @@ class LocalCluster:
         log_path = self.temp_dir / f"{name}.log"
         with open(log_path, "w") as log:
             process = subprocess.Popen(
-                [sys.executable, "-c", _EXEC_WITH_PDEATHSIG, str(RAY), "start", *args, *self._common_args()],
+                # SIGTERM: `ray start` then shuts its node down, as in stop().
+                _dies_with_this_process([str(RAY), "start", *args, *self._common_args()], signal.SIGTERM),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                 cwd=self.temp_dir, start_new_session=True,
             )
@@ -220,14 +228,14 @@ def two_node_cluster():
 def test_run_joins_an_existing_cluster_and_uses_all_its_nodes(two_node_cluster, tmp_path):
     cluster = two_node_cluster
     out = tmp_path / "run"
-    done = subprocess.run(
-        evoforge_cmd(
-            "run", str(QUICKSTART), "--address", cluster.address, "--out", str(out), "--quiet", "--workers", "2",
-            "--set", f"search.generations={GENERATIONS}", "--set", "stop_fitness=null",
-            "--set", f"search.popsize={POPSIZE}", "--set", "center_eval.every=0",
-        ),
-        capture_output=True, text=True, env=cluster.env, timeout=180,
+    command = evoforge_cmd(
+        "run", str(QUICKSTART), "--address", cluster.address, "--out", str(out), "--quiet", "--workers", "2",
+        "--set", f"search.generations={GENERATIONS}", "--set", "stop_fitness=null",
+        "--set", f"search.popsize={POPSIZE}", "--set", "center_eval.every=0",
     )
+    # SIGKILL if the test process dies: a driver whose cluster is being torn down can hang in Ray calls.
+    done = subprocess.run(_dies_with_this_process(command, signal.SIGKILL), capture_output=True, text=True,
+                          env=cluster.env, timeout=180)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{cluster.logs()}"
 
     summary = json.loads((out / "summary.json").read_text())

@@ -237,12 +237,17 @@ class EvaluatorPool:
         slots_per_actor = 2
         replaced = 0
         while queue or pending:
-            for index, actor in enumerate(self._actors):
-                while queue and in_flight[index] < slots_per_actor:
-                    chunk = queue.popleft()
-                    ref = actor.evaluate.remote(slice_batch(genomes, chunk.start, chunk.stop), seeds[chunk.start : chunk.stop])
-                    pending[ref] = (chunk, index, actor)
-                    in_flight[index] += 1
+            # Least-loaded actor first: every actor gets a chunk before any gets a second one (filling one
+            # actor's slots before the next would leave actors, and whole nodes, idle when chunks are few).
+            while queue:
+                index = min(range(len(self._actors)), key=lambda i: in_flight[i])
+                if in_flight[index] >= slots_per_actor:
+                    break
+                actor = self._actors[index]
+                chunk = queue.popleft()
+                ref = actor.evaluate.remote(slice_batch(genomes, chunk.start, chunk.stop), seeds[chunk.start : chunk.stop])
+                pending[ref] = (chunk, index, actor)
+                in_flight[index] += 1
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 chunk, index, actor = pending.pop(ref)
