@@ -9,111 +9,100 @@ Measured side by side in one run on the same cores:
 * **evotorch** -- evotorch's GymNE with the same network, population, ES and 2 actors.
 
 Both searches start from a zero centre with sigma 0.1, so their populations do statistically the same work.
-Prints evoforge / raw (goal >= 0.95) and evoforge / evotorch (goal >= 1.0).
+The three take turns in rounds (raw stepping, one evoforge generation, one evotorch generation) after a
+warm-up generation, so drift in the machine's speed hits all alike; the ratios are medians over rounds of the
+per-round ratios. Prints evoforge / raw (goal >= 0.95) and evoforge / evotorch (goal >= 1.0).
 
-    python scripts/bench_rollouts.py                       # 3 timed generations each after a warm-up
-    python scripts/bench_rollouts.py --generations 5 --json out.json
+    python scripts/bench_rollouts.py                       # 4 rounds
+    python scripts/bench_rollouts.py --generations 6 --json out.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
+import statistics
 import time
 
 import torch
+
+from evoforge.envs.benchmark import raw_steps_per_second
 
 ENV_ID = "BipedalWalker-v3"
 HIDDEN = 40
 
 
-def _raw_worker(seconds: float, seed: int, queue: mp.Queue) -> None:
-    import gymnasium
+class EvoforgeES:
+    """evoforge's loop: OpenAI-ES through evotorch, evaluations on the Ray pool (2 actors)."""
 
-    env = gymnasium.make(ENV_ID, disable_env_checker=True)
-    env.action_space.seed(seed)
-    env.reset(seed=seed)
-    steps, began = 0, time.perf_counter()
-    while time.perf_counter() - began < seconds:
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        steps += 1
-        if terminated or truncated:
-            env.reset()
-    queue.put((steps, time.perf_counter() - began))
+    def __init__(self, workers: int, popsize: int) -> None:
+        from evoforge.experiments.gym_control import EnvSettings, PolicySettings, _EvaluatorFactory
+        from evoforge.search.es import ESSearcher, ESSettings
+        from evoforge.search.pool import EvaluatorPool
+
+        factory = _EvaluatorFactory(EnvSettings(id=ENV_ID), PolicySettings(hidden=[HIDDEN, HIDDEN]))
+        probe = factory()
+        probe.setup()
+        settings = ESSettings(popsize=popsize, sigma=0.1, learning_rate=0.01)
+        self.searcher = ESSearcher(settings, torch.zeros(probe.mlp.num_params), seed=0)
+        self.pool = EvaluatorPool(factory, backend="ray", num_workers=workers).start()
+        self.generation = 0
+
+    def run_generation(self) -> tuple[int, float]:
+        from evoforge.search.seeds import genome_seeds
+
+        steps = 0
+
+        def evaluate(genomes):
+            nonlocal steps
+            evaluations = self.pool.evaluate(genomes, genome_seeds(0, self.generation, len(genomes)))
+            steps += int(sum(e.metrics["steps"] for e in evaluations))
+            return evaluations
+
+        began = time.perf_counter()
+        self.searcher.step(evaluate)
+        self.generation += 1
+        return steps, time.perf_counter() - began
+
+    def close(self) -> None:
+        self.pool.shutdown()
 
 
-def raw_limit(workers: int, seconds: float) -> float:
-    """Total env steps/s of ``workers`` processes stepping random actions for ``seconds`` each."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_raw_worker, args=(seconds, i, queue)) for i in range(workers)]
-    for proc in procs:
-        proc.start()
-    results = [queue.get() for _ in procs]
-    for proc in procs:
-        proc.join()
-    return sum(steps / wall for steps, wall in results)
+class EvotorchGymNE:
+    """evotorch's loop: GymNE with the same network and its own Ray actors, the same ES (PGPE as OpenAI-ES)."""
 
+    def __init__(self, workers: int, popsize: int) -> None:
+        from evotorch.algorithms import PGPE
+        from evotorch.neuroevolution import GymNE
 
-def evoforge_rate(workers: int, popsize: int, generations: int) -> tuple[float, int]:
-    from evoforge.experiments.gym_control import EnvSettings, PolicySettings, _EvaluatorFactory
-    from evoforge.search.es import ESSearcher, ESSettings
-    from evoforge.search.pool import EvaluatorPool
-    from evoforge.search.seeds import genome_seeds
+        network = (f"Linear(obs_length, {HIDDEN}) >> Tanh() >> Linear({HIDDEN}, {HIDDEN}) >> Tanh()"
+                   f" >> Linear({HIDDEN}, act_length) >> Tanh()")
+        self.problem = GymNE(env=ENV_ID, network=network, num_actors=workers, observation_normalization=False)
+        self.searcher = PGPE(
+            self.problem, popsize=popsize, center_learning_rate=0.01, stdev_learning_rate=0.0, stdev_init=0.1,
+            optimizer="adam", ranking_method="centered", center_init=torch.zeros(self.problem.solution_length),
+            stdev_max_change=None,
+        )
 
-    factory = _EvaluatorFactory(EnvSettings(id=ENV_ID), PolicySettings(hidden=[HIDDEN, HIDDEN]))
-    probe = factory()
-    probe.setup()
-    searcher = ESSearcher(ESSettings(popsize=popsize, sigma=0.1, learning_rate=0.01), torch.zeros(probe.mlp.num_params), seed=0)
-    steps = 0
-    generation = 0
-
-    def evaluate(genomes):
-        nonlocal steps
-        evaluations = pool.evaluate(genomes, genome_seeds(0, generation, len(genomes)))
-        steps += int(sum(e.metrics["steps"] for e in evaluations))
-        return evaluations
-
-    with EvaluatorPool(factory, backend="ray", num_workers=workers) as pool:
-        searcher.step(evaluate)  # warm-up generation
-        steps, began = 0, time.perf_counter()
-        for generation in range(1, generations + 1):
-            searcher.step(evaluate)
+    def run_generation(self) -> tuple[int, float]:
+        before = self.problem.status.get("total_interaction_count", 0)
+        began = time.perf_counter()
+        self.searcher.step()
         wall = time.perf_counter() - began
-    return steps / wall, steps
+        return int(self.problem.status["total_interaction_count"] - before), wall
 
-
-def evotorch_rate(workers: int, popsize: int, generations: int) -> tuple[float, int]:
-    from evotorch.algorithms import PGPE
-    from evotorch.neuroevolution import GymNE
-
-    network = f"Linear(obs_length, {HIDDEN}) >> Tanh() >> Linear({HIDDEN}, {HIDDEN}) >> Tanh() >> Linear({HIDDEN}, act_length) >> Tanh()"
-    problem = GymNE(env=ENV_ID, network=network, num_actors=workers, observation_normalization=False)
-    searcher = PGPE(
-        problem, popsize=popsize, center_learning_rate=0.01, stdev_learning_rate=0.0, stdev_init=0.1,
-        optimizer="adam", ranking_method="centered", center_init=torch.zeros(problem.solution_length),
-        stdev_max_change=None,
-    )
-    searcher.step()  # warm-up generation (creates the actors)
-    before = problem.status["total_interaction_count"]
-    began = time.perf_counter()
-    for _ in range(generations):
-        searcher.step()
-    wall = time.perf_counter() - began
-    steps = int(problem.status["total_interaction_count"] - before)
-    problem.kill_actors()
-    return steps / wall, steps
+    def close(self) -> None:
+        self.problem.kill_actors()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--popsize", type=int, default=64)
-    parser.add_argument("--generations", type=int, default=3, help="timed generations per system")
-    parser.add_argument("--raw-seconds", type=float, default=30.0)
+    parser.add_argument("--generations", type=int, default=4, help="rounds: one timed generation of each search")
+    parser.add_argument("--raw-seconds", type=float, default=8.0, help="raw stepping per round")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
@@ -123,24 +112,40 @@ def main() -> None:
 
     logging.getLogger("evotorch").setLevel(logging.WARNING)
     torch.set_num_threads(1)
-    raw = raw_limit(args.workers, args.raw_seconds)
-    ray.init(num_cpus=args.workers, include_dashboard=False, logging_level="WARNING")
-    ours, our_steps = evoforge_rate(args.workers, args.popsize, args.generations)
-    theirs, their_steps = evotorch_rate(args.workers, args.popsize, args.generations)
+    # Logical CPUs for both systems' actors at once; only one system computes at any moment.
+    ray.init(num_cpus=2 * args.workers, include_dashboard=False, logging_level="WARNING")
+    systems = {"evoforge": EvoforgeES(args.workers, args.popsize), "evotorch": EvotorchGymNE(args.workers, args.popsize)}
+    for system in systems.values():
+        system.run_generation()  # warm-up generation: actors up, envs built
+    rates: dict[str, list[float]] = {"raw": [], "evoforge": [], "evotorch": []}
+    steps_done = {"evoforge": 0, "evotorch": 0}
+    for _ in range(args.generations):
+        rates["raw"].append(raw_steps_per_second(ENV_ID, args.workers, args.raw_seconds))
+        for name, system in systems.items():
+            steps, wall = system.run_generation()
+            rates[name].append(steps / wall)
+            steps_done[name] += steps
+    for system in systems.values():
+        system.close()
     ray.shutdown()
 
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    vs_raw = statistics.median(o / r for o, r in zip(rates["evoforge"], rates["raw"]))
+    vs_evotorch = statistics.median(o / t for o, t in zip(rates["evoforge"], rates["evotorch"]))
+    evotorch_vs_raw = statistics.median(t / r for t, r in zip(rates["evotorch"], rates["raw"]))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {ENV_ID}, "
-          f"24-{HIDDEN}-{HIDDEN}-4 tanh MLP, population {args.popsize}, {args.workers} workers")
-    print(f"raw env, random actions: {raw:9.0f} steps/s")
-    print(f"evoforge (Ray pool)    : {ours:9.0f} steps/s  ({our_steps} steps in {args.generations} generations)")
-    print(f"evotorch GymNE         : {theirs:9.0f} steps/s  ({their_steps} steps in {args.generations} generations)")
-    print(f"evoforge / raw limit   : {ours / raw:.3f} (goal >= 0.95)")
-    print(f"evoforge / evotorch    : {ours / theirs:.3f} (goal >= 1.0)")
-    print(f"evotorch / raw limit   : {theirs / raw:.3f}")
+          f"24-{HIDDEN}-{HIDDEN}-4 tanh MLP, population {args.popsize}, {args.workers} workers, "
+          f"{args.generations} rounds (raw {args.raw_seconds:.0f} s, one generation of each search)")
+    print(f"raw env, random actions: {median['raw']:9.0f} steps/s (median)")
+    print(f"evoforge (Ray pool)    : {median['evoforge']:9.0f} steps/s (median; {steps_done['evoforge']} steps)")
+    print(f"evotorch GymNE         : {median['evotorch']:9.0f} steps/s (median; {steps_done['evotorch']} steps)")
+    print(f"evoforge / raw limit   : {vs_raw:.3f} (goal >= 0.95; median of per-round ratios)")
+    print(f"evoforge / evotorch    : {vs_evotorch:.3f} (goal >= 1.0)")
+    print(f"evotorch / raw limit   : {evotorch_vs_raw:.3f}")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"raw": raw, "evoforge": ours, "evotorch": theirs, **vars(args)}, handle, indent=2)
-
+            json.dump({"rates": rates, "evoforge_over_raw": vs_raw, "evoforge_over_evotorch": vs_evotorch,
+                       **vars(args)}, handle, indent=2)
 
 if __name__ == "__main__":
     main()
