@@ -96,3 +96,12 @@ def test_empty_and_mismatched_batches():
         assert pool.evaluate(torch.zeros(0, 2), []) == []
         with pytest.raises(ValueError, match="2 genomes but 1 seeds"):
             pool.evaluate(torch.zeros(2, 2), [0])
+
+
+def test_actors_that_cannot_be_placed_fail_clearly(ray_local):
+    settings = FunctionSettings(dim=2)
+    with pytest.raises(PoolError, match=r"5 evaluation actors did not start within 3 s \(the cluster has"):
+        EvaluatorPool(_Factory(settings), backend="ray", num_workers=5, start_timeout_s=3).start()
+    # The cluster is usable afterwards: the stuck actors were removed.
+    with EvaluatorPool(_Factory(settings), backend="ray", num_workers=2) as pool:
+        assert len(pool.evaluate(torch.zeros(3, 2), [0, 1, 2])) == 3

@@ -1,9 +1,9 @@
 """Step many environments together while one batched policy acts for all of them.
 
-This is the hot loop of every gym-based evaluation: per step, one policy call for every live episode, then
-one ``env.step`` per live episode. Episodes that ended drop out of the step loop; the policy still sees a
-fixed-shape observation array (stale rows for finished episodes), which keeps the batched forward pass
-shape-stable and cheap.
+This is the hot loop of every gym-based evaluation: per step, one policy call for the live episodes, then
+one ``env.step`` per live episode. Episodes that ended drop out; the policy is told which rows are still
+alive, so its batched forward pass shrinks with them (the last long episode of a chunk does not pay for the
+finished ones).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import gymnasium
 import numpy as np
 
-# Maps observations (n, *obs_shape) to actions (n, *act_shape) for all n episodes at once.
-BatchPolicy = Callable[[np.ndarray], np.ndarray]
+# Maps the observations of the live episodes (a, *obs_shape) and their row indices among all n episodes
+# (a list, ascending) to their actions (a, *act_shape).
+BatchPolicy = Callable[[np.ndarray, list[int]], np.ndarray]
 
 
 @dataclass
@@ -49,10 +50,10 @@ def rollout_batch(
     lengths = np.zeros(n, dtype=np.int64)
     alive = list(range(n))
     while alive:
-        actions = policy(obs)
+        actions = policy(obs[alive], alive)
         still_alive = []
-        for i in alive:
-            observation, reward, terminated, truncated, _ = envs[i].step(actions[i])
+        for row, i in enumerate(alive):
+            observation, reward, terminated, truncated, _ = envs[i].step(actions[row])
             returns[i] += reward
             lengths[i] += 1
             if frames is not None and i == 0:

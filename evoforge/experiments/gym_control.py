@@ -151,13 +151,17 @@ class GymPolicyEvaluator(Evaluator):
         """Episodes of every genome, ``env.episodes`` each, with episode seeds derived from ``seeds``."""
         count, episodes = genomes.shape[0], self.env_settings.episodes
         self._ensure_envs(count * episodes)
-        layers = self.mlp.unflatten(genomes.to(torch.float32))
+        layers = self.mlp.numpy_layers(genomes)
+        live_layers: dict[str, Any] = {"rows": None}
 
-        def act(observations: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                x = torch.from_numpy(observations).view(count, episodes, -1)
-                outputs = self.mlp.forward(layers, x).reshape(count * episodes, -1)
-            return self.action_map(outputs.numpy())
+        def act(observations: np.ndarray, alive: list[int]) -> np.ndarray:
+            if live_layers["rows"] != alive:
+                # Episodes ended: keep only the weights of the live rows (row i runs genome i // episodes).
+                owners = np.asarray(alive) // episodes
+                live_layers["rows"] = list(alive)
+                live_layers["layers"] = [(w[owners], None if b is None else b[owners]) for w, b in layers]
+            outputs = self.mlp.forward_numpy(live_layers["layers"], observations[:, None, :])
+            return self.action_map(outputs[:, 0, :])
 
         all_seeds = [s for seed in seeds for s in episode_seeds(int(seed), episodes)]
         return rollout_batch(self.envs, act, all_seeds, frames=frames)

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 
 Activation = Literal["tanh", "relu", "sigmoid", "linear"]
@@ -26,6 +27,15 @@ _ACTIVATIONS = {
     "sigmoid": torch.sigmoid,
     "linear": lambda x: x,
 }
+
+_NUMPY_ACTIVATIONS = {
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0, out=x),
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "linear": lambda x: x,
+}
+
+NumpyLayers = list[tuple[np.ndarray, "np.ndarray | None"]]
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,25 @@ class BatchedMLP:
         for index, (weight, bias) in enumerate(layers):
             x = torch.baddbmm(bias, x, weight) if bias is not None else torch.bmm(x, weight)
             x = _ACTIVATIONS[self.output_activation if index == last else self.activation](x)
+        return x
+
+    def numpy_layers(self, genomes: torch.Tensor) -> NumpyLayers:
+        """:meth:`unflatten` as numpy arrays (views of the genome tensor, no copy)."""
+        genomes = genomes.detach().to("cpu", torch.float32).contiguous()
+        return [(w.numpy(), None if b is None else b.numpy()) for w, b in self.unflatten(genomes)]
+
+    def forward_numpy(self, layers: NumpyLayers, x: np.ndarray) -> np.ndarray:
+        """:meth:`forward` in numpy, for CPU rollouts of small networks.
+
+        A step of a small MLP is a handful of tiny matrix products, where each torch call's fixed overhead
+        dominates; numpy's is about half (measured for 24-40-40-4 and 8 genomes: 27 us vs 59 us per step).
+        """
+        last = len(layers) - 1
+        for index, (weight, bias) in enumerate(layers):
+            x = np.matmul(x, weight)
+            if bias is not None:
+                x += bias
+            x = _NUMPY_ACTIVATIONS[self.output_activation if index == last else self.activation](x)
         return x
 
     def initial_genome(self, generator: torch.Generator) -> torch.Tensor:

@@ -32,6 +32,11 @@ from evoforge.search.genome import GenomeBatch, batch_size, slice_batch
 log = logging.getLogger(__name__)
 
 EvaluatorFactory = Callable[[], Evaluator]
+
+# Default chunks per actor and generation. Episodes end at different times, so one chunk per actor leaves
+# an actor idle while the other finishes its longest episodes; measured on BipedalWalker, population 64,
+# 2 actors: 32 genomes per chunk ~4.3k env steps/s, 8 per chunk ~4.9k, 4 per chunk ~4.4k.
+CHUNKS_PER_WORKER = 4
 Backend = Literal["ray", "serial"]
 
 
@@ -82,12 +87,15 @@ class EvaluatorPool:
         factory: picklable zero-argument callable building the evaluator inside each worker.
         backend: ``"ray"`` (persistent actors) or ``"serial"`` (in-process).
         num_workers: actors to start; default one per CPU of the Ray cluster.
-        chunk_size: genomes per task; default ``ceil(population / num_workers)`` (one chunk per actor, the
-            largest batches). Smaller chunks balance uneven evaluation times better.
+        chunk_size: genomes per task; default ``ceil(population / (4 * num_workers))`` on Ray (batches large
+            enough to vectorise, small enough to balance uneven episode lengths) and the whole population
+            serially.
         address: Ray cluster to join (``"auto"`` or ``host:port``); None starts a local Ray instance.
         max_restarts: how often Ray restarts a dead actor (and retries its tasks) before the pool replaces it;
             the pool replaces at most this many actors per call before giving up.
         torch_threads: torch intra-op threads per actor.
+        start_timeout_s: how long to wait for all actors to be placed and set up before giving up (a cluster
+            without enough free CPUs would otherwise wait forever).
     """
 
     def __init__(
@@ -100,6 +108,7 @@ class EvaluatorPool:
         address: str | None = None,
         max_restarts: int = 3,
         torch_threads: int = 1,
+        start_timeout_s: float = 300.0,
     ) -> None:
         if backend not in ("ray", "serial"):
             raise ValueError(f"unknown backend {backend!r}")
@@ -110,6 +119,7 @@ class EvaluatorPool:
         self.address = address
         self.max_restarts = max_restarts
         self.torch_threads = torch_threads
+        self.start_timeout_s = start_timeout_s
         self.last_stats = PoolStats()
         self._actors: list[Any] = []
         self._actor_cls: Any = None
@@ -164,7 +174,14 @@ class EvaluatorPool:
         )(_EvaluatorWorker)
         self._actors = [self._new_actor() for _ in range(count)]
         try:
-            ray.get([actor.ready.remote() for actor in self._actors])
+            ray.get([actor.ready.remote() for actor in self._actors], timeout=self.start_timeout_s)
+        except ray.exceptions.GetTimeoutError as exc:
+            cpus = ray.available_resources().get("CPU", 0)
+            self.shutdown()
+            raise PoolError(
+                f"{count} evaluation actors did not start within {self.start_timeout_s:.0f} s "
+                f"(the cluster has {cpus:g} free CPUs; each actor needs one)"
+            ) from exc
         except ray.exceptions.RayError as exc:
             self.shutdown()
             raise PoolError(f"evaluator setup failed in a worker: {_root_cause(exc)}") from exc
@@ -198,7 +215,12 @@ class EvaluatorPool:
     # -- evaluation ----------------------------------------------------------------------------------------
 
     def _chunks(self, n: int) -> list[_Chunk]:
-        size = self.chunk_size or max(1, math.ceil(n / max(1, self.num_workers)))
+        if self.chunk_size:
+            size = self.chunk_size
+        elif self.backend == "serial":
+            size = n  # one batch: the largest vectorised step, nothing to balance
+        else:
+            size = max(1, math.ceil(n / (CHUNKS_PER_WORKER * self.num_workers)))
         return [_Chunk(start, min(n, start + size)) for start in range(0, n, size)]
 
     def evaluate(self, genomes: GenomeBatch, seeds: Sequence[int]) -> list[Evaluation]:

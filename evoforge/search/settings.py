@@ -17,7 +17,7 @@ class PoolSettings(BaseModel):
 
     backend: Literal["ray", "serial"] = "ray"
     workers: int | None = Field(None, ge=1, description="actors; default one per CPU of the Ray cluster")
-    chunk_size: int | None = Field(None, ge=1, description="genomes per task; default population / workers")
+    chunk_size: int | None = Field(None, ge=1, description="genomes per task; default population / (4 workers) on Ray")
     max_failure_fraction: float = Field(
         0.25, ge=0, le=1, description="stop the run when more than this share of a generation fails"
     )
