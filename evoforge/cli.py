@@ -79,6 +79,9 @@ def _execute(run: Any) -> int:
 
     try:
         summary = run.execute()
+    except KeyboardInterrupt:
+        print("evoforge: interrupted while starting the workers", file=sys.stderr)
+        return 130
     except RunInterrupted as exc:
         print(f"evoforge: {exc}; checkpoint written, continue with: evoforge resume {run.run_dir}", file=sys.stderr)
         return 128 + exc.signum

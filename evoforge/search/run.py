@@ -165,17 +165,21 @@ class Run:
             address=self.address,
             max_restarts=settings.pool.max_restarts,
         )
+        gate = _SignalGate()
         try:
+            # Ray installs its own SIGTERM handler when it starts, so ours go in after the pool is up.
             self.pool.start()
-            with _signals_raise_interrupt(), self._progress_bar() as update_progress:
+            with gate.installed(), self._progress_bar() as update_progress:
                 while self.state.generation < settings.generations and self.state.solved_generation is None:
-                    record = self._run_generation()
-                    self.state.elapsed_s = elapsed_before + time.perf_counter() - began
-                    self._payload = self._make_payload()
-                    self._payload_on_disk = False
-                    done = self.state.generation >= settings.generations or self.state.solved_generation is not None
-                    if self.state.generation % settings.checkpoint.every == 0 or done:
-                        self._write_checkpoint()
+                    evaluated = self._evaluate_generation()  # interruptible: nothing is committed yet
+                    with gate.deferred():  # commit the generation whole, or not at all
+                        record = self._commit_generation(*evaluated)
+                        self.state.elapsed_s = elapsed_before + time.perf_counter() - began
+                        self._payload = self._make_payload()
+                        self._payload_on_disk = False
+                        done = self.state.generation >= settings.generations or self.state.solved_generation is not None
+                        if self.state.generation % settings.checkpoint.every == 0 or done:
+                            self._write_checkpoint()
                     update_progress(record)
             status = "solved" if self.state.solved_generation is not None else "completed"
         except RunInterrupted:
@@ -207,16 +211,24 @@ class Run:
         self._generation_batch = (genomes, evaluations)
         return evaluations
 
-    def _run_generation(self) -> dict[str, Any]:
+    def _evaluate_generation(self) -> tuple[GenomeBatch, list[Evaluation], dict[str, Any], tuple | None]:
+        """Step the searcher and score its centre; returns what :meth:`_commit_generation` records."""
         generation = self.state.generation
         started = time.perf_counter()
         self.searcher.step(self._evaluate_population)
         assert self._generation_batch is not None and self.pool is not None
         genomes, evaluations = self._generation_batch
         self._generation_batch = None
-        eval_wall = self.pool.last_stats.wall_s
-        nodes = dict(self.pool.last_stats.nodes)
+        timing = {"eval_wall": self.pool.last_stats.wall_s, "nodes": dict(self.pool.last_stats.nodes)}
+        center = self._score_center(generation)
+        timing["wall"] = time.perf_counter() - started
+        return genomes, evaluations, timing, center
 
+    def _commit_generation(
+        self, genomes: GenomeBatch, evaluations: list[Evaluation], timing: dict[str, Any], center: tuple | None
+    ) -> dict[str, Any]:
+        """Fold one evaluated generation into the run's state, metrics and best genomes."""
+        generation = self.state.generation
         ok = [(i, e) for i, e in enumerate(evaluations) if not e.failed]
         fitness = np.array([e.fitness for _, e in ok], dtype=np.float64)
         steps = int(sum(e.metrics.get("steps", 0) for e in evaluations))
@@ -245,17 +257,25 @@ class Run:
             record[f"{key}_mean"] = float(np.mean(values))
         record.update(self.experiment.searcher_metrics(self.searcher))
 
-        center_eval = self._evaluate_center(generation)
-        if center_eval is not None:
-            record["center_eval"] = center_eval
+        if center is not None:
+            score, genome = center
+            record["center_eval"] = score
+            self.state.last_center_eval = score
+            if score > self.state.best_center_eval:
+                self.state.best_center_eval = score
+                self.state.best_center_generation = generation
+                self.best_center = genome
+            stop = self.settings.stop_fitness
+            if stop is not None and score >= stop and self.state.solved_generation is None:
+                self.state.solved_generation = generation
 
-        wall = time.perf_counter() - started
+        eval_wall = timing["eval_wall"]
         record.update(
             {
                 "evals_per_s": len(evaluations) / eval_wall if eval_wall > 0 else 0.0,
                 "env_steps_per_s": steps / eval_wall if eval_wall > 0 else 0.0,
-                "wall_s": wall,
-                "nodes": nodes,
+                "wall_s": timing["wall"],
+                "nodes": timing["nodes"],
             }
         )
         self.state.generation = generation + 1
@@ -263,7 +283,8 @@ class Run:
         self._save_best()
         return record
 
-    def _evaluate_center(self, generation: int) -> float | None:
+    def _score_center(self, generation: int) -> tuple[float, Any] | None:
+        """Mean fitness of the searcher's centre over fresh seeds, when due; (score, centre) or None."""
         every = self.settings.center_eval.every
         center = self.searcher.center
         last = generation + 1 == self.settings.generations
@@ -276,16 +297,7 @@ class Run:
         evaluations = [e for e in self.pool.evaluate(copies, seeds) if not e.failed]
         if not evaluations:
             return None
-        score = float(np.mean([e.fitness for e in evaluations]))
-        self.state.last_center_eval = score
-        if score > self.state.best_center_eval:
-            self.state.best_center_eval = score
-            self.state.best_center_generation = generation
-            self.best_center = center
-        stop = self.settings.stop_fitness
-        if stop is not None and score >= stop and self.state.solved_generation is None:
-            self.state.solved_generation = generation
-        return score
+        return float(np.mean([e.fitness for e in evaluations])), center
 
     # -- persistence ---------------------------------------------------------------------------------------
 
@@ -399,19 +411,41 @@ def _finite_or_none(value: float) -> float | None:
     return value if np.isfinite(value) else None
 
 
-@contextmanager
-def _signals_raise_interrupt() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into :class:`RunInterrupted` for the duration of the loop."""
+class _SignalGate:
+    """Turns SIGINT / SIGTERM into :class:`RunInterrupted`, immediately or at the end of a deferred block.
 
-    def handler(signum: int, frame: Any) -> None:
-        # Ignore repeats while we checkpoint and shut down.
+    Evaluation is interruptible at any point (nothing of the generation is committed yet); committing a
+    generation (state, metrics, best genomes, checkpoint) is deferred so that it happens whole or not at all.
+    """
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.pending: int | None = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        # One signal is enough: ignore repeats while we checkpoint and shut down.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise RunInterrupted(signum)
+        if self.deferring:
+            self.pending = signum
+        else:
+            raise RunInterrupted(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending is not None:
+            raise RunInterrupted(self.pending)
