@@ -38,7 +38,7 @@ from evoforge.search import seeds as seeding
 from evoforge.search.evaluation import Evaluation
 from evoforge.search.genome import GenomeBatch, batch_size
 from evoforge.search.metrics import MetricsLog
-from evoforge.search.pool import EvaluatorFactory, EvaluatorPool
+from evoforge.search.pool import EvaluatorFactory, EvaluatorPool, PoolError
 from evoforge.search.settings import RunSettings
 
 CHECKPOINT_FORMAT = 1
@@ -185,7 +185,7 @@ class Run:
         except RunInterrupted:
             status = "interrupted"
             raise
-        except TooManyFailures:
+        except (TooManyFailures, PoolError):
             status = "failed"
             raise
         finally:
