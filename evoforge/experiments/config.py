@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evoforge.search.settings import CenterEvalSettings, CheckpointSettings, PoolSettings
+from evoforge.search.settings import CenterEvalSettings, CheckpointSettings, PoolSettings, RunSettings
 
 
 class ConfigError(ValueError):
@@ -31,6 +31,18 @@ class BaseRunConfig(BaseModel):
     pool: PoolSettings = PoolSettings()
     checkpoint: CheckpointSettings = CheckpointSettings()
     center_eval: CenterEvalSettings = CenterEvalSettings()
+
+    def run_settings(self, generations: int, stop_fitness: float | None) -> RunSettings:
+        """What the run loop needs from this config."""
+        return RunSettings(
+            name=self.name,
+            seed=self.seed,
+            generations=generations,
+            pool=self.pool,
+            checkpoint=self.checkpoint,
+            center_eval=self.center_eval,
+            stop_fitness=stop_fitness,
+        )
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

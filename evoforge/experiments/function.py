@@ -22,7 +22,6 @@ from evoforge.experiments.config import BaseRunConfig
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
 from evoforge.search.seeds import derive_seed
-from evoforge.search.settings import RunSettings
 
 
 class FaultSettings(BaseModel):
@@ -102,15 +101,7 @@ class FunctionExperiment:
 
     def __init__(self, config: FunctionConfig) -> None:
         self.config = config
-        self.settings = RunSettings(
-            name=config.name,
-            seed=config.seed,
-            generations=config.search.generations,
-            pool=config.pool,
-            checkpoint=config.checkpoint,
-            center_eval=config.center_eval,
-            stop_fitness=config.stop_fitness,
-        )
+        self.settings = config.run_settings(config.search.generations, config.stop_fitness)
 
     def evaluator_factory(self) -> _Factory:
         return _Factory(self.config.function)

@@ -26,7 +26,6 @@ from evoforge.policies.mlp import Activation, BatchedMLP
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
 from evoforge.search.seeds import derive_seed, episode_seeds
-from evoforge.search.settings import RunSettings
 
 
 class EnvSettings(BaseModel):
@@ -190,15 +189,7 @@ class GymControlExperiment:
         stop = config.stop_fitness
         if stop == "env":
             stop = float(gymnasium.spec(config.env.id).reward_threshold)
-        self.settings = RunSettings(
-            name=config.name,
-            seed=config.seed,
-            generations=config.search.generations,
-            pool=config.pool,
-            checkpoint=config.checkpoint,
-            center_eval=config.center_eval,
-            stop_fitness=stop,
-        )
+        self.settings = config.run_settings(config.search.generations, stop)
         self.center_init = self.initial_center()  # also checks policy.init_from before anything starts
 
     def evaluator_factory(self) -> "_EvaluatorFactory":
