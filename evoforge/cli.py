@@ -83,7 +83,12 @@ def _execute(run: Any) -> int:
         print("evoforge: interrupted while starting the workers", file=sys.stderr)
         return 130
     except RunInterrupted as exc:
-        print(f"evoforge: {exc}; checkpoint written, continue with: evoforge resume {run.run_dir}", file=sys.stderr)
+        from evoforge.search.checkpoint import list_checkpoints
+
+        if list_checkpoints(run.checkpoint_dir):
+            print(f"evoforge: {exc}; checkpoint written, continue with: evoforge resume {run.run_dir}", file=sys.stderr)
+        else:
+            print(f"evoforge: {exc} before the first generation ended; nothing to resume", file=sys.stderr)
         return 128 + exc.signum
     except (TooManyFailures, PoolError) as exc:
         print(f"evoforge: run failed: {exc}", file=sys.stderr)
