@@ -1,0 +1,11 @@
+"""Policies that act for a whole batch of genomes at once.
+
+* :class:`~evoforge.policies.mlp.BatchedMLP` -- static weights taken from the genome (ES baselines).
+* :class:`~evoforge.policies.hebbian.HebbianMLP` -- random weights every episode, rewritten at every step by
+  evolved Hebbian rules (Najarro & Risi 2020).
+"""
+
+from evoforge.policies.hebbian import HebbianMLP
+from evoforge.policies.mlp import BatchedMLP
+
+__all__ = ["BatchedMLP", "HebbianMLP"]

@@ -1,0 +1,144 @@
+"""A bias-free MLP whose weights start random every episode and are rewritten by evolved Hebbian rules.
+
+Najarro & Risi 2020 (arXiv 2007.02686): the genome holds the rule coefficients of every synapse (and,
+optionally, the initial weights); at each episode start the fully connected weights are drawn afresh; at every
+step the network acts, then each layer's weights change by the rule applied to that step's pre- and
+post-synaptic activities (hidden activities post-tanh; the output's post-activity is the output layer's
+activation, tanh for Bullet envs in the reference).
+
+Batched layout: a chunk of G genomes with E episodes each keeps (G, E, n_in, n_out) weights per layer, so a
+step is one batched matmul and one :func:`~evoforge.plasticity.rules.hebbian_delta` per layer for all G x E
+networks. Initial weights of network (g, e) come from its own episode seed, so a genome's episode does not
+depend on the chunk it runs in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from evoforge.plasticity.rules import (
+    RULES,
+    FoldedRule,
+    Normalisation,
+    Sharing,
+    coefficient_count,
+    expand_coefficients,
+    fold_rule,
+    hebbian_delta,
+    normalise,
+)
+
+WeightInit = Literal["uniform", "normal", "xavier", "kaiming", "coevolve"]
+
+_ACTIVATIONS = {"tanh": np.tanh, "linear": lambda x: x}
+
+
+def draw_initial_weights(init: WeightInit, n_in: int, n_out: int, rng: np.random.Generator) -> np.ndarray:
+    """One layer's initial (n_in, n_out) weights, as the reference's ``--init_weights`` options.
+
+    uniform U(-0.1, 0.1) (the reference default ``uni``); normal N(0, 0.024); xavier uniform with gain 0.3
+    (``xa_uni``); kaiming uniform with a = 3 (``ka_uni``, torch's formula: bound = gain * sqrt(3 / fan_in),
+    gain = sqrt(2 / (1 + a^2))).
+    """
+    if init == "uniform":
+        return rng.uniform(-0.1, 0.1, size=(n_in, n_out))
+    if init == "normal":
+        return rng.normal(0.0, 0.024, size=(n_in, n_out))
+    if init == "xavier":
+        bound = 0.3 * math.sqrt(6.0 / (n_in + n_out))
+        return rng.uniform(-bound, bound, size=(n_in, n_out))
+    if init == "kaiming":
+        bound = math.sqrt(2.0 / (1 + 3.0**2)) * math.sqrt(3.0 / n_in)
+        return rng.uniform(-bound, bound, size=(n_in, n_out))
+    raise ValueError(f"weight init {init!r} is not drawn at random")
+
+
+@dataclass
+class HebbianState:
+    """Per-episode state of G x E plastic networks."""
+
+    weights: list[np.ndarray]  # per layer (G, E, n_in, n_out)
+    rules: list[FoldedRule]  # per layer, arrays (G, n_in, n_out)
+    history: list[list[np.ndarray]] = field(default_factory=list)  # optional weight snapshots
+
+
+@dataclass(frozen=True)
+class HebbianMLP:
+    """Architecture and plasticity settings; genomes supply the coefficients (and initial weights).
+
+    Genome layout: each layer's coefficients (``coefficient_count`` of them, input-major synapse order), then,
+    for ``init="coevolve"``, each layer's initial (n_in x n_out) weights.
+    """
+
+    sizes: tuple[int, ...]
+    rule: str = "ABCD_lr"
+    sharing: Sharing = "synapse"
+    shared_rules: int = 128
+    init: WeightInit = "uniform"
+    normalisation: Normalisation = "none"
+    output_activation: Literal["tanh", "linear"] = "tanh"
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ValueError(f"unknown Hebbian rule {self.rule!r} (known: {', '.join(RULES)})")
+
+    @property
+    def layer_shapes(self) -> list[tuple[int, int]]:
+        return list(zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def num_coefficients(self) -> int:
+        return sum(coefficient_count(self.rule, i, o, self.sharing, self.shared_rules) for i, o in self.layer_shapes)
+
+    @property
+    def num_params(self) -> int:
+        weights = sum(i * o for i, o in self.layer_shapes) if self.init == "coevolve" else 0
+        return self.num_coefficients + weights
+
+    def start(self, genomes: np.ndarray, episode_seeds: Sequence[Sequence[int]]) -> HebbianState:
+        """Fold each genome's rules and draw fresh weights for its episodes (seeds: G lists of E seeds)."""
+        genomes = np.asarray(genomes, dtype=np.float64)
+        if genomes.ndim != 2 or genomes.shape[1] != self.num_params:
+            raise ValueError(f"expected genomes of shape (G, {self.num_params}), got {genomes.shape}")
+        count, episodes = genomes.shape[0], len(episode_seeds[0])
+        rules, offset = [], 0
+        for n_in, n_out in self.layer_shapes:
+            size = coefficient_count(self.rule, n_in, n_out, self.sharing, self.shared_rules)
+            flat = genomes[:, offset : offset + size]
+            offset += size
+            rules.append(fold_rule(expand_coefficients(flat, self.rule, n_in, n_out, self.sharing, self.shared_rules), self.rule))
+        weights = []
+        if self.init == "coevolve":
+            for n_in, n_out in self.layer_shapes:
+                initial = genomes[:, offset : offset + n_in * n_out].reshape(count, 1, n_in, n_out)
+                offset += n_in * n_out
+                weights.append(np.repeat(initial, episodes, axis=1).copy())
+        else:
+            weights = [np.empty((count, episodes, n_in, n_out)) for n_in, n_out in self.layer_shapes]
+            for g in range(count):
+                for e in range(episodes):
+                    rng = np.random.default_rng(int(episode_seeds[g][e]))
+                    for layer, (n_in, n_out) in enumerate(self.layer_shapes):
+                        weights[layer][g, e] = draw_initial_weights(self.init, n_in, n_out, rng)
+        return HebbianState(weights=weights, rules=rules)
+
+    def step(self, state: HebbianState, observations: np.ndarray, record: bool = False) -> np.ndarray:
+        """Act on (G, E, n_obs) observations, then apply every layer's Hebbian update; returns (G, E, n_act)."""
+        activity = observations.astype(np.float64, copy=False)
+        activities = [activity]
+        last = len(state.weights) - 1
+        for layer, weights in enumerate(state.weights):
+            pre = np.matmul(activity[:, :, None, :], weights)[:, :, 0, :]
+            activity = (_ACTIVATIONS[self.output_activation] if layer == last else np.tanh)(pre)
+            activities.append(activity)
+        for layer, weights in enumerate(state.weights):
+            weights += hebbian_delta(activities[layer], activities[layer + 1], state.rules[layer])
+            normalise(weights, self.normalisation)
+        if record:
+            state.history.append([w.copy() for w in state.weights])
+        return activity
