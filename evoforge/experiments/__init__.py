@@ -16,6 +16,7 @@ from evoforge.experiments.config import ConfigError, apply_overrides, read_yaml,
 EXPERIMENTS: dict[str, str] = {
     "function": "evoforge.experiments.function:FunctionExperiment",
     "gym_control": "evoforge.experiments.gym_control:GymControlExperiment",
+    "hebbian": "evoforge.experiments.hebbian:HebbianExperiment",
 }
 
 

@@ -1,0 +1,160 @@
+"""Evolve Hebbian rules (not weights) for a gymnasium task by ES on the pool (Najarro & Risi 2020).
+
+A genome holds one rule per synapse (and optionally the initial weights); every episode starts from fresh
+random weights drawn from the episode seed, and the rules rewrite them at every step. Fitness is the mean
+episode return minus ``coefficient_penalty * mean(coefficients^2)``, the L2 term the reference puts inside
+the fitness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import gymnasium
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from evoforge.envs import make_env
+from evoforge.envs.rollout import RolloutResult, rollout_batch
+from evoforge.experiments.config import BaseRunConfig
+from evoforge.experiments.gym_control import ActionMap, EnvSettings, _observation_size
+from evoforge.plasticity.rules import Normalisation, RuleName, Sharing
+from evoforge.policies.hebbian import HebbianMLP, WeightInit
+from evoforge.search.es import ESSearcher, ESSettings
+from evoforge.search.evaluation import Evaluation, Evaluator
+from evoforge.search.seeds import derive_seed, episode_seeds
+
+
+class HebbianNetworkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: list[int] = Field(default_factory=lambda: [128, 64], description="hidden widths (paper: 128, 64)")
+    rule: RuleName = "ABCD_lr"
+    sharing: Sharing = Field("synapse", description="one rule per synapse, post_neuron, layer, or modulo")
+    shared_rules: int = Field(128, ge=1, description="rules cycled over synapses when sharing=modulo")
+    init: WeightInit = Field("uniform", description="initial weights each episode; coevolve = evolved")
+    normalisation: Normalisation = "none"
+    output_activation: Literal["tanh", "linear"] = "tanh"
+    coefficient_std: float = Field(1.0, gt=0, description="initial centre ~ N(0, std^2) (reference: 1)")
+    coefficient_penalty: float = Field(0.01, ge=0, description="fitness -= penalty * mean(coefficients^2)")
+
+
+class HebbianConfig(BaseRunConfig):
+    experiment: Literal["hebbian"]
+    env: EnvSettings
+    network: HebbianNetworkSettings = HebbianNetworkSettings()
+    search: ESSettings = ESSettings()
+    stop_fitness: float | Literal["env"] | None = None
+
+
+def build_network(env: gymnasium.Env, settings: HebbianNetworkSettings) -> tuple[HebbianMLP, ActionMap]:
+    action_map = ActionMap(env.action_space)
+    net = HebbianMLP(
+        sizes=(_observation_size(env.observation_space), *settings.hidden, action_map.size),
+        rule=settings.rule,
+        sharing=settings.sharing,
+        shared_rules=settings.shared_rules,
+        init=settings.init,
+        normalisation=settings.normalisation,
+        output_activation=settings.output_activation,
+    )
+    return net, action_map
+
+
+class HebbianEvaluator(Evaluator):
+    """Runs every episode of a chunk side by side; one Hebbian step for all G x E networks per env step."""
+
+    def __init__(self, env: EnvSettings, network: HebbianNetworkSettings, render_mode: str | None = None) -> None:
+        self.env_settings = env
+        self.network_settings = network
+        self.render_mode = render_mode
+        self.envs: list[gymnasium.Env] = []
+
+    def _make_env(self) -> gymnasium.Env:
+        s = self.env_settings
+        return make_env(s.id, max_episode_steps=s.max_episode_steps, render_mode=self.render_mode, **s.kwargs)
+
+    def setup(self) -> None:
+        self.envs = [self._make_env()]
+        self.net, self.action_map = build_network(self.envs[0], self.network_settings)
+
+    def rollout(self, genomes: torch.Tensor, seeds: Sequence[int], frames: list | None = None) -> RolloutResult:
+        count, episodes = genomes.shape[0], self.env_settings.episodes
+        while len(self.envs) < count * episodes:
+            self.envs.append(self._make_env())
+        per_genome = [episode_seeds(int(seed), episodes) for seed in seeds]
+        # Initial weights come from a stream of their own, apart from the env's reset seed.
+        state = self.net.start(genomes.double().numpy(), [[derive_seed(s, 1) for s in row] for row in per_genome])
+        observations = np.zeros((count * episodes, self.net.sizes[0]))
+
+        def act(live_obs: np.ndarray, alive: list[int]) -> np.ndarray:
+            # Finished episodes keep stepping on their last observation: their networks are never read again.
+            observations[alive] = live_obs
+            outputs = self.net.step(state, observations.reshape(count, episodes, -1))
+            return self.action_map(outputs.reshape(count * episodes, -1)[alive].astype(np.float32))
+
+        return rollout_batch(self.envs, act, [s for row in per_genome for s in row], frames=frames)
+
+    def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
+        result = self.rollout(genomes, seeds)
+        episodes = self.env_settings.episodes
+        returns = result.returns.reshape(-1, episodes).mean(axis=1)
+        lengths = result.lengths.reshape(-1, episodes)
+        coefficients = genomes[:, : self.net.num_coefficients].double()
+        penalty = self.network_settings.coefficient_penalty * (coefficients**2).mean(dim=1)
+        return [
+            Evaluation(
+                fitness=float(returns[g] - penalty[g]),
+                metrics={"steps": float(lengths[g].sum()), "episode_return": float(returns[g])},
+            )
+            for g in range(len(seeds))
+        ]
+
+
+class _Factory:
+    def __init__(self, env: EnvSettings, network: HebbianNetworkSettings) -> None:
+        self.env, self.network = env, network
+
+    def __call__(self) -> HebbianEvaluator:
+        return HebbianEvaluator(self.env, self.network)
+
+
+class HebbianExperiment:
+    config_class = HebbianConfig
+
+    def __init__(self, config: HebbianConfig) -> None:
+        self.config = config
+        stop = config.stop_fitness
+        if stop == "env":
+            threshold = gymnasium.spec(config.env.id).reward_threshold
+            if threshold is None:
+                raise ValueError(f"stop_fitness: {config.env.id} has no reward_threshold; give a number")
+            stop = float(threshold)
+        self.settings = config.run_settings(config.search.generations, stop)
+        probe = make_env(config.env.id, **config.env.kwargs)
+        self.net, _ = build_network(probe, config.network)
+        probe.close()
+
+    def evaluator_factory(self) -> _Factory:
+        return _Factory(self.config.env, self.config.network)
+
+    def make_searcher(self) -> ESSearcher:
+        generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
+        center = torch.randn(self.net.num_params, generator=generator) * self.config.network.coefficient_std
+        return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
+
+    @staticmethod
+    def searcher_metrics(searcher: ESSearcher) -> dict[str, float]:
+        return {"sigma_mean": searcher.sigma_mean}
+
+    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list[Any]]:
+        env = self.config.env.model_copy(update={"episodes": 1})
+        evaluator = HebbianEvaluator(env, self.config.network, render_mode="rgb_array" if record else None)
+        evaluator.setup()
+        returns, frames = [], []
+        for episode in range(episodes):
+            result = evaluator.rollout(genome.reshape(1, -1), [derive_seed(seed, episode)], frames if record else None)
+            returns.append(float(result.returns[0]))
+        return returns, frames
