@@ -98,8 +98,11 @@ class QuadrupedEnv(gymnasium.Env):
         self._load()
         n = len(self._joints)
         self.action_space = spaces.Box(-1.0, 1.0, (n,), np.float32)
-        self.observation_space = spaces.Box(-np.inf, np.inf, (8 + 2 * n + len(FOOT_LIST),), np.float32)
-        self._np_seeded = False
+        # pybullet declares (-inf, inf); calc_state clips to [-5, 5], so say so (check_env can verify it).
+        self.observation_space = spaces.Box(-5.0, 5.0, (8 + 2 * n + len(FOOT_LIST),), np.float32)
+        self._torso_xyz: tuple[float, float, float] = (0.0, 0.0, 0.75)  # render() before reset()
+        self._feet_contact = np.zeros(len(FOOT_LIST), dtype=np.float32)
+        self._initial_z: float | None = None
 
     # --- simulation ---------------------------------------------------------------------------------
 
@@ -173,7 +176,8 @@ class QuadrupedEnv(gymnasium.Env):
         c, s = np.cos(-yaw), np.sin(-yaw)
         vx, vy, vz = c * v[0] - s * v[1], s * v[0] + c * v[1], v[2]
         more = np.array(
-            [z - self._initial_z, np.sin(angle_to_target), np.cos(angle_to_target), 0.3 * vx, 0.3 * vy, 0.3 * vz, roll, pitch],
+            [z - self._initial_z, np.sin(angle_to_target), np.cos(angle_to_target)]
+            + [0.3 * vx, 0.3 * vy, 0.3 * vz, roll, pitch],  # 0.3: typical speed into about -1..1
             dtype=np.float32,
         )
         joints = np.stack([rel, 0.1 * vel], axis=1).astype(np.float32).ravel()
@@ -189,7 +193,8 @@ class QuadrupedEnv(gymnasium.Env):
         self._load()
         # robot_specific_reset: each motor joint at uniform(-0.1, 0.1) rad, at rest, motor off.
         for j in self._joints:
-            self._p.resetJointState(self._robot, j, targetValue=self.np_random.uniform(low=-0.1, high=0.1), targetVelocity=0)
+            angle = self.np_random.uniform(low=-0.1, high=0.1)
+            self._p.resetJointState(self._robot, j, targetValue=angle, targetVelocity=0)
             self._p.setJointMotorControl2(
                 self._robot, j, pybullet.POSITION_CONTROL, targetPosition=0, targetVelocity=0,
                 positionGain=0.1, velocityGain=0.1, force=0,
@@ -201,9 +206,9 @@ class QuadrupedEnv(gymnasium.Env):
         return obs, {"x": float(self._torso_xyz[0])}
 
     def step(self, action):
-        a = np.asarray(action, dtype=np.float64)
+        a = np.asarray(action)
         assert np.isfinite(a).all(), "non-finite action"
-        torques = POWER * POWER_COEF * np.clip(a, -1.0, 1.0)
+        torques = POWER * POWER_COEF * np.clip(a.astype(np.float64), -1.0, 1.0)
         self._p.setJointMotorControlArray(self._robot, self._joints, pybullet.TORQUE_CONTROL, forces=torques.tolist())
         self._p.stepSimulation()  # 4 substeps of 0.0165/4 s
         obs = self._calc_state()  # like pybullet, feet contacts in obs lag one step (updated below)

@@ -20,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, FilePath, field_validator, model_validator
 
 from evoforge.envs import is_registered, make_env
-from evoforge.envs.rollout import RolloutResult, rollout_batch
+from evoforge.envs.rollout import BatchPolicy, RolloutResult, rollout_batch
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.policies.mlp import Activation, BatchedMLP
 from evoforge.search.es import ESSearcher, ESSettings
@@ -124,12 +124,16 @@ def build_policy(env: gymnasium.Env, policy: PolicySettings) -> tuple[BatchedMLP
     return mlp, action_map
 
 
-class GymPolicyEvaluator(Evaluator):
-    """Evaluates a chunk of MLP genomes: all their episodes run side by side, one batched forward per step."""
+class GymEpisodesEvaluator(Evaluator):
+    """Base of the gymnasium evaluators: a reused pool of envs, derived episode seeds, batched rollouts.
 
-    def __init__(self, env: EnvSettings, policy: PolicySettings, render_mode: str | None = None) -> None:
+    A chunk of G genomes runs G x ``env.episodes`` episodes side by side; subclasses build their network from
+    the env's spaces (:meth:`build`) and turn a chunk of genomes into one batched policy (:meth:`make_policy`).
+    Fitness is the mean episode return minus :meth:`fitness_penalty`.
+    """
+
+    def __init__(self, env: EnvSettings, render_mode: str | None = None) -> None:
         self.env_settings = env
-        self.policy_settings = policy
         self.render_mode = render_mode
         self.envs: list[gymnasium.Env] = []
 
@@ -139,17 +143,67 @@ class GymPolicyEvaluator(Evaluator):
 
     def setup(self) -> None:
         self.envs = [self._make_env()]
-        self.mlp, self.action_map = build_policy(self.envs[0], self.policy_settings)
+        self.build(self.envs[0])
 
-    def _ensure_envs(self, count: int) -> None:
-        # Environments are created once and reused for every later chunk; never per episode.
-        while len(self.envs) < count:
-            self.envs.append(self._make_env())
+    def build(self, env: gymnasium.Env) -> None:
+        raise NotImplementedError
+
+    def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
+        """A policy for rows ``g * episodes + e``; ``seeds[g][e]`` is that episode's seed."""
+        raise NotImplementedError
+
+    def fitness_penalty(self, genomes: torch.Tensor) -> np.ndarray:
+        return np.zeros(genomes.shape[0])
 
     def rollout(self, genomes: torch.Tensor, seeds: Sequence[int], frames: list | None = None) -> RolloutResult:
         """Episodes of every genome, ``env.episodes`` each, with episode seeds derived from ``seeds``."""
         count, episodes = genomes.shape[0], self.env_settings.episodes
-        self._ensure_envs(count * episodes)
+        while len(self.envs) < count * episodes:  # created once, reused by every later chunk
+            self.envs.append(self._make_env())
+        per_genome = [episode_seeds(int(seed), episodes) for seed in seeds]
+        policy = self.make_policy(genomes, per_genome)
+        return rollout_batch(self.envs, policy, [s for row in per_genome for s in row], frames=frames)
+
+    def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
+        result = self.rollout(genomes, seeds)
+        episodes = self.env_settings.episodes
+        returns = result.returns.reshape(-1, episodes).mean(axis=1)
+        lengths = result.lengths.reshape(-1, episodes)
+        fitness = returns - self.fitness_penalty(genomes)
+        return [
+            Evaluation(
+                fitness=float(fitness[g]),
+                metrics={
+                    "steps": float(lengths[g].sum()),
+                    "episode_length": float(lengths[g].mean()),
+                    "episode_return": float(returns[g]),
+                },
+            )
+            for g in range(len(seeds))
+        ]
+
+    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list]:
+        """Episodes of one genome one after another (seeds derived from ``seed``); frames if ``record``."""
+        returns: list[float] = []
+        frames: list = []
+        for episode in range(episodes):
+            result = self.rollout(genome.reshape(1, -1), [derive_seed(seed, episode)], frames if record else None)
+            returns.append(float(result.returns[0]))
+        return returns, frames
+
+
+class GymPolicyEvaluator(GymEpisodesEvaluator):
+    """Static MLP genomes: one batched forward per step over the live episodes of the chunk."""
+
+    def __init__(self, env: EnvSettings, policy: PolicySettings, render_mode: str | None = None) -> None:
+        super().__init__(env, render_mode)
+        self.policy_settings = policy
+
+    def build(self, env: gymnasium.Env) -> None:
+        self.mlp, self.action_map = build_policy(env, self.policy_settings)
+
+    def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
+        episodes = self.env_settings.episodes
         layers = self.mlp.numpy_layers(genomes)
         live_layers: dict[str, Any] = {"rows": None}
 
@@ -162,21 +216,7 @@ class GymPolicyEvaluator(Evaluator):
             outputs = self.mlp.forward_numpy(live_layers["layers"], observations[:, None, :])
             return self.action_map(outputs[:, 0, :])
 
-        all_seeds = [s for seed in seeds for s in episode_seeds(int(seed), episodes)]
-        return rollout_batch(self.envs, act, all_seeds, frames=frames)
-
-    def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
-        result = self.rollout(genomes, seeds)
-        episodes = self.env_settings.episodes
-        returns = result.returns.reshape(-1, episodes)
-        lengths = result.lengths.reshape(-1, episodes)
-        return [
-            Evaluation(
-                fitness=float(returns[g].mean()),
-                metrics={"steps": float(lengths[g].sum()), "episode_length": float(lengths[g].mean())},
-            )
-            for g in range(returns.shape[0])
-        ]
+        return act
 
 
 class GymControlExperiment:
@@ -221,11 +261,7 @@ class GymControlExperiment:
         env = self.config.env.model_copy(update={"episodes": 1})
         evaluator = GymPolicyEvaluator(env, self.config.policy, render_mode="rgb_array" if record else None)
         evaluator.setup()
-        returns, frames = [], []
-        for episode in range(episodes):
-            result = evaluator.rollout(genome.reshape(1, -1), [derive_seed(seed, episode)], frames if record else None)
-            returns.append(float(result.returns[0]))
-        return returns, frames
+        return evaluator.replay(genome, episodes, seed, record)
 
 
 class _EvaluatorFactory:

@@ -8,7 +8,6 @@ the fitness.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import gymnasium
@@ -17,14 +16,13 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from evoforge.envs import make_env
-from evoforge.envs.rollout import RolloutResult, rollout_batch
+from evoforge.envs.rollout import BatchPolicy
 from evoforge.experiments.config import BaseRunConfig
-from evoforge.experiments.gym_control import ActionMap, EnvSettings, _observation_size
+from evoforge.experiments.gym_control import ActionMap, EnvSettings, GymEpisodesEvaluator, _observation_size
 from evoforge.plasticity.rules import Normalisation, RuleName, Sharing
 from evoforge.policies.hebbian import HebbianMLP, WeightInit
 from evoforge.search.es import ESSearcher, ESSettings
-from evoforge.search.evaluation import Evaluation, Evaluator
-from evoforge.search.seeds import derive_seed, episode_seeds
+from evoforge.search.seeds import derive_seed
 
 
 class HebbianNetworkSettings(BaseModel):
@@ -63,30 +61,20 @@ def build_network(env: gymnasium.Env, settings: HebbianNetworkSettings) -> tuple
     return net, action_map
 
 
-class HebbianEvaluator(Evaluator):
-    """Runs every episode of a chunk side by side; one Hebbian step for all G x E networks per env step."""
+class HebbianEvaluator(GymEpisodesEvaluator):
+    """One Hebbian step (act, then update every layer) for all G x E networks of a chunk per env step."""
 
     def __init__(self, env: EnvSettings, network: HebbianNetworkSettings, render_mode: str | None = None) -> None:
-        self.env_settings = env
+        super().__init__(env, render_mode)
         self.network_settings = network
-        self.render_mode = render_mode
-        self.envs: list[gymnasium.Env] = []
 
-    def _make_env(self) -> gymnasium.Env:
-        s = self.env_settings
-        return make_env(s.id, max_episode_steps=s.max_episode_steps, render_mode=self.render_mode, **s.kwargs)
+    def build(self, env: gymnasium.Env) -> None:
+        self.net, self.action_map = build_network(env, self.network_settings)
 
-    def setup(self) -> None:
-        self.envs = [self._make_env()]
-        self.net, self.action_map = build_network(self.envs[0], self.network_settings)
-
-    def rollout(self, genomes: torch.Tensor, seeds: Sequence[int], frames: list | None = None) -> RolloutResult:
-        count, episodes = genomes.shape[0], self.env_settings.episodes
-        while len(self.envs) < count * episodes:
-            self.envs.append(self._make_env())
-        per_genome = [episode_seeds(int(seed), episodes) for seed in seeds]
+    def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
+        count, episodes = len(seeds), len(seeds[0])
         # Initial weights come from a stream of their own, apart from the env's reset seed.
-        state = self.net.start(genomes.double().numpy(), [[derive_seed(s, 1) for s in row] for row in per_genome])
+        state = self.net.start(genomes.double().numpy(), [[derive_seed(s, 1) for s in row] for row in seeds])
         observations = np.zeros((count * episodes, self.net.sizes[0]))
 
         def act(live_obs: np.ndarray, alive: list[int]) -> np.ndarray:
@@ -95,22 +83,11 @@ class HebbianEvaluator(Evaluator):
             outputs = self.net.step(state, observations.reshape(count, episodes, -1))
             return self.action_map(outputs.reshape(count * episodes, -1)[alive].astype(np.float32))
 
-        return rollout_batch(self.envs, act, [s for row in per_genome for s in row], frames=frames)
+        return act
 
-    def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
-        result = self.rollout(genomes, seeds)
-        episodes = self.env_settings.episodes
-        returns = result.returns.reshape(-1, episodes).mean(axis=1)
-        lengths = result.lengths.reshape(-1, episodes)
+    def fitness_penalty(self, genomes: torch.Tensor) -> np.ndarray:
         coefficients = genomes[:, : self.net.num_coefficients].double()
-        penalty = self.network_settings.coefficient_penalty * (coefficients**2).mean(dim=1)
-        return [
-            Evaluation(
-                fitness=float(returns[g] - penalty[g]),
-                metrics={"steps": float(lengths[g].sum()), "episode_return": float(returns[g])},
-            )
-            for g in range(len(seeds))
-        ]
+        return (self.network_settings.coefficient_penalty * (coefficients**2).mean(dim=1)).numpy()
 
 
 class _Factory:
@@ -153,8 +130,4 @@ class HebbianExperiment:
         env = self.config.env.model_copy(update={"episodes": 1})
         evaluator = HebbianEvaluator(env, self.config.network, render_mode="rgb_array" if record else None)
         evaluator.setup()
-        returns, frames = [], []
-        for episode in range(episodes):
-            result = evaluator.rollout(genome.reshape(1, -1), [derive_seed(seed, episode)], frames if record else None)
-            returns.append(float(result.returns[0]))
-        return returns, frames
+        return evaluator.replay(genome, episodes, seed, record)
