@@ -10,6 +10,10 @@ from typing import Any
 
 import gymnasium
 
+from evoforge.envs.registration import register_envs
+
+register_envs()
+
 
 def make_env(env_id: str, *, max_episode_steps: int | None = None, render_mode: str | None = None, **kwargs: Any):
     """``gymnasium.make`` without the passive checker (envs are checked once, in tests, with check_env).

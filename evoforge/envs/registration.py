@@ -1,21 +1,31 @@
-"""gymnasium ids of evoforge's quadruped (pybullet ant) environments; see :mod:`evoforge.envs.quadruped`."""
+"""gymnasium ids of evoforge's own environments (registered when :mod:`evoforge.envs` is imported).
+
+* ``evoforge/Quadruped-v0`` and its damaged variants: the pybullet ant of :mod:`evoforge.envs.quadruped`.
+* ``evoforge/CarRacingPixels-v0``: CarRacing-v3 with the Hebbian paper's preprocessing
+  (:mod:`evoforge.envs.carracing`).
+"""
 
 from __future__ import annotations
 
 import gymnasium
 
-ENTRY_POINT = "evoforge.envs.quadruped:QuadrupedEnv"
+QUADRUPED_ENTRY_POINT = "evoforge.envs.quadruped:QuadrupedEnv"
 QUADRUPED_IDS: dict[str, str] = {
     "evoforge/Quadruped-v0": "standard",
     "evoforge/QuadrupedDamagedRightFront-v0": "damaged_right_front",
     "evoforge/QuadrupedDamagedLeftFront-v0": "damaged_left_front",
 }
+CARRACING_ID = "evoforge/CarRacingPixels-v0"
 
 
 def register_envs() -> None:
-    """Register the quadruped ids (idempotent: ids already in the registry are left alone)."""
+    """Register every evoforge id (idempotent: ids already in the registry are left alone)."""
     for env_id, morphology in QUADRUPED_IDS.items():
         if env_id not in gymnasium.registry:
             gymnasium.register(
-                id=env_id, entry_point=ENTRY_POINT, kwargs={"morphology": morphology}, max_episode_steps=1000
+                id=env_id, entry_point=QUADRUPED_ENTRY_POINT, kwargs={"morphology": morphology}, max_episode_steps=1000
             )
+    if CARRACING_ID not in gymnasium.registry:
+        gymnasium.register(
+            id=CARRACING_ID, entry_point="evoforge.envs.carracing:make_carracing_pixels", max_episode_steps=1000
+        )
