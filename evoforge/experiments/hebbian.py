@@ -74,8 +74,8 @@ class HebbianEvaluator(GymEpisodesEvaluator):
     def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
         count, episodes = len(seeds), len(seeds[0])
         # Initial weights come from a stream of their own, apart from the env's reset seed.
-        state = self.net.start(genomes.double().numpy(), [[derive_seed(s, 1) for s in row] for row in seeds])
-        observations = np.zeros((count * episodes, self.net.sizes[0]))
+        state = self.net.start(genomes.numpy(), [[derive_seed(s, 1) for s in row] for row in seeds])
+        observations = np.zeros((count * episodes, self.net.sizes[0]), dtype=self.net.dtype)
 
         def act(live_obs: np.ndarray, alive: list[int]) -> np.ndarray:
             # Finished episodes keep stepping on their last observation: their networks are never read again.

@@ -82,6 +82,9 @@ class HebbianMLP:
     init: WeightInit = "uniform"
     normalisation: Normalisation = "none"
     output_activation: Literal["tanh", "linear"] = "tanh"
+    # float32 steps faster than float64 (measured, 28-128-64-8, 8 networks: 72 -> 52 us per
+    # network-step); float64 is there for checking kernels against hand-computed values.
+    dtype: type = np.float32
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -102,7 +105,7 @@ class HebbianMLP:
 
     def start(self, genomes: np.ndarray, episode_seeds: Sequence[Sequence[int]]) -> HebbianState:
         """Fold each genome's rules and draw fresh weights for its episodes (seeds: G lists of E seeds)."""
-        genomes = np.asarray(genomes, dtype=np.float64)
+        genomes = np.asarray(genomes, dtype=self.dtype)
         if genomes.ndim != 2 or genomes.shape[1] != self.num_params:
             raise ValueError(f"expected genomes of shape (G, {self.num_params}), got {genomes.shape}")
         count, episodes = genomes.shape[0], len(episode_seeds[0])
@@ -119,7 +122,7 @@ class HebbianMLP:
                 offset += n_in * n_out
                 weights.append(np.repeat(initial, episodes, axis=1).copy())
         else:
-            weights = [np.empty((count, episodes, n_in, n_out)) for n_in, n_out in self.layer_shapes]
+            weights = [np.empty((count, episodes, n_in, n_out), self.dtype) for n_in, n_out in self.layer_shapes]
             for g in range(count):
                 for e in range(episodes):
                     rng = np.random.default_rng(int(episode_seeds[g][e]))
@@ -129,7 +132,7 @@ class HebbianMLP:
 
     def step(self, state: HebbianState, observations: np.ndarray, record: bool = False) -> np.ndarray:
         """Act on (G, E, n_obs) observations, then apply every layer's Hebbian update; returns (G, E, n_act)."""
-        activity = observations.astype(np.float64, copy=False)
+        activity = observations.astype(self.dtype, copy=False)
         activities = [activity]
         last = len(state.weights) - 1
         for layer, weights in enumerate(state.weights):

@@ -56,7 +56,8 @@ def test_weights_are_redrawn_from_the_episode_seed():
     assert np.abs(a).max() <= 0.1  # uniform +-0.1, the reference default
     co = HebbianMLP((4, 3, 2), init="coevolve")
     g = _genomes(co, 1)
-    assert np.array_equal(co.start(g, [[7]]).weights[0][0, 0].ravel(), g[0, co.num_coefficients : co.num_coefficients + 12])
+    initial = g[0, co.num_coefficients : co.num_coefficients + 12].astype(np.float32)
+    assert np.array_equal(co.start(g, [[7]]).weights[0][0, 0].ravel(), initial)
 
 
 @pytest.mark.parametrize("init, bound", [("xavier", 0.3 * np.sqrt(6 / 300)), ("kaiming", np.sqrt(2 / 10) * np.sqrt(3 / 100))])
