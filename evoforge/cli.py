@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--genome", choices=["center", "sample"], default="center",
                         help="the best-scoring search centre (default, when the run has one) or the best sample")
     replay.add_argument("--video", type=Path, help="write the episodes as .mp4 or .gif")
+    replay.add_argument("--env", help="replay on another env id, e.g. a held-out morphology")
     return parser
 
 
@@ -167,7 +168,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     best = torch.load(best_path, map_location="cpu", weights_only=False)
     chosen = args.genome if best[args.genome]["genome"] is not None else "sample"
     genome = best[chosen]["genome"]
-    returns, frames = experiment.replay(genome, args.episodes, args.seed, record=args.video is not None)
+    try:
+        returns, frames = experiment.replay(genome, args.episodes, args.seed, record=args.video is not None,
+                                            env_id=args.env)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     for episode, value in enumerate(returns):
         print(f"episode {episode}: return {value:.2f}")
     print(f"{chosen} genome: mean return {sum(returns) / len(returns):.2f} over {len(returns)} episodes")

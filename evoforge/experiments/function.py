@@ -115,7 +115,9 @@ class FunctionExperiment:
     def searcher_metrics(searcher: ESSearcher) -> dict[str, float]:
         return {"sigma_mean": searcher.sigma_mean}
 
-    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list]:
+    def replay(
+        self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
+    ) -> tuple[list[float], list]:
         evaluator = FunctionEvaluator(self.config.function.model_copy(update={"faults": FaultSettings()}))
         seeds = [derive_seed(seed, i) for i in range(episodes)]
         return [e.fitness for e in evaluator.evaluate(genome.reshape(1, -1).repeat(episodes, 1), seeds)], []

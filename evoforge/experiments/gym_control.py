@@ -35,6 +35,11 @@ class EnvSettings(BaseModel):
     episodes: int = Field(1, ge=1, description="episodes per evaluation (fitness is their mean return)")
     max_episode_steps: int | None = Field(None, ge=1, description="episode cap; default the env's own")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of gymnasium.make")
+    also_ids: list[str] = Field(
+        default_factory=list,
+        description="more env ids evaluated with the same genome and seeds; fitness is the mean over all ids "
+        "(e.g. several morphologies)",
+    )
 
     @field_validator("id")
     @classmethod
@@ -42,6 +47,17 @@ class EnvSettings(BaseModel):
         if not is_registered(env_id):
             raise ValueError(f"unknown gymnasium env id {env_id!r}")
         return env_id
+
+    @field_validator("also_ids")
+    @classmethod
+    def _all_registered(cls, env_ids: list[str]) -> list[str]:
+        for env_id in env_ids:
+            cls._registered(env_id)
+        return env_ids
+
+    @property
+    def all_ids(self) -> list[str]:
+        return [self.id, *self.also_ids]
 
 
 class PolicySettings(BaseModel):
@@ -135,15 +151,19 @@ class GymEpisodesEvaluator(Evaluator):
     def __init__(self, env: EnvSettings, render_mode: str | None = None) -> None:
         self.env_settings = env
         self.render_mode = render_mode
-        self.envs: list[gymnasium.Env] = []
+        self.envs: dict[str, list[gymnasium.Env]] = {}
 
-    def _make_env(self) -> gymnasium.Env:
+    def _make_env(self, env_id: str) -> gymnasium.Env:
         s = self.env_settings
-        return make_env(s.id, max_episode_steps=s.max_episode_steps, render_mode=self.render_mode, **s.kwargs)
+        return make_env(env_id, max_episode_steps=s.max_episode_steps, render_mode=self.render_mode, **s.kwargs)
 
     def setup(self) -> None:
-        self.envs = [self._make_env()]
-        self.build(self.envs[0])
+        self.envs = {env_id: [self._make_env(env_id)] for env_id in self.env_settings.all_ids}
+        first = self.envs[self.env_settings.id][0]
+        for env_id, (env,) in self.envs.items():
+            if env.observation_space.shape != first.observation_space.shape or env.action_space != first.action_space:
+                raise ValueError(f"env.also_ids: {env_id} has other observation or action spaces than {first.spec.id}")
+        self.build(first)
 
     def build(self, env: gymnasium.Env) -> None:
         raise NotImplementedError
@@ -155,32 +175,38 @@ class GymEpisodesEvaluator(Evaluator):
     def fitness_penalty(self, genomes: torch.Tensor) -> np.ndarray:
         return np.zeros(genomes.shape[0])
 
-    def rollout(self, genomes: torch.Tensor, seeds: Sequence[int], frames: list | None = None) -> RolloutResult:
-        """Episodes of every genome, ``env.episodes`` each, with episode seeds derived from ``seeds``."""
+    def rollout(
+        self, genomes: torch.Tensor, seeds: Sequence[int], frames: list | None = None, env_id: str | None = None
+    ) -> RolloutResult:
+        """Episodes of every genome on ``env_id`` (default ``env.id``), ``env.episodes`` each, seeds derived
+        from ``seeds``."""
+        envs = self.envs[env_id or self.env_settings.id]
         count, episodes = genomes.shape[0], self.env_settings.episodes
-        while len(self.envs) < count * episodes:  # created once, reused by every later chunk
-            self.envs.append(self._make_env())
+        while len(envs) < count * episodes:  # created once, reused by every later chunk
+            envs.append(self._make_env(env_id or self.env_settings.id))
         per_genome = [episode_seeds(int(seed), episodes) for seed in seeds]
         policy = self.make_policy(genomes, per_genome)
-        return rollout_batch(self.envs, policy, [s for row in per_genome for s in row], frames=frames)
+        return rollout_batch(envs, policy, [s for row in per_genome for s in row], frames=frames)
 
     def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
-        result = self.rollout(genomes, seeds)
         episodes = self.env_settings.episodes
-        returns = result.returns.reshape(-1, episodes).mean(axis=1)
-        lengths = result.lengths.reshape(-1, episodes)
-        fitness = returns - self.fitness_penalty(genomes)
-        return [
-            Evaluation(
-                fitness=float(fitness[g]),
-                metrics={
-                    "steps": float(lengths[g].sum()),
-                    "episode_length": float(lengths[g].mean()),
-                    "episode_return": float(returns[g]),
-                },
-            )
-            for g in range(len(seeds))
-        ]
+        ids = self.env_settings.all_ids
+        results = {env_id: self.rollout(genomes, seeds, env_id=env_id) for env_id in ids}
+        returns = {env_id: r.returns.reshape(-1, episodes).mean(axis=1) for env_id, r in results.items()}
+        lengths = np.concatenate([r.lengths.reshape(-1, episodes) for r in results.values()], axis=1)
+        mean_return = np.mean(list(returns.values()), axis=0)
+        fitness = mean_return - self.fitness_penalty(genomes)
+        evaluations = []
+        for g in range(len(seeds)):
+            metrics = {
+                "steps": float(lengths[g].sum()),
+                "episode_length": float(lengths[g].mean()),
+                "episode_return": float(mean_return[g]),
+            }
+            if len(ids) > 1:
+                metrics.update({f"return:{env_id}": float(returns[env_id][g]) for env_id in ids})
+            evaluations.append(Evaluation(fitness=float(fitness[g]), metrics=metrics))
+        return evaluations
 
     def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list]:
         """Episodes of one genome one after another (seeds derived from ``seed``); frames if ``record``."""
@@ -256,9 +282,11 @@ class GymControlExperiment:
     def searcher_metrics(searcher: ESSearcher) -> dict[str, float]:
         return {"sigma_mean": searcher.sigma_mean}
 
-    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list]:
-        """Run ``genome`` for ``episodes`` episodes (seeds derived from ``seed``); frames if ``record``."""
-        env = self.config.env.model_copy(update={"episodes": 1})
+    def replay(
+        self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
+    ) -> tuple[list[float], list]:
+        """Run ``genome`` for ``episodes`` episodes on ``env_id`` (default the config's); frames if ``record``."""
+        env = replay_env_settings(self.config.env, env_id)
         evaluator = GymPolicyEvaluator(env, self.config.policy, render_mode="rgb_array" if record else None)
         evaluator.setup()
         return evaluator.replay(genome, episodes, seed, record)
@@ -273,6 +301,13 @@ class _EvaluatorFactory:
 
     def __call__(self) -> GymPolicyEvaluator:
         return GymPolicyEvaluator(self.env, self.policy)
+
+
+def replay_env_settings(env: EnvSettings, env_id: str | None) -> EnvSettings:
+    """One episode at a time on one env: the config's, or ``env_id`` (e.g. a held-out morphology)."""
+    if env_id is not None and not is_registered(env_id):
+        raise ValueError(f"--env: unknown gymnasium env id {env_id!r}")
+    return env.model_copy(update={"episodes": 1, "also_ids": [], "id": env_id or env.id})
 
 
 def load_genome(path: Path) -> torch.Tensor:

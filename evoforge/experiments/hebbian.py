@@ -18,7 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from evoforge.envs import make_env
 from evoforge.envs.rollout import BatchPolicy
 from evoforge.experiments.config import BaseRunConfig
-from evoforge.experiments.gym_control import ActionMap, EnvSettings, GymEpisodesEvaluator, _observation_size
+from evoforge.experiments.gym_control import (
+    ActionMap,
+    EnvSettings,
+    GymEpisodesEvaluator,
+    _observation_size,
+    replay_env_settings,
+)
 from evoforge.plasticity.rules import Normalisation, RuleName, Sharing
 from evoforge.policies.hebbian import HebbianMLP, WeightInit
 from evoforge.search.es import ESSearcher, ESSettings
@@ -126,8 +132,10 @@ class HebbianExperiment:
     def searcher_metrics(searcher: ESSearcher) -> dict[str, float]:
         return {"sigma_mean": searcher.sigma_mean}
 
-    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list[Any]]:
-        env = self.config.env.model_copy(update={"episodes": 1})
+    def replay(
+        self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
+    ) -> tuple[list[float], list[Any]]:
+        env = replay_env_settings(self.config.env, env_id)
         evaluator = HebbianEvaluator(env, self.config.network, render_mode="rgb_array" if record else None)
         evaluator.setup()
         return evaluator.replay(genome, episodes, seed, record)
