@@ -13,6 +13,7 @@ on 2 cores (goal >= 1.8).
 from __future__ import annotations
 
 import argparse
+from functools import partial
 import json
 import os
 import platform
@@ -22,7 +23,7 @@ import time
 import torch
 
 from evoforge.envs.benchmark import raw_steps_per_second
-from evoforge.experiments.gym_control import EnvSettings, PolicySettings, _EvaluatorFactory
+from evoforge.experiments.gym_control import EnvSettings, GymPolicyEvaluator, PolicySettings
 from evoforge.search.pool import EvaluatorPool
 from evoforge.search.seeds import genome_seeds
 
@@ -45,7 +46,8 @@ def main() -> None:
 
     import ray
 
-    factory = _EvaluatorFactory(
+    factory = partial(
+        GymPolicyEvaluator,
         EnvSettings(id="BipedalWalker-v3", max_episode_steps=args.episode_steps), PolicySettings(hidden=[40, 40])
     )
     probe = factory()

@@ -38,11 +38,13 @@ class EvoforgeES:
     """evoforge's loop: OpenAI-ES through evotorch, evaluations on the Ray pool (2 actors)."""
 
     def __init__(self, workers: int, popsize: int) -> None:
-        from evoforge.experiments.gym_control import EnvSettings, PolicySettings, _EvaluatorFactory
+        from functools import partial
+
+        from evoforge.experiments.gym_control import EnvSettings, GymPolicyEvaluator, PolicySettings
         from evoforge.search.es import ESSearcher, ESSettings
         from evoforge.search.pool import EvaluatorPool
 
-        factory = _EvaluatorFactory(EnvSettings(id=ENV_ID), PolicySettings(hidden=[HIDDEN, HIDDEN]))
+        factory = partial(GymPolicyEvaluator, EnvSettings(id=ENV_ID), PolicySettings(hidden=[HIDDEN, HIDDEN]))
         probe = factory()
         probe.setup()
         settings = ESSettings(popsize=popsize, sigma=0.1, learning_rate=0.01)

@@ -8,15 +8,17 @@ import time
 import pytest
 import torch
 
-from evoforge.experiments.function import FaultSettings, FunctionEvaluator, FunctionSettings, _Factory
-from evoforge.experiments.gym_control import EnvSettings, PolicySettings, _EvaluatorFactory
+from functools import partial
+
+from evoforge.experiments.function import FaultSettings, FunctionEvaluator, FunctionSettings
+from evoforge.experiments.gym_control import EnvSettings, GymPolicyEvaluator, PolicySettings
 from evoforge.search.evaluation import Evaluator
 from evoforge.search.pool import EvaluatorPool, PoolError
 from evoforge.search.seeds import genome_seeds
 
 
 def _walker_batch(count):
-    factory = _EvaluatorFactory(EnvSettings(id="BipedalWalker-v3", max_episode_steps=200), PolicySettings(hidden=[40, 40]))
+    factory = partial(GymPolicyEvaluator, EnvSettings(id="BipedalWalker-v3", max_episode_steps=200), PolicySettings(hidden=[40, 40]))
     evaluator = factory()
     evaluator.setup()
     genomes = torch.randn(count, evaluator.mlp.num_params, generator=torch.Generator().manual_seed(0)) * 0.3
@@ -42,7 +44,7 @@ def test_serial_and_ray_give_identical_results_in_input_order(ray_local):
 def test_failures_are_isolated_on_ray(ray_local):
     settings = FunctionSettings(dim=2, faults=FaultSettings(nan_above=1.0, raise_above=2.0))
     genomes = torch.tensor([[0.0, 0.0], [1.5, 0.0], [2.5, 0.0], [0.5, 1.0]])
-    with EvaluatorPool(_Factory(settings), backend="ray", num_workers=2) as pool:
+    with EvaluatorPool(partial(FunctionEvaluator, settings), backend="ray", num_workers=2) as pool:
         results = pool.evaluate(genomes, [0, 1, 2, 3])
     assert [r.failed for r in results] == [False, True, True, False]
     assert results[0].fitness == 0.0 and results[3].fitness == pytest.approx(-1.25)
@@ -67,7 +69,7 @@ def test_killed_actor_is_restarted_and_its_chunk_rerun(ray_local, tmp_path):
                 killed.append(pid)
             time.sleep(0.05)
 
-    with EvaluatorPool(_Factory(settings), backend="ray", num_workers=2, chunk_size=2) as pool:
+    with EvaluatorPool(partial(FunctionEvaluator, settings), backend="ray", num_workers=2, chunk_size=2) as pool:
         before = {pid for pid, _ in ray_local.get([a.ready.remote() for a in pool.actors])}
         killer = threading.Thread(target=kill_first_busy_actor)
         killer.start()
@@ -92,7 +94,7 @@ def test_setup_failure_is_reported_clearly(ray_local):
 
 
 def test_empty_and_mismatched_batches():
-    with EvaluatorPool(_Factory(FunctionSettings(dim=2)), backend="serial") as pool:
+    with EvaluatorPool(partial(FunctionEvaluator, FunctionSettings(dim=2)), backend="serial") as pool:
         assert pool.evaluate(torch.zeros(0, 2), []) == []
         with pytest.raises(ValueError, match="2 genomes but 1 seeds"):
             pool.evaluate(torch.zeros(2, 2), [0])
@@ -101,7 +103,7 @@ def test_empty_and_mismatched_batches():
 def test_actors_that_cannot_be_placed_fail_clearly(ray_local):
     settings = FunctionSettings(dim=2)
     with pytest.raises(PoolError, match=r"5 evaluation actors did not start within 3 s \(the cluster has"):
-        EvaluatorPool(_Factory(settings), backend="ray", num_workers=5, start_timeout_s=3).start()
+        EvaluatorPool(partial(FunctionEvaluator, settings), backend="ray", num_workers=5, start_timeout_s=3).start()
     # The cluster is usable afterwards: the stuck actors were removed.
-    with EvaluatorPool(_Factory(settings), backend="ray", num_workers=2) as pool:
+    with EvaluatorPool(partial(FunctionEvaluator, settings), backend="ray", num_workers=2) as pool:
         assert len(pool.evaluate(torch.zeros(3, 2), [0, 1, 2])) == 3

@@ -11,6 +11,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -88,14 +89,6 @@ class FunctionEvaluator(Evaluator):
         return results
 
 
-class _Factory:
-    def __init__(self, settings: FunctionSettings) -> None:
-        self.settings = settings
-
-    def __call__(self) -> FunctionEvaluator:
-        return FunctionEvaluator(self.settings)
-
-
 class FunctionExperiment:
     config_class = FunctionConfig
 
@@ -103,17 +96,13 @@ class FunctionExperiment:
         self.config = config
         self.settings = config.run_settings(config.search.generations, config.stop_fitness)
 
-    def evaluator_factory(self) -> _Factory:
-        return _Factory(self.config.function)
+    def evaluator_factory(self) -> partial[FunctionEvaluator]:
+        return partial(FunctionEvaluator, self.config.function)
 
     def make_searcher(self) -> ESSearcher:
         generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
         center = torch.rand(self.config.function.dim, generator=generator) * 4 - 2
         return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
-
-    @staticmethod
-    def searcher_metrics(searcher: ESSearcher) -> dict[str, float]:
-        return {"sigma_mean": searcher.sigma_mean}
 
     def replay(
         self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None

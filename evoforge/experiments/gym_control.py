@@ -11,6 +11,7 @@ Actions: argmax of the outputs for Discrete action spaces; tanh outputs rescaled
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -258,8 +259,8 @@ class GymControlExperiment:
         self.settings = config.run_settings(config.search.generations, stop)
         self.center_init = self.initial_center()  # also checks policy.init_from before anything starts
 
-    def evaluator_factory(self) -> "_EvaluatorFactory":
-        return _EvaluatorFactory(self.config.env, self.config.policy)
+    def evaluator_factory(self) -> partial[GymPolicyEvaluator]:
+        return partial(GymPolicyEvaluator, self.config.env, self.config.policy)
 
     def make_searcher(self) -> ESSearcher:
         return ESSearcher(self.config.search, self.center_init.clone(), seed=derive_seed(self.config.seed, 1))
@@ -278,10 +279,6 @@ class GymControlExperiment:
             return torch.zeros(mlp.num_params)
         return mlp.initial_genome(torch.Generator().manual_seed(derive_seed(self.config.seed, 2)))
 
-    @staticmethod
-    def searcher_metrics(searcher: ESSearcher) -> dict[str, float]:
-        return {"sigma_mean": searcher.sigma_mean}
-
     def replay(
         self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
     ) -> tuple[list[float], list]:
@@ -290,17 +287,6 @@ class GymControlExperiment:
         evaluator = GymPolicyEvaluator(env, self.config.policy, render_mode="rgb_array" if record else None)
         evaluator.setup()
         return evaluator.replay(genome, episodes, seed, record)
-
-
-class _EvaluatorFactory:
-    """Picklable factory that builds a GymPolicyEvaluator inside each worker."""
-
-    def __init__(self, env: EnvSettings, policy: PolicySettings) -> None:
-        self.env = env
-        self.policy = policy
-
-    def __call__(self) -> GymPolicyEvaluator:
-        return GymPolicyEvaluator(self.env, self.policy)
 
 
 def replay_env_settings(env: EnvSettings, env_id: str | None) -> EnvSettings:

@@ -8,6 +8,7 @@ the fitness.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 import gymnasium
@@ -96,14 +97,6 @@ class HebbianEvaluator(GymEpisodesEvaluator):
         return (self.network_settings.coefficient_penalty * (coefficients**2).mean(dim=1)).numpy()
 
 
-class _Factory:
-    def __init__(self, env: EnvSettings, network: HebbianNetworkSettings) -> None:
-        self.env, self.network = env, network
-
-    def __call__(self) -> HebbianEvaluator:
-        return HebbianEvaluator(self.env, self.network)
-
-
 class HebbianExperiment:
     config_class = HebbianConfig
 
@@ -120,17 +113,13 @@ class HebbianExperiment:
         self.net, _ = build_network(probe, config.network)
         probe.close()
 
-    def evaluator_factory(self) -> _Factory:
-        return _Factory(self.config.env, self.config.network)
+    def evaluator_factory(self) -> partial[HebbianEvaluator]:
+        return partial(HebbianEvaluator, self.config.env, self.config.network)
 
     def make_searcher(self) -> ESSearcher:
         generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
         center = torch.randn(self.net.num_params, generator=generator) * self.config.network.coefficient_std
         return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
-
-    @staticmethod
-    def searcher_metrics(searcher: ESSearcher) -> dict[str, float]:
-        return {"sigma_mean": searcher.sigma_mean}
 
     def replay(
         self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None

@@ -199,6 +199,9 @@ class ESSearcher:
         sigma = status["stdev"] if "stdev" in status else status["stepsize"]
         return float(torch.as_tensor(sigma).float().mean())
 
+    def metrics(self) -> dict[str, float]:
+        return {"sigma_mean": self.sigma_mean}
+
     def state_bytes(self) -> bytes:
         return pickle.dumps(self.algorithm, protocol=pickle.HIGHEST_PROTOCOL)
 

@@ -72,17 +72,21 @@ class Searcher(Protocol):
 
     def load_state_bytes(self, data: bytes) -> None: ...
 
+    def metrics(self) -> dict[str, float]: ...  # numbers to log each generation (e.g. sigma)
+
 
 class Experiment(Protocol):
-    """What the run needs from an experiment (see ``evoforge.experiments``)."""
+    """What the run needs from an experiment (see ``evoforge.experiments``).
+
+    ``evaluator_factory()`` returns a picklable zero-argument callable, typically
+    ``functools.partial(EvaluatorClass, settings...)``.
+    """
 
     settings: RunSettings
 
     def evaluator_factory(self) -> EvaluatorFactory: ...
 
     def make_searcher(self) -> Searcher: ...
-
-    def searcher_metrics(self, searcher: Searcher) -> dict[str, float]: ...
 
 
 @dataclass
@@ -255,7 +259,7 @@ class Run:
         for key in sorted({k for _, e in ok for k in e.metrics} - {"steps"}):
             values = [e.metrics[key] for _, e in ok if key in e.metrics]
             record[f"{key}_mean"] = float(np.mean(values))
-        record.update(self.experiment.searcher_metrics(self.searcher))
+        record.update(self.searcher.metrics())
 
         if center is not None:
             score, genome = center
