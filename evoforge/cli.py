@@ -44,9 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--checkpoint", type=Path, help="resume from this checkpoint file instead")
     _add_cluster_args(resume)
 
-    inspect = sub.add_parser("inspect", help="print a run's summary and plot its fitness curve")
+    inspect = sub.add_parser("inspect", help="print a run's summary and plot its fitness curve (Hebbian runs: "
+                             "also the weights during an episode and recovery from perturbed weights)")
     inspect.add_argument("run_dir", type=Path)
     inspect.add_argument("--plot", type=Path, help="where to write the PNG (default: RUN_DIR/fitness.png)")
+    inspect.add_argument("--env", help="Hebbian runs: episode on another env id, e.g. a held-out morphology")
+    inspect.add_argument("--seed", type=int, default=12345, help="Hebbian runs: seed of the inspected episode")
+    inspect.add_argument("--perturb-at", type=int, help="Hebbian runs: step of the perturbation (default: mid-episode)")
 
     replay = sub.add_parser("replay", help="run a run's best genome and optionally record a video")
     replay.add_argument("run_dir", type=Path)
@@ -152,6 +156,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         out = plot_fitness(records, args.plot or args.run_dir / "fitness.png", title=summary.get("name", ""),
                            threshold=summary.get("stop_fitness"))
         print(f"fitness curve -> {out}")
+    if (args.run_dir / "best.pt").is_file() and (args.run_dir / "config.yaml").is_file():
+        experiment = _load_experiment(args.run_dir / "config.yaml", [])
+        if experiment.config.experiment == "hebbian":
+            from evoforge.experiments.gym_control import load_genome
+            from evoforge.experiments.hebbian_inspect import inspect_hebbian
+
+            try:
+                returns = inspect_hebbian(experiment, load_genome(args.run_dir / "best.pt"), args.run_dir,
+                                          args.seed, args.env, args.perturb_at)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            for label, value in returns.items():
+                print(f"episode return, {label}: {value:.2f}")
+            print(f"weights during the episode -> {args.run_dir / 'weights.png'}")
+            print(f"perturbation replay -> {args.run_dir / 'perturbation.png'}")
     return 0
 
 

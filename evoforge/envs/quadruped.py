@@ -9,6 +9,12 @@ right / front left lower leg is shortened to a quarter.
 As in that paper, the reward is pybullet's *progress* term only (potential difference, potential =
 -distance_to_target / dt); pybullet's other reward terms are reported in ``info``. Physics, observation,
 torques and termination follow pybullet's AntBulletEnv (see the comments for the facts reproduced).
+
+The reference's episode protocol for the ant (enajx/HebbianMetaLearning ``fitness_functions.py``) is
+available as options: ``burn_in_steps=40`` zero-action steps inside ``reset`` so the robot settles (the
+reference's 1000-step budget includes them: use a 960-step time limit), and ``early_stop_after=200``: for
+the first 200 steps a fallen torso does not end the episode; afterwards a fall ends it, and so do more than
+``stall_patience`` (30) consecutive steps of negative progress (a truncation).
 """
 
 from __future__ import annotations
@@ -81,7 +87,22 @@ class QuadrupedEnv(gymnasium.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
 
-    def __init__(self, morphology: str = "standard", xml_path: str | None = None, render_mode: str | None = None):
+    def __init__(
+        self,
+        morphology: str = "standard",
+        xml_path: str | None = None,
+        render_mode: str | None = None,
+        burn_in_steps: int = 0,
+        early_stop_after: int | None = None,
+        stall_patience: int = 30,
+    ):
+        if burn_in_steps < 0 or (early_stop_after is not None and early_stop_after < 0) or stall_patience < 0:
+            raise ValueError("QuadrupedEnv: burn_in_steps, early_stop_after and stall_patience must be >= 0")
+        self.burn_in_steps = burn_in_steps
+        self.early_stop_after = early_stop_after
+        self.stall_patience = stall_patience
+        self._t = 0
+        self._negative_streak = 0
         if xml_path is not None:
             if not os.path.isfile(xml_path):
                 raise FileNotFoundError(f"QuadrupedEnv: MJCF file not found: {xml_path}")
@@ -203,9 +224,32 @@ class QuadrupedEnv(gymnasium.Env):
         self._initial_z = None
         obs = self._calc_state()
         self._potential_value = self._potential()
+        # Reference burn-in: zero torques so the ant settles; rewards and terminations are ignored.
+        zeros = np.zeros(len(self._joints), dtype=np.float32)
+        for _ in range(self.burn_in_steps):
+            obs, *_ = self._simulate(zeros)
+        self._t = 0
+        self._negative_streak = 0
         return obs, {"x": float(self._torso_xyz[0])}
 
     def step(self, action):
+        obs, progress, terminated, info = self._simulate(action)
+        truncated = False
+        if self.early_stop_after is not None:
+            # Reference protocol: until step 200 nothing ends the episode (not even a fall); after it, a
+            # fall or more than `stall_patience` negative-progress steps in a row do.
+            if self._t > self.early_stop_after:
+                self._negative_streak = self._negative_streak + 1 if progress < 0 else 0
+                if not terminated and self._negative_streak > self.stall_patience:
+                    truncated = True
+                    info["early_stop"] = "negative progress streak"
+            else:
+                terminated = False
+        self._t += 1
+        return obs, progress, terminated, truncated, info
+
+    def _simulate(self, action) -> tuple[np.ndarray, float, bool, dict]:
+        """One control step (4 physics substeps): observation, progress, terminated, info."""
         a = np.asarray(action)
         assert np.isfinite(a).all(), "non-finite action"
         torques = POWER * POWER_COEF * np.clip(a.astype(np.float64), -1.0, 1.0)
@@ -230,7 +274,7 @@ class QuadrupedEnv(gymnasium.Env):
             "joints_at_limit_cost": JOINTS_AT_LIMIT_COST * self._joints_at_limit,
             "feet_collision_cost": 0.0,  # pybullet computes it as 0 too (roboschool issue 63)
         }
-        return obs, progress, bool(terminated), False, info
+        return obs, progress, bool(terminated), info
 
     def render(self):
         if self.render_mode != "rgb_array":

@@ -69,6 +69,8 @@ class PolicySettings(BaseModel):
     bias: bool = True
     init: Literal["default", "zeros"] = Field("default", description="initial centre: Linear-style uniform or zeros")
     init_from: FilePath | None = Field(None, description="start the centre from a saved genome (a run's best.pt)")
+    weight_penalty: float = Field(0.0, ge=0, description="fitness -= penalty * mean(weights^2) (static baselines "
+                                  "of Najarro & Risi 2020 use 0.01)")
 
     @field_validator("hidden")
     @classmethod
@@ -244,6 +246,9 @@ class GymPolicyEvaluator(GymEpisodesEvaluator):
             return self.action_map(outputs[:, 0, :])
 
         return act
+
+    def fitness_penalty(self, genomes: torch.Tensor) -> np.ndarray:
+        return (self.policy_settings.weight_penalty * (genomes.double() ** 2).mean(dim=1)).numpy()
 
 
 class GymControlExperiment:

@@ -27,6 +27,7 @@ from evoforge.experiments.gym_control import (
     replay_env_settings,
 )
 from evoforge.plasticity.rules import Normalisation, RuleName, Sharing
+from evoforge.policies.conv import ConvFeatures
 from evoforge.policies.hebbian import HebbianMLP, WeightInit
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.seeds import derive_seed
@@ -36,6 +37,10 @@ class HebbianNetworkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hidden: list[int] = Field(default_factory=lambda: [128, 64], description="hidden widths (paper: 128, 64)")
+    conv: bool = Field(False, description="pixel observations (C, H, W) through the paper's fixed, evolved CNN")
+    action_map: Literal["default", "car_racing"] = Field(
+        "default", description="default: argmax / outputs scaled to the bounds; car_racing: tanh, sigmoid, sigmoid"
+    )
     rule: RuleName = "ABCD_lr"
     sharing: Sharing = Field("synapse", description="one rule per synapse, post_neuron, layer, or modulo")
     shared_rules: int = Field(128, ge=1, description="rules cycled over synapses when sharing=modulo")
@@ -54,10 +59,39 @@ class HebbianConfig(BaseRunConfig):
     stop_fitness: float | Literal["env"] | None = None
 
 
-def build_network(env: gymnasium.Env, settings: HebbianNetworkSettings) -> tuple[HebbianMLP, ActionMap]:
-    action_map = ActionMap(env.action_space)
+class CarRacingActionMap:
+    """Najarro & Risi's CarRacing outputs: steer tanh(o0) in [-1, 1], gas sigmoid(o1), brake sigmoid(o2)."""
+
+    size = 3
+
+    def __call__(self, outputs: np.ndarray) -> np.ndarray:
+        squashed = 1.0 / (1.0 + np.exp(-outputs))
+        squashed[:, 0] = np.tanh(outputs[:, 0])
+        return squashed.astype(np.float32)
+
+
+def build_network(
+    env: gymnasium.Env, settings: HebbianNetworkSettings
+) -> tuple[HebbianMLP, ActionMap | CarRacingActionMap]:
+    if settings.action_map == "car_racing":
+        space = env.action_space
+        if not (isinstance(space, gymnasium.spaces.Box) and space.shape == (3,)):
+            raise ValueError(f"network.action_map car_racing needs a 3-d Box action space, got {space}")
+        action_map: ActionMap | CarRacingActionMap = CarRacingActionMap()
+    else:
+        action_map = ActionMap(env.action_space)
+    conv = None
+    if settings.conv:
+        shape = env.observation_space.shape
+        if len(shape) != 3 or shape[1] != shape[2]:
+            raise ValueError(f"network.conv needs square (C, H, W) pixel observations, got shape {shape}")
+        conv = ConvFeatures(in_channels=shape[0], image_size=shape[1])
+        inputs = conv.num_features
+    else:
+        inputs = _observation_size(env.observation_space)
     net = HebbianMLP(
-        sizes=(_observation_size(env.observation_space), *settings.hidden, action_map.size),
+        sizes=(inputs, *settings.hidden, action_map.size),
+        conv=conv,
         rule=settings.rule,
         sharing=settings.sharing,
         shared_rules=settings.shared_rules,
@@ -82,12 +116,12 @@ class HebbianEvaluator(GymEpisodesEvaluator):
         count, episodes = len(seeds), len(seeds[0])
         # Initial weights come from a stream of their own, apart from the env's reset seed.
         state = self.net.start(genomes.numpy(), [[derive_seed(s, 1) for s in row] for row in seeds])
-        observations = np.zeros((count * episodes, self.net.sizes[0]), dtype=self.net.dtype)
+        observations = np.zeros((count * episodes, *self.net.observation_shape), dtype=self.net.dtype)
 
         def act(live_obs: np.ndarray, alive: list[int]) -> np.ndarray:
             # Finished episodes keep stepping on their last observation: their networks are never read again.
             observations[alive] = live_obs
-            outputs = self.net.step(state, observations.reshape(count, episodes, -1))
+            outputs = self.net.step(state, observations.reshape(count, episodes, *self.net.observation_shape))
             return self.action_map(outputs.reshape(count * episodes, -1)[alive].astype(np.float32))
 
         return act

@@ -6,6 +6,9 @@ step the network acts, then each layer's weights change by the rule applied to t
 post-synaptic activities (hidden activities post-tanh; the output's post-activity is the output layer's
 activation, tanh for Bullet envs in the reference).
 
+Pixel observations go through an optional :class:`~evoforge.policies.conv.ConvFeatures` extractor first,
+whose weights come from the genome and stay fixed within an episode (the paper's CarRacing agent).
+
 Batched layout: a chunk of G genomes with E episodes each keeps (G, E, n_in, n_out) weights per layer, so a
 step is one batched matmul and one :func:`~evoforge.plasticity.rules.hebbian_delta` per layer for all G x E
 networks. Initial weights of network (g, e) come from its own episode seed, so a genome's episode does not
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import torch
 
 from evoforge.plasticity.rules import (
     RULES,
@@ -32,6 +36,7 @@ from evoforge.plasticity.rules import (
     hebbian_delta,
     normalise,
 )
+from evoforge.policies.conv import ConvFeatures
 
 WeightInit = Literal["uniform", "normal", "xavier", "kaiming", "coevolve"]
 
@@ -64,6 +69,7 @@ class HebbianState:
 
     weights: list[np.ndarray]  # per layer (G, E, n_in, n_out)
     rules: list[FoldedRule]  # per layer, arrays (G, n_in, n_out)
+    conv_weights: list[torch.Tensor] | None = None  # fixed feature-extractor filters, grouped per genome
     history: list[list[np.ndarray]] = field(default_factory=list)  # optional weight snapshots
 
 
@@ -71,11 +77,13 @@ class HebbianState:
 class HebbianMLP:
     """Architecture and plasticity settings; genomes supply the coefficients (and initial weights).
 
-    Genome layout: each layer's coefficients (``coefficient_count`` of them, input-major synapse order), then,
-    for ``init="coevolve"``, each layer's initial (n_in x n_out) weights.
+    Genome layout: each layer's coefficients (``coefficient_count`` of them, input-major synapse order), then
+    the conv feature extractor's weights if there is one, then, for ``init="coevolve"``, each fully connected
+    layer's initial (n_in x n_out) weights. With ``conv``, ``sizes[0]`` is its feature count (648 on 84x84).
     """
 
     sizes: tuple[int, ...]
+    conv: ConvFeatures | None = None
     rule: str = "ABCD_lr"
     sharing: Sharing = "synapse"
     shared_rules: int = 128
@@ -89,6 +97,8 @@ class HebbianMLP:
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise ValueError(f"unknown Hebbian rule {self.rule!r} (known: {', '.join(RULES)})")
+        if self.conv is not None and self.sizes[0] != self.conv.num_features:
+            raise ValueError(f"the first layer takes the {self.conv.num_features} conv features, not {self.sizes[0]}")
 
     @property
     def layer_shapes(self) -> list[tuple[int, int]]:
@@ -99,9 +109,19 @@ class HebbianMLP:
         return sum(coefficient_count(self.rule, i, o, self.sharing, self.shared_rules) for i, o in self.layer_shapes)
 
     @property
+    def observation_shape(self) -> tuple[int, ...]:
+        if self.conv is None:
+            return (self.sizes[0],)
+        return (self.conv.in_channels, self.conv.image_size, self.conv.image_size)
+
+    @property
+    def num_conv_params(self) -> int:
+        return 0 if self.conv is None else self.conv.num_params
+
+    @property
     def num_params(self) -> int:
         weights = sum(i * o for i, o in self.layer_shapes) if self.init == "coevolve" else 0
-        return self.num_coefficients + weights
+        return self.num_coefficients + self.num_conv_params + weights
 
     def start(self, genomes: np.ndarray, episode_seeds: Sequence[Sequence[int]]) -> HebbianState:
         """Fold each genome's rules and draw fresh weights for its episodes (seeds: G lists of E seeds)."""
@@ -115,6 +135,10 @@ class HebbianMLP:
             flat = genomes[:, offset : offset + size]
             offset += size
             rules.append(fold_rule(expand_coefficients(flat, self.rule, n_in, n_out, self.sharing, self.shared_rules), self.rule))
+        conv_weights = None
+        if self.conv is not None:
+            conv_weights = self.conv.split(genomes[:, offset : offset + self.conv.num_params])
+            offset += self.conv.num_params
         weights = []
         if self.init == "coevolve":
             for n_in, n_out in self.layer_shapes:
@@ -128,10 +152,12 @@ class HebbianMLP:
                     rng = np.random.default_rng(int(episode_seeds[g][e]))
                     for layer, (n_in, n_out) in enumerate(self.layer_shapes):
                         weights[layer][g, e] = draw_initial_weights(self.init, n_in, n_out, rng)
-        return HebbianState(weights=weights, rules=rules)
+        return HebbianState(weights=weights, rules=rules, conv_weights=conv_weights)
 
     def step(self, state: HebbianState, observations: np.ndarray, record: bool = False) -> np.ndarray:
-        """Act on (G, E, n_obs) observations, then apply every layer's Hebbian update; returns (G, E, n_act)."""
+        """Act on (G, E, *obs_shape) observations, then apply every layer's Hebbian update; returns (G, E, n_act)."""
+        if self.conv is not None:
+            observations = self.conv.features(state.conv_weights, observations)
         activity = observations.astype(self.dtype, copy=False)
         activities = [activity]
         last = len(state.weights) - 1

@@ -154,3 +154,48 @@ def test_progress_is_small_for_random_actions_and_tracks_forward_motion(env):
     _, reward, _, _, info = env.step(np.zeros(8, dtype=np.float32))
     assert 4.0 < reward < 7.0
     assert info["x"] > 0.09
+
+
+def test_reference_protocol_burn_in_and_no_fall_termination_before_step_200():
+    plain = QuadrupedEnv()
+    reference = QuadrupedEnv(burn_in_steps=40, early_stop_after=200)
+    try:
+        obs_plain, _ = plain.reset(seed=3)
+        obs_settled, _ = reference.reset(seed=3)
+        # The zero-torque burn-in drops the ant from its spawn height onto the floor, at rest.
+        assert obs_settled[0] < obs_plain[0] - 0.3
+        assert abs(obs_settled[5]) < 0.1  # 0.3 * vertical velocity
+        zeros = np.zeros(8, dtype=np.float32)
+        assert plain.step(zeros)[2] is False
+        # Lying on the floor (torso z <= 0.26) would terminate pybullet's ant; the protocol ignores it
+        # until step 200 and ends the episode at the first step after it.
+        for t in range(202):
+            _, _, terminated, truncated, _ = reference.step(zeros)
+            assert terminated == (t > 200) and not truncated
+    finally:
+        plain.close()
+        reference.close()
+
+
+def test_stall_patience_truncates_after_a_streak_of_negative_progress():
+    env = QuadrupedEnv(early_stop_after=10, stall_patience=3)
+    try:
+        env.reset(seed=0)
+        rng = np.random.default_rng(0)
+        rewards, truncated, t = [], False, 0
+        while not truncated and t < 500:
+            _, reward, terminated, truncated, info = env.step(rng.uniform(-1, 1, 8).astype(np.float32))
+            rewards.append(reward)
+            t += 1
+            assert not terminated
+        assert truncated and info["early_stop"] == "negative progress streak"
+        assert t > 10 + 4 and all(r < 0 for r in rewards[-4:])
+        # The same actions without the option run on.
+        env_plain = QuadrupedEnv()
+        env_plain.reset(seed=0)
+        rng = np.random.default_rng(0)
+        for _ in range(t):
+            assert not env_plain.step(rng.uniform(-1, 1, 8).astype(np.float32))[3]
+        env_plain.close()
+    finally:
+        env.close()

@@ -72,3 +72,44 @@ def test_folded_rule_shapes_cover_every_synapse():
     state = net.start(_genomes(net, 2), [[0], [1]])
     assert state.rules[0].ab.shape == (2, 2, 3)
     assert fold_rule(np.zeros((1, 2, 3, 5)), "ABCD_lr").db.shape == (1, 2, 3)
+
+
+def test_conv_features_batched_equal_single_torch_modules():
+    import torch
+
+    from evoforge.policies.conv import ConvFeatures
+
+    conv = ConvFeatures()
+    assert (conv.num_params, conv.num_features) == (1362, 648)  # the paper's CNN_heb on 84x84 frames
+    rng = np.random.default_rng(0)
+    genomes = rng.normal(size=(3, conv.num_params)).astype(np.float32)
+    images = rng.uniform(size=(3, 2, 3, 84, 84)).astype(np.float32)
+    features = conv.features(conv.split(genomes), images)
+    for g in range(3):
+        first = torch.nn.Conv2d(3, 6, 3, bias=False)
+        second = torch.nn.Conv2d(6, 8, 5, stride=2, bias=False)
+        first.weight.data = torch.tensor(genomes[g, :162]).reshape(6, 3, 3, 3)
+        second.weight.data = torch.tensor(genomes[g, 162:]).reshape(8, 6, 5, 5)
+        model = torch.nn.Sequential(first, torch.nn.Tanh(), torch.nn.MaxPool2d(2), second, torch.nn.Tanh(),
+                                    torch.nn.MaxPool2d(2), torch.nn.Flatten())
+        with torch.no_grad():
+            expected = model(torch.tensor(images[g])).numpy()
+        np.testing.assert_allclose(features[g], expected, atol=1e-5)
+
+
+def test_conv_weights_sit_after_the_coefficients_and_stay_fixed():
+    from evoforge.policies.conv import ConvFeatures
+
+    conv = ConvFeatures(image_size=20)  # 20 -> 18 -> 9 -> 3 -> 1: 8 features
+    net = HebbianMLP((conv.num_features, 4, 2), conv=conv)
+    assert net.num_params == net.num_coefficients + 1362
+    genomes = np.random.default_rng(0).normal(size=(2, net.num_params)).astype(np.float32)
+    state = net.start(genomes, [[1], [2]])
+    np.testing.assert_array_equal(state.conv_weights[0][:6].numpy().ravel(), genomes[0, net.num_coefficients : net.num_coefficients + 162])
+    before = [w.clone() for w in state.conv_weights]
+    images = np.random.default_rng(1).uniform(size=(2, 1, 3, 20, 20)).astype(np.float32)
+    for _ in range(3):
+        net.step(state, images)
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(before, state.conv_weights))
+    with pytest.raises(ValueError, match="conv features"):
+        HebbianMLP((100, 4, 2), conv=conv)

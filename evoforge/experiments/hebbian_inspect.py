@@ -1,0 +1,173 @@
+"""Looking inside a Hebbian agent: its weights during an episode, and recovery from perturbed weights.
+
+Najarro & Risi 2020 (arXiv 2007.02686, Sec. 5) show that the weights, random at the start of every episode,
+quickly move into a stable (for the walking gait, cyclic) pattern, and that the agent recovers when its
+weights are zeroed or re-randomised mid-episode. :func:`inspect_hebbian` draws both pictures for a run's best
+genome:
+
+* ``weights.png``: the weights of the last hidden->output layer at a few moments, the trajectories of sampled
+  synapses of every layer, and the whole weight vector projected on its first two principal components
+  (colour = time) -- the "from random init into an attractor" picture;
+* ``perturbation.png``: cumulative reward of the same episode (same seed, same initial weights) unperturbed,
+  with all weights zeroed at step T, and with all weights re-drawn from the initial distribution at step T.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from evoforge.envs import make_env
+from evoforge.policies.hebbian import draw_initial_weights
+from evoforge.search.seeds import derive_seed
+
+Perturbation = Literal["none", "zero", "rerandomise"]
+
+
+@dataclass
+class EpisodeTrace:
+    rewards: list[float] = field(default_factory=list)
+    snapshots: list[list[np.ndarray]] = field(default_factory=list)  # per recorded step, per layer (n_in, n_out)
+    snapshot_steps: list[int] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return float(np.sum(self.rewards))
+
+
+def run_episode(
+    experiment,
+    genome: torch.Tensor,
+    seed: int,
+    env_id: str | None = None,
+    perturbation: Perturbation = "none",
+    perturb_at: int = 0,
+    record_every: int = 0,
+) -> EpisodeTrace:
+    """One episode of ``genome`` step by step, optionally perturbing all plastic weights before step ``perturb_at``.
+
+    The env reset and the initial weights depend only on ``seed``, so variants of one seed differ only by the
+    perturbation. ``record_every`` > 0 keeps a copy of the weights every that many steps (and at step 0).
+    """
+    from evoforge.experiments.hebbian import build_network
+
+    from evoforge.experiments.gym_control import replay_env_settings
+
+    settings = replay_env_settings(experiment.config.env, env_id)  # checks env_id
+    env = make_env(settings.id, max_episode_steps=settings.max_episode_steps, **settings.kwargs)
+    net, action_map = build_network(env, experiment.config.network)
+    state = net.start(genome.reshape(1, -1).numpy(), [[derive_seed(seed, 1)]])
+    observation, _ = env.reset(seed=seed)
+    trace = EpisodeTrace()
+    t, done = 0, False
+    while not done:
+        if perturbation != "none" and t == perturb_at:
+            rng = np.random.default_rng(derive_seed(seed, 2))
+            for weights, (n_in, n_out) in zip(state.weights, net.layer_shapes):
+                if perturbation == "zero":
+                    weights[...] = 0.0
+                else:
+                    init = "uniform" if net.init == "coevolve" else net.init
+                    weights[0, 0] = draw_initial_weights(init, n_in, n_out, rng)
+        if record_every and t % record_every == 0:
+            trace.snapshots.append([w[0, 0].copy() for w in state.weights])
+            trace.snapshot_steps.append(t)
+        outputs = net.step(state, np.asarray(observation, dtype=net.dtype)[None, None])
+        action = action_map(outputs.reshape(1, -1))[0]
+        observation, reward, terminated, truncated, _ = env.step(action)
+        trace.rewards.append(float(reward))
+        done = terminated or truncated
+        t += 1
+    env.close()
+    return trace
+
+
+def plot_weights(trace: EpisodeTrace, path: Path, title: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.array(trace.snapshot_steps)
+    layers = len(trace.snapshots[0])
+    moments = sorted({0, min(len(steps) - 1, 1), len(steps) // 4, len(steps) - 1})
+    fig = plt.figure(figsize=(13, 7), dpi=110)
+    grid = fig.add_gridspec(2, max(len(moments), layers + 1))
+    last = [snap[-1] for snap in trace.snapshots]
+    for k, index in enumerate(moments):
+        ax = fig.add_subplot(grid[0, k])
+        bound = float(np.abs(last[index]).max()) or 1.0  # own scale: weights may grow by orders of magnitude
+        ax.imshow(last[index].T, cmap="coolwarm", vmin=-bound, vmax=bound, aspect="auto", interpolation="nearest")
+        ax.set_title(f"output layer, step {steps[index]} (|w| <= {bound:.3g})", fontsize=9)
+        ax.set_xlabel("pre (hidden)", fontsize=8)
+        ax.set_ylabel("post (action)", fontsize=8)
+    rng = np.random.default_rng(0)
+    for layer in range(layers):
+        ax = fig.add_subplot(grid[1, layer])
+        flat = np.stack([snap[layer].ravel() for snap in trace.snapshots])
+        picked = rng.choice(flat.shape[1], size=min(25, flat.shape[1]), replace=False)
+        ax.plot(steps, flat[:, picked], lw=0.7)
+        ax.set_title(f"layer {layer + 1}: 25 synapses", fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+    ax = fig.add_subplot(grid[1, layers])
+    everything = np.concatenate([np.stack([s.ravel() for s in snap_layer]) for snap_layer in zip(*trace.snapshots)],
+                                axis=1)
+    centred = everything - everything.mean(axis=0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    projected = u[:, :2] * s[:2]
+    ax.plot(projected[:, 0], projected[:, 1], lw=0.4, color="grey")
+    points = ax.scatter(projected[:, 0], projected[:, 1], c=steps, s=6, cmap="viridis")
+    fig.colorbar(points, ax=ax, label="step")
+    ax.set_title("all weights, first 2 principal components", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_perturbations(traces: dict[str, EpisodeTrace], perturb_at: int, path: Path, title: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for label, trace in traces.items():
+        ax.plot(np.cumsum(trace.rewards), lw=1.3, label=f"{label} (return {trace.total:.1f})")
+    ax.axvline(perturb_at, color="k", ls="--", lw=1, label=f"perturbation at step {perturb_at}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cumulative reward")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def inspect_hebbian(
+    experiment, genome: torch.Tensor, out_dir: Path, seed: int, env_id: str | None = None, perturb_at: int | None = None
+) -> dict[str, float]:
+    """Writes ``weights.png`` and ``perturbation.png`` into ``out_dir``; returns each variant's episode return."""
+    env_name = env_id or experiment.config.env.id
+    # About 300 weight snapshots per episode: enough for the picture, small for CarRacing's 91k weights.
+    stride = max(1, (experiment.config.env.max_episode_steps or 1000) // 300)
+    plain = run_episode(experiment, genome, seed, env_id, record_every=stride)
+    length = len(plain.rewards)
+    plot_weights(plain, Path(out_dir) / "weights.png", f"{env_name}: Hebbian weights during one episode "
+                 f"(random initial weights, return {plain.total:.1f})")
+    at = perturb_at if perturb_at is not None else max(1, length // 2)
+    traces = {"unperturbed": plain}
+    for perturbation in ("zero", "rerandomise"):
+        traces[f"weights {'zeroed' if perturbation == 'zero' else 're-randomised'}"] = run_episode(
+            experiment, genome, seed, env_id, perturbation, at
+        )
+    plot_perturbations(traces, at, Path(out_dir) / "perturbation.png",
+                       f"{env_name}: all plastic weights perturbed at step {at}, same episode otherwise")
+    return {label: trace.total for label, trace in traces.items()}
