@@ -10,7 +10,7 @@ from evoforge.experiments.config import ConfigError
 
 from .conftest import CONFIGS, cli_env, evoforge_cmd
 
-QUICKSTART = CONFIGS / "quickstart.yaml"
+QUICKSTART = CONFIGS / "es_cartpole.yaml"  # a gym_control config: the policy.* cases need one
 
 
 @pytest.mark.parametrize(

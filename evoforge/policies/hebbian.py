@@ -29,11 +29,11 @@ from evoforge.plasticity.rules import (
     RULES,
     FoldedRule,
     Normalisation,
+    apply_hebbian_update,
     Sharing,
     coefficient_count,
     expand_coefficients,
     fold_rule,
-    hebbian_delta,
     normalise,
 )
 from evoforge.policies.conv import ConvFeatures
@@ -70,6 +70,7 @@ class HebbianState:
     weights: list[np.ndarray]  # per layer (G, E, n_in, n_out)
     rules: list[FoldedRule]  # per layer, arrays (G, n_in, n_out)
     conv_weights: list[torch.Tensor] | None = None  # fixed feature-extractor filters, grouped per genome
+    scratch: list[np.ndarray] = field(default_factory=list)  # per layer, the update's work array
     history: list[list[np.ndarray]] = field(default_factory=list)  # optional weight snapshots
 
 
@@ -152,7 +153,8 @@ class HebbianMLP:
                     rng = np.random.default_rng(int(episode_seeds[g][e]))
                     for layer, (n_in, n_out) in enumerate(self.layer_shapes):
                         weights[layer][g, e] = draw_initial_weights(self.init, n_in, n_out, rng)
-        return HebbianState(weights=weights, rules=rules, conv_weights=conv_weights)
+        return HebbianState(weights=weights, rules=rules, conv_weights=conv_weights,
+                            scratch=[np.empty_like(w) for w in weights])
 
     def step(self, state: HebbianState, observations: np.ndarray, record: bool = False) -> np.ndarray:
         """Act on (G, E, *obs_shape) observations, then apply every layer's Hebbian update; returns (G, E, n_act)."""
@@ -166,7 +168,7 @@ class HebbianMLP:
             activity = (_ACTIVATIONS[self.output_activation] if layer == last else np.tanh)(pre)
             activities.append(activity)
         for layer, weights in enumerate(state.weights):
-            weights += hebbian_delta(activities[layer], activities[layer + 1], state.rules[layer])
+            apply_hebbian_update(weights, activities[layer], activities[layer + 1], state.rules[layer], state.scratch[layer])
             normalise(weights, self.normalisation)
         if record:
             state.history.append([w.copy() for w in state.weights])

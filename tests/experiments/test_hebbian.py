@@ -4,11 +4,10 @@ import pytest
 import torch
 
 from evoforge.experiments import load_experiment
-from evoforge.search.run import Run
 
 from ..conftest import CONFIGS
 
-CONFIG = CONFIGS / "hebbian_cartpole.yaml"
+CONFIG = CONFIGS / "quickstart.yaml"  # Hebbian rules on CartPole; its solve is tested in test_run
 
 
 def test_a_chunk_evaluates_like_its_genomes_one_by_one():
@@ -21,11 +20,6 @@ def test_a_chunk_evaluates_like_its_genomes_one_by_one():
     alone = [evaluator.evaluate(genomes[i : i + 1], seeds[i : i + 1])[0] for i in range(5)]
     assert [e.fitness for e in together] == [e.fitness for e in alone]
     assert len({e.fitness for e in together}) == 5
-
-
-def test_hebbian_rules_from_random_weights_solve_cartpole(tmp_path):
-    summary = Run(load_experiment(CONFIG, ["pool.backend=serial"]), tmp_path / "run", progress=False).execute()
-    assert summary["solved"] and summary["best_center_eval"] >= 475.0
 
 
 def test_training_on_two_morphologies_and_replaying_on_the_held_out_one():

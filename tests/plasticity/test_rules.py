@@ -5,6 +5,7 @@ import pytest
 
 from evoforge.plasticity.rules import (
     RULES,
+    apply_hebbian_update,
     coefficient_count,
     expand_coefficients,
     fold_rule,
@@ -62,6 +63,11 @@ def test_every_rule_matches_its_formula_on_every_synapse(rule):
                 for j in range(n_out):
                     expected = by_hand(rule, coefficients[g, i, j], pre[g, e, i], post[g, e, j])
                     assert delta[g, e, i, j] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    # The in-place form of the hot loop computes the same update.
+    weights = rng.normal(size=delta.shape)
+    expected_weights = weights + delta
+    apply_hebbian_update(weights, pre, post, fold_rule(coefficients, rule), np.empty_like(weights))
+    np.testing.assert_allclose(weights, expected_weights, rtol=1e-12, atol=1e-12)
 
 
 def test_coefficient_order_follows_the_reference_row_index():
