@@ -65,7 +65,7 @@ class CarRacingActionMap:
     size = 3
 
     def __call__(self, outputs: np.ndarray) -> np.ndarray:
-        squashed = 1.0 / (1.0 + np.exp(-outputs))
+        squashed = 0.5 * (1.0 + np.tanh(0.5 * outputs))  # the logistic sigmoid, without exp overflow
         squashed[:, 0] = np.tanh(outputs[:, 0])
         return squashed.astype(np.float32)
 

@@ -1,0 +1,49 @@
+"""Inspection of Hebbian agents: weight snapshots and mid-episode perturbations."""
+
+import numpy as np
+import pytest
+import torch
+
+from evoforge.experiments import load_experiment
+from evoforge.experiments.hebbian import CarRacingActionMap
+from evoforge.experiments.hebbian_inspect import inspect_hebbian, run_episode
+
+from ..conftest import CONFIGS
+
+
+@pytest.fixture(scope="module")
+def pendulum():
+    # Pendulum: every episode runs its 200 steps, so perturbed and unperturbed episodes have equal length.
+    experiment = load_experiment(CONFIGS / "quickstart.yaml", ["env.id=Pendulum-v1", "stop_fitness=null"])
+    genome = torch.randn(experiment.net.num_params, generator=torch.Generator().manual_seed(3)) * 0.5
+    return experiment, genome
+
+
+def test_perturbation_changes_the_episode_only_from_its_step_on(pendulum):
+    experiment, genome = pendulum
+    plain = run_episode(experiment, genome, seed=7, record_every=10)
+    assert len(plain.rewards) == 200 and plain.snapshot_steps == list(range(0, 200, 10))
+    assert [w.shape for w in plain.snapshots[0]] == [(3, 16), (16, 1)]
+    assert not np.allclose(plain.snapshots[0][0], plain.snapshots[-1][0])  # the rules moved the weights
+    for perturbation in ("zero", "rerandomise"):
+        perturbed = run_episode(experiment, genome, seed=7, perturbation=perturbation, perturb_at=50)
+        assert perturbed.rewards[:50] == plain.rewards[:50]
+        assert perturbed.rewards[50:] != plain.rewards[50:]
+    zeroed = run_episode(experiment, genome, seed=7, perturbation="zero", perturb_at=50, record_every=50)
+    assert all(np.count_nonzero(w) == 0 for w in zeroed.snapshots[1])  # snapshot taken right after zeroing
+
+
+def test_inspect_writes_both_plots_and_refuses_unknown_envs(pendulum, tmp_path):
+    experiment, genome = pendulum
+    returns = inspect_hebbian(experiment, genome, tmp_path, seed=1, perturb_at=100)
+    assert set(returns) == {"unperturbed", "weights zeroed", "weights re-randomised"}
+    assert (tmp_path / "weights.png").stat().st_size > 20_000
+    assert (tmp_path / "perturbation.png").stat().st_size > 10_000
+    with pytest.raises(ValueError, match="unknown gymnasium env id"):
+        inspect_hebbian(experiment, genome, tmp_path, seed=1, env_id="Pendulum-v9")
+
+
+def test_car_racing_action_map_is_tanh_sigmoid_sigmoid():
+    outputs = np.array([[0.5, 0.0, -1000.0], [-2.0, 1000.0, 1.0]])
+    expected = [[np.tanh(0.5), 0.5, 0.0], [np.tanh(-2.0), 1.0, 1 / (1 + np.exp(-1.0))]]
+    np.testing.assert_allclose(CarRacingActionMap()(outputs), expected, rtol=1e-6, atol=1e-7)
