@@ -103,6 +103,8 @@ def plot_weights(trace: EpisodeTrace, path: Path, title: str = "") -> Path:
         bound = float(np.abs(last[index]).max()) or 1.0  # own scale: weights may grow by orders of magnitude
         ax.imshow(last[index].T, cmap="coolwarm", vmin=-bound, vmax=bound, aspect="auto", interpolation="nearest")
         ax.set_title(f"output layer, step {steps[index]} (|w| <= {bound:.3g})", fontsize=9)
+        if last[index].shape[1] <= 16:
+            ax.set_yticks(range(last[index].shape[1]))
         ax.set_xlabel("pre (hidden)", fontsize=8)
         ax.set_ylabel("post (action)", fontsize=8)
     rng = np.random.default_rng(0)

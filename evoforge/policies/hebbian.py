@@ -10,9 +10,10 @@ Pixel observations go through an optional :class:`~evoforge.policies.conv.ConvFe
 whose weights come from the genome and stay fixed within an episode (the paper's CarRacing agent).
 
 Batched layout: a chunk of G genomes with E episodes each keeps (G, E, n_in, n_out) weights per layer, so a
-step is one batched matmul and one :func:`~evoforge.plasticity.rules.hebbian_delta` per layer for all G x E
-networks. Initial weights of network (g, e) come from its own episode seed, so a genome's episode does not
-depend on the chunk it runs in.
+step is one batched matmul and one in-place Hebbian update per layer for all G x E networks
+(:func:`~evoforge.plasticity.rules.apply_hebbian_update`, the allocation-free form of
+:func:`~evoforge.plasticity.rules.hebbian_delta`). Initial weights of network (g, e) come from its own episode
+seed, so a genome's episode does not depend on the chunk it runs in.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from evoforge.plasticity.rules import (
     RULES,
     FoldedRule,
     Normalisation,
-    apply_hebbian_update,
     Sharing,
+    apply_hebbian_update,
     coefficient_count,
     expand_coefficients,
     fold_rule,
