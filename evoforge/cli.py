@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="continue an interrupted run from its newest usable checkpoint")
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--checkpoint", type=Path, help="resume from this checkpoint file instead")
+    resume.add_argument("--generations", type=int, metavar="N",
+                        help="extend the run to N generations in all (also a finished one); saved in its config.yaml")
     _add_cluster_args(resume)
 
     inspect = sub.add_parser("inspect", help="print a run's summary and plot its fitness curve (Hebbian runs: "
@@ -127,7 +129,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config_path = args.run_dir / "config.yaml"
     if not config_path.is_file():
         raise UserError(f"{args.run_dir} is not a run directory (no config.yaml)")
-    experiment = _load_experiment(config_path, _cluster_overrides(args))
+    extend = [] if args.generations is None else [f"search.generations={args.generations}"]
+    experiment = _load_experiment(config_path, _cluster_overrides(args) + extend)
     run = Run(experiment, args.run_dir, address=args.address, progress=not args.quiet)
     if args.checkpoint is not None:
         path, payload = args.checkpoint, ckpt.load_checkpoint(args.checkpoint)
@@ -136,6 +139,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
         for bad, reason in skipped:
             print(f"evoforge: warning: skipping {bad.name}: {reason}", file=sys.stderr)
     run.restore(payload)
+    if extend:
+        if args.generations <= run.state.generation:
+            raise UserError(f"--generations {args.generations}: the run already has {run.state.generation}")
+        from evoforge.experiments.config import dump_yaml
+
+        # Later resumes and replays read the extended budget from the run's own config.
+        config_path.write_text(dump_yaml(_load_experiment(config_path, extend).config))
     print(f"resuming {args.run_dir} from {path.name} (generation {run.state.generation})", file=sys.stderr)
     return _execute(run)
 

@@ -115,6 +115,23 @@ def test_resume_skips_a_corrupt_checkpoint_and_refuses_it_when_named(tmp_path):
     _assert_same_run(reference, run_dir)
 
 
+def test_a_finished_run_extended_by_resume_equals_a_longer_run(tmp_path):
+    common = ["--set", "stop_fitness=null", "--serial", "--quiet"]
+    short, long = tmp_path / "short", tmp_path / "long"
+    for run_dir, generations in ((short, 3), (long, 6)):
+        assert subprocess.run(evoforge_cmd("run", str(SPHERE), "--out", str(run_dir), "--set",
+                                           f"search.generations={generations}", *common),
+                              env=cli_env(), timeout=300, capture_output=True).returncode == 0
+    too_few = subprocess.run(evoforge_cmd("resume", str(short), "--generations", "3", "--quiet"),
+                             capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert too_few.returncode == 2 and "the run already has 3" in too_few.stderr
+    extended = subprocess.run(evoforge_cmd("resume", str(short), "--generations", "6", "--quiet"),
+                              capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert extended.returncode == 0, extended.stderr
+    assert "generations: 6" in (short / "config.yaml").read_text()
+    _assert_same_run(long, short)
+
+
 def _payload_len(run_dir):
     import struct
 
