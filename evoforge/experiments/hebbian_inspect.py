@@ -22,6 +22,8 @@ import numpy as np
 import torch
 
 from evoforge.envs import make_env
+from evoforge.experiments.gym_control import replay_env_settings
+from evoforge.experiments.hebbian import build_network
 from evoforge.policies.hebbian import draw_initial_weights
 from evoforge.search.seeds import derive_seed
 
@@ -53,10 +55,6 @@ def run_episode(
     The env reset and the initial weights depend only on ``seed``, so variants of one seed differ only by the
     perturbation. ``record_every`` > 0 keeps a copy of the weights every that many steps (and at step 0).
     """
-    from evoforge.experiments.hebbian import build_network
-
-    from evoforge.experiments.gym_control import replay_env_settings
-
     settings = replay_env_settings(experiment.config.env, env_id)  # checks env_id
     env = make_env(settings.id, max_episode_steps=settings.max_episode_steps, **settings.kwargs)
     net, action_map = build_network(env, experiment.config.network)

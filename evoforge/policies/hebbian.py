@@ -72,7 +72,6 @@ class HebbianState:
     rules: list[FoldedRule]  # per layer, arrays (G, n_in, n_out)
     conv_weights: list[torch.Tensor] | None = None  # fixed feature-extractor filters, grouped per genome
     scratch: list[np.ndarray] = field(default_factory=list)  # per layer, the update's work array
-    history: list[list[np.ndarray]] = field(default_factory=list)  # optional weight snapshots
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ class HebbianMLP:
         return HebbianState(weights=weights, rules=rules, conv_weights=conv_weights,
                             scratch=[np.empty_like(w) for w in weights])
 
-    def step(self, state: HebbianState, observations: np.ndarray, record: bool = False) -> np.ndarray:
+    def step(self, state: HebbianState, observations: np.ndarray) -> np.ndarray:
         """Act on (G, E, *obs_shape) observations, then apply every layer's Hebbian update; returns (G, E, n_act)."""
         if self.conv is not None:
             observations = self.conv.features(state.conv_weights, observations)
@@ -171,6 +170,4 @@ class HebbianMLP:
         for layer, weights in enumerate(state.weights):
             apply_hebbian_update(weights, activities[layer], activities[layer + 1], state.rules[layer], state.scratch[layer])
             normalise(weights, self.normalisation)
-        if record:
-            state.history.append([w.copy() for w in state.weights])
         return activity
