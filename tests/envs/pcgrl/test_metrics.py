@@ -1,0 +1,108 @@
+"""PCGRL metrics and the binary problem on hand-made maps (values worked out by hand)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from evoforge.envs.pcgrl.metrics import distance_map, longest_path, num_regions, range_reward
+from evoforge.envs.pcgrl.problems import BinaryProblem
+
+
+def parse(text: str) -> np.ndarray:
+    """'.' empty (0), '#' solid (1)."""
+    return np.array([[0 if ch == "." else 1 for ch in row] for row in text.split()], dtype=np.uint8)
+
+
+def test_regions_are_4_connected():
+    level = parse("""
+        .#.
+        #.#
+        .#.
+    """)
+    assert num_regions(level, (0,)) == 5  # diagonal neighbours do not connect
+    assert num_regions(level, (1,)) == 4
+    assert num_regions(parse("### ###"), (0,)) == 0
+
+
+def test_distance_map_is_a_bfs_with_minus_one_where_unreachable():
+    level = parse("""
+        ...#.
+        .#.#.
+        .#...
+    """)
+    distances = distance_map(level, (0, 0), (0,))
+    expected = np.array([[0, 1, 2, -1, 8], [1, -1, 3, -1, 7], [2, -1, 4, 5, 6]])
+    np.testing.assert_array_equal(distances, expected)
+    assert (distance_map(level, (1, 1), (0,)) == -1).all()  # a wall as start reaches nothing
+
+
+def test_longest_path_of_a_snake_and_of_the_best_component():
+    snake = parse("""
+        .....
+        ####.
+        .....
+        .####
+        .....
+    """)
+    assert longest_path(snake, (0,)) == 16  # 17 tiles in a row
+    two = parse("""
+        ..#...
+        ..#...
+    """)
+    assert longest_path(two, (0,)) == 3  # the right 2x3 block: opposite corners, 2 + 1 steps
+    assert longest_path(parse("## ##"), (0,)) == 0
+
+
+def test_longest_path_double_bfs_from_the_first_tile():
+    # A plus: the first BFS starts at the top arm (the first passable tile in row-major order) and ends at the
+    # left arm (the first of the farthest tiles); the second BFS from there finds the other arms at 2.
+    plus = parse("""
+        #.#
+        ...
+        #.#
+    """)
+    assert longest_path(plus, (0,)) == 2
+    # Starting from a corner of a 3x3 room, the double BFS finds the opposite corner: 4.
+    assert longest_path(parse("... ... ..."), (0,)) == 4
+
+
+@pytest.mark.parametrize(
+    "new, old, low, high, expected",
+    [
+        (1, 1, 1, 1, 0.0),  # stays inside
+        (3, 5, 1, 1, 2.0),  # above the range, moving down by 2
+        (5, 3, 1, 1, -2.0),  # moving away upwards
+        (1, 4, 1, 1, 3.0),  # entering from above: counted up to the boundary
+        (0, 2, 1, 3, -1.0),  # leaving downwards: counted from the boundary
+        (6, 0, 2, 5, -3.0),  # jumping over the range: minus both distances (2 before, 1 after), as the reference
+        (0, 6, 2, 5, -3.0),  # the same downwards
+        (7, 3, math.inf, math.inf, 4.0),  # maximise
+        (7, 3, -math.inf, -math.inf, -4.0),  # minimise
+    ],
+)
+def test_range_reward(new, old, low, high, expected):
+    assert range_reward(new, old, low, high) == expected
+
+
+def test_binary_problem_reward_success_and_validity():
+    problem = BinaryProblem()
+    walls = np.ones((14, 14), dtype=np.uint8)
+    corridor = walls.copy()
+    corridor[0, :] = 0  # one straight corridor of 14 tiles: path 13
+    stats = problem.stats(corridor)
+    assert stats == {"regions": 1, "path-length": 13}
+    split = corridor.copy()
+    split[0, 7] = 1  # cut in two: 2 regions, path 6
+    split_stats = problem.stats(split)
+    assert split_stats == {"regions": 2, "path-length": 6}
+    assert problem.reward(split_stats, stats) == 5 * -1 + (6 - 13)
+    # A serpentine over every other row: 7 corridors of 14 joined by 6 connectors = 104 tiles, path 103.
+    serpent = walls.copy()
+    serpent[0::2, :] = 0
+    for row in range(1, 13, 2):
+        serpent[row, 13 if row % 4 == 1 else 0] = 0
+    serpent_stats = problem.stats(serpent)
+    assert serpent_stats == {"regions": 1, "path-length": 103}
+    assert problem.success(serpent_stats, stats) and not problem.success(stats, stats)
+    assert problem.valid(serpent_stats) and not problem.valid(stats)
