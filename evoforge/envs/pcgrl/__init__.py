@@ -1,5 +1,5 @@
 """PCGRL: level design as a game (Khalifa et al. 2020, arXiv 2001.09212). Work in progress (issue 4).
 
-So far: the reference's map metrics (:mod:`evoforge.envs.pcgrl.metrics`) and the binary problem's statistics,
+So far: the reference's map metrics (:mod:`evoforge.envs.pcgrl.metrics`) and the binary and zelda problems' statistics,
 reward and success test (:mod:`evoforge.envs.pcgrl.problems`), per map, with the reference's semantics.
 """

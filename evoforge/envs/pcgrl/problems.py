@@ -1,6 +1,6 @@
 """PCGRL problems: tiles, statistics, reward, success and validity (Khalifa et al. 2020; gym-pcgrl ``probs/``).
 
-Only ``binary`` so far (issue 4 in progress). Reward = sum of weight * range reward of each statistic between
+``binary`` and ``zelda`` so far (issue 4 in progress). Reward = sum of weight * range reward of each statistic between
 the map before and after an edit; success ends an episode; validity is the paper-era evaluation's definition.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evoforge.envs.pcgrl.metrics import longest_path, num_regions, range_reward
+from evoforge.envs.pcgrl.metrics import distance_map, longest_path, num_regions, range_reward
 
 
 @dataclass(frozen=True)
@@ -42,3 +42,64 @@ class BinaryProblem:
 
     def valid(self, stats: dict[str, int]) -> bool:
         return stats["regions"] == 1 and stats["path-length"] >= self.valid_path
+
+
+ZELDA_TILES = ("empty", "solid", "player", "key", "door", "bat", "scorpion", "spider")
+EMPTY, SOLID, PLAYER, KEY, DOOR, BAT, SCORPION, SPIDER = range(8)
+ENEMIES = (BAT, SCORPION, SPIDER)
+
+
+@dataclass(frozen=True)
+class ZeldaProblem:
+    """11 wide x 7 high GVGAI-Zelda rooms: one player, key and door, 2-5 enemies, all connected, a long path.
+
+    Statistics follow the reference's quirks: ``nearest-enemy`` and ``path-length`` are computed only with
+    exactly one player and one region (else 0). nearest-enemy starts at W*H and only enemies at a positive
+    BFS distance lower it, so unreachable enemies count as far; keys block that BFS. path-length (only with
+    one key and one door) = BFS(player -> key) + BFS(key -> door), where the door is passable only in the
+    second; an unreachable target adds -1. Success: nearest-enemy >= 4 and path-length >= 16 (enemies are
+    only shaped by reward). Valid level (paper evaluation): additionally player = key = door = 1, one region.
+    """
+
+    width: int = 11
+    height: int = 7
+    tiles: tuple[str, ...] = ZELDA_TILES
+    passable: tuple[int, ...] = (EMPTY, PLAYER, KEY, BAT, SPIDER, SCORPION)
+    target_enemy_distance: int = 4
+    target_path: int = 16
+    max_enemies: int = 5
+
+    def stats(self, level: np.ndarray) -> dict[str, int]:
+        count = {tile: int(np.count_nonzero(level == tile)) for tile in range(len(self.tiles))}
+        stats = {
+            "player": count[PLAYER], "key": count[KEY], "door": count[DOOR],
+            "enemies": sum(count[e] for e in ENEMIES),
+            "regions": num_regions(level, self.passable), "nearest-enemy": 0, "path-length": 0,
+        }
+        if stats["player"] != 1 or stats["regions"] != 1:
+            return stats
+        player = tuple(np.argwhere(level == PLAYER)[0])
+        from_player = distance_map(level, player, (EMPTY, PLAYER, BAT, SPIDER, SCORPION))
+        enemy_distances = from_player[np.isin(level, ENEMIES)]
+        stats["nearest-enemy"] = int(min([self.width * self.height, *enemy_distances[enemy_distances > 0]]))
+        if stats["key"] == 1 and stats["door"] == 1:
+            key, door = tuple(np.argwhere(level == KEY)[0]), tuple(np.argwhere(level == DOOR)[0])
+            to_key = distance_map(level, player, (EMPTY, KEY, PLAYER, BAT, SPIDER, SCORPION))[key]
+            to_door = distance_map(level, key, (EMPTY, PLAYER, KEY, DOOR, BAT, SPIDER, SCORPION))[door]
+            stats["path-length"] = int(to_key + to_door)
+        return stats
+
+    def reward(self, new: dict[str, int], old: dict[str, int]) -> float:
+        terms = {  # statistic: (weight, low, high)
+            "player": (3, 1, 1), "key": (3, 1, 1), "door": (3, 1, 1), "enemies": (1, 2, self.max_enemies),
+            "regions": (5, 1, 1), "nearest-enemy": (2, self.target_enemy_distance, math.inf),
+            "path-length": (1, math.inf, math.inf),
+        }
+        return sum(w * range_reward(new[k], old[k], low, high) for k, (w, low, high) in terms.items())
+
+    def success(self, stats: dict[str, int], start: dict[str, int]) -> bool:
+        return stats["nearest-enemy"] >= self.target_enemy_distance and stats["path-length"] >= self.target_path
+
+    def valid(self, stats: dict[str, int]) -> bool:
+        return (stats["player"] == stats["key"] == stats["door"] == 1 and stats["regions"] == 1
+                and self.success(stats, stats))

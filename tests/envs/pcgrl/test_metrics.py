@@ -106,3 +106,41 @@ def test_binary_problem_reward_success_and_validity():
     assert serpent_stats == {"regions": 1, "path-length": 103}
     assert problem.success(serpent_stats, stats) and not problem.success(stats, stats)
     assert problem.valid(serpent_stats) and not problem.valid(stats)
+
+
+ZELDA = {".": 0, "#": 1, "P": 2, "K": 3, "D": 4, "b": 5, "s": 6, "p": 7}
+
+
+def zelda(text: str) -> np.ndarray:
+    return np.array([[ZELDA[ch] for ch in row] for row in text.split()], dtype=np.uint8)
+
+
+ROOM = """
+    P.........K
+    ##########.
+    D........b.
+    ###########
+    ###########
+    ###########
+    ###########
+"""
+
+
+def test_zelda_statistics_follow_the_reference_quirks():
+    from evoforge.envs.pcgrl.problems import ZeldaProblem
+
+    problem = ZeldaProblem()
+    stats = problem.stats(zelda(ROOM))
+    # Player -> key: 10 steps along the top row; key -> door: down 2, then 10 left across the bat = 12.
+    # The key blocks the player's BFS to the enemies, so the bat counts as unreachable: nearest = 11 * 7.
+    assert stats == {"player": 1, "key": 1, "door": 1, "enemies": 1, "regions": 1, "nearest-enemy": 77,
+                     "path-length": 22}
+    assert problem.success(stats, stats) and problem.valid(stats)
+    keyless = problem.stats(zelda(ROOM.replace("K", ".")))
+    # Without the key the bat is reachable: 10 + 2 + 1 steps; no key, no path.
+    assert keyless["nearest-enemy"] == 13 and keyless["path-length"] == 0 and not problem.valid(keyless)
+    assert problem.reward(stats, keyless) == 3 * 1 + 22  # key into its range; path 0 -> 22; nearest stays >= 4
+    two_players = problem.stats(zelda(ROOM.replace("b", "P")))
+    assert two_players["player"] == 2 and two_players["nearest-enemy"] == 0 and two_players["path-length"] == 0
+    walled = problem.stats(zelda(ROOM.replace("##########.", "###########")))
+    assert walled["regions"] == 2 and walled["path-length"] == 0
