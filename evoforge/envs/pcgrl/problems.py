@@ -1,6 +1,6 @@
 """PCGRL problems: tiles, statistics, reward, success and validity (Khalifa et al. 2020; gym-pcgrl ``probs/``).
 
-``binary`` and ``zelda`` so far (issue 4 in progress). Reward = sum of weight * range reward of each statistic between
+``binary``, ``zelda`` and ``sokoban`` (issue 4 in progress). Reward = sum of weight * range reward of each statistic between
 the map before and after an edit; success ends an episode; validity is the paper-era evaluation's definition.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evoforge.envs.pcgrl.metrics import distance_map, longest_path, num_regions, range_reward
+from evoforge.envs.pcgrl.sokoban import solve
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,53 @@ class ZeldaProblem:
     def valid(self, stats: dict[str, int]) -> bool:
         return (stats["player"] == stats["key"] == stats["door"] == 1 and stats["regions"] == 1
                 and self.success(stats, stats))
+
+
+SOKOBAN_TILES = ("empty", "solid", "player", "crate", "target")
+
+
+@dataclass(frozen=True)
+class SokobanProblem:
+    """5x5 Sokoban levels: one player, as many crates as targets (1-3), solvable with a long solution.
+
+    The solver (:func:`~evoforge.envs.pcgrl.sokoban.solve`) runs only with one player, crates = targets > 0 and
+    one region of {empty, player, crate, target}; it yields ``solution-length`` (0 if unsolved) and
+    ``dist-win`` (0 if solved, else the best heuristic reached; W*H*(W+H) = 250 when the solver did not run).
+    Reward: player x3 [1, 1], crate x2 [1, 3], target x2 [1, 3], regions x5 [1, 1], |crate - target| x2
+    minimised, dist-win x0, solution length x1 maximised. Success and validity: solution length >= 18 (validity
+    also needs one player and crates = targets > 0, which a solution implies).
+    """
+
+    width: int = 5
+    height: int = 5
+    tiles: tuple[str, ...] = SOKOBAN_TILES
+    passable: tuple[int, ...] = (0, 2, 3, 4)
+    min_solution: int = 18
+    solver_budget: int = 5000
+
+    def stats(self, level: np.ndarray) -> dict[str, int]:
+        count = [int(np.count_nonzero(level == tile)) for tile in range(len(self.tiles))]
+        stats = {"player": count[2], "crate": count[3], "target": count[4],
+                 "regions": num_regions(level, self.passable),
+                 "dist-win": self.width * self.height * (self.width + self.height), "solution-length": 0}
+        if stats["player"] == 1 and stats["crate"] == stats["target"] > 0 and stats["regions"] == 1:
+            cells = lambda tile: {tuple(int(v) for v in x) for x in np.argwhere(level == tile)}  # noqa: E731
+            (player,) = cells(2)
+            result = solve(level == 1, player, cells(3), cells(4), self.solver_budget)
+            stats["dist-win"] = 0 if result.solved else result.heuristic
+            stats["solution-length"] = result.length
+        return stats
+
+    def reward(self, new: dict[str, int], old: dict[str, int]) -> float:
+        terms = {"player": (3, 1, 1), "crate": (2, 1, 3), "target": (2, 1, 3), "regions": (5, 1, 1),
+                 "dist-win": (0, -math.inf, -math.inf), "solution-length": (1, math.inf, math.inf)}
+        total = sum(w * range_reward(new[k], old[k], low, high) for k, (w, low, high) in terms.items())
+        balance = range_reward(abs(new["crate"] - new["target"]), abs(old["crate"] - old["target"]),
+                               -math.inf, -math.inf)
+        return total + 2 * balance
+
+    def success(self, stats: dict[str, int], start: dict[str, int]) -> bool:
+        return stats["solution-length"] >= self.min_solution
+
+    def valid(self, stats: dict[str, int]) -> bool:
+        return stats["player"] == 1 and stats["crate"] == stats["target"] > 0 and self.success(stats, stats)

@@ -69,3 +69,26 @@ def test_deadlocks_are_corners_and_runs_along_walls():
     top = {(1, 1), (1, 2), (1, 3), (1, 4)}  # two corners and the wall-backed run between them
     sides = {(2, 1), (2, 4)}  # left and right columns between top and bottom corners
     assert top | sides | {(3, 1), (3, 4)} == dead  # the bottom run holds the target: only its corners
+
+
+def test_sokoban_problem_statistics_and_reward():
+    from evoforge.envs.pcgrl.problems import SokobanProblem
+
+    problem = SokobanProblem()
+    codes = {".": 0, "#": 1, "P": 2, "C": 3, "T": 4}
+    parse = lambda text: np.array([[codes[ch] for ch in row] for row in text.split()])  # noqa: E731
+    room = parse("""
+        .....
+        .....
+        ...##
+        .C.##
+        P.T##
+    """)
+    stats = problem.stats(room)
+    # Up 1 to the crate's left, push it right 1, round above it 2, push it down onto the target 1: 5 moves.
+    assert stats == {"player": 1, "crate": 1, "target": 1, "regions": 1, "dist-win": 0, "solution-length": 5}
+    assert not problem.success(stats, stats) and not problem.valid(stats)
+    no_target = problem.stats(np.where(room == 4, 0, room))
+    assert no_target["solution-length"] == 0 and no_target["dist-win"] == 250  # the solver did not run
+    # Target restored: +2 for the target entering its range, +2 for |crate - target| 1 -> 0, +5 solution.
+    assert problem.reward(stats, no_target) == 2 + 2 + 5
