@@ -258,9 +258,7 @@ class GymControlExperiment:
 
     def __init__(self, config: GymControlConfig) -> None:
         self.config = config
-        stop = config.stop_fitness
-        if stop == "env":
-            stop = float(gymnasium.spec(config.env.id).reward_threshold)
+        stop = resolve_stop_fitness(config.stop_fitness, config.env.id)
         self.settings = config.run_settings(config.search.generations, stop)
         self.center_init = self.initial_center()  # also checks policy.init_from before anything starts
 
@@ -292,6 +290,16 @@ class GymControlExperiment:
         evaluator = GymPolicyEvaluator(env, self.config.policy, render_mode="rgb_array" if record else None)
         evaluator.setup()
         return evaluator.replay(genome, episodes, seed, record)
+
+
+def resolve_stop_fitness(stop: float | str | None, env_id: str) -> float | None:
+    """A config's ``stop_fitness``: a number, None, or ``"env"`` for the env's published reward_threshold."""
+    if stop != "env":
+        return stop
+    threshold = gymnasium.spec(env_id).reward_threshold
+    if threshold is None:
+        raise ValueError(f"stop_fitness: {env_id} has no reward_threshold; give a number")
+    return float(threshold)
 
 
 def replay_env_settings(env: EnvSettings, env_id: str | None) -> EnvSettings:

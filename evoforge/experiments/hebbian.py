@@ -25,6 +25,7 @@ from evoforge.experiments.gym_control import (
     GymEpisodesEvaluator,
     _observation_size,
     replay_env_settings,
+    resolve_stop_fitness,
 )
 from evoforge.plasticity.rules import Normalisation, RuleName, Sharing
 from evoforge.policies.conv import ConvFeatures
@@ -136,12 +137,7 @@ class HebbianExperiment:
 
     def __init__(self, config: HebbianConfig) -> None:
         self.config = config
-        stop = config.stop_fitness
-        if stop == "env":
-            threshold = gymnasium.spec(config.env.id).reward_threshold
-            if threshold is None:
-                raise ValueError(f"stop_fitness: {config.env.id} has no reward_threshold; give a number")
-            stop = float(threshold)
+        stop = resolve_stop_fitness(config.stop_fitness, config.env.id)
         self.settings = config.run_settings(config.search.generations, stop)
         probe = make_env(config.env.id, **config.env.kwargs)
         self.net, _ = build_network(probe, config.network)
