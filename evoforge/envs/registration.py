@@ -3,6 +3,8 @@
 * ``evoforge/Quadruped-v0`` and its damaged variants: the pybullet ant of :mod:`evoforge.envs.quadruped`.
 * ``evoforge/CarRacingPixels-v0``: CarRacing-v3 with the Hebbian paper's preprocessing
   (:mod:`evoforge.envs.carracing`).
+* ``evoforge/pcgrl-{problem}-{representation}-v0``: PCGRL level design (:mod:`evoforge.envs.pcgrl`), problems
+  binary, zelda, sokoban x representations narrow, turtle, wide.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ QUADRUPED_IDS: dict[str, str] = {
     "evoforge/QuadrupedDamagedLeftFront-v0": "damaged_left_front",
 }
 CARRACING_ID = "evoforge/CarRacingPixels-v0"
+PCGRL_PROBLEMS = ("binary", "zelda", "sokoban")
+PCGRL_REPRESENTATIONS = ("narrow", "turtle", "wide")
+
+
+def pcgrl_id(problem: str, representation: str) -> str:
+    return f"evoforge/pcgrl-{problem}-{representation}-v0"
 
 
 def register_envs() -> None:
@@ -29,3 +37,9 @@ def register_envs() -> None:
         gymnasium.register(
             id=CARRACING_ID, entry_point="evoforge.envs.carracing:make_carracing_pixels", max_episode_steps=1000
         )
+    for problem in PCGRL_PROBLEMS:
+        for representation in PCGRL_REPRESENTATIONS:
+            env_id = pcgrl_id(problem, representation)
+            if env_id not in gymnasium.registry:  # episodes end by the change and iteration budgets
+                gymnasium.register(id=env_id, entry_point="evoforge.envs.pcgrl.env:PCGRLEnv",
+                                   kwargs={"problem": problem, "representation": representation})

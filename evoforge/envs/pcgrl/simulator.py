@@ -1,0 +1,170 @@
+"""The PCGRL episode mechanics for M maps at once (gym-pcgrl ``pcgrl_env.py``, Khalifa et al. 2020 sec. III).
+
+One class serves the single gymnasium env (M = 1, statistics by plain BFS per map: the reference loop) and the
+vector env (M maps, statistics by the batched graph kernels), so the two can only differ in how statistics are
+computed -- and those are tested equal. Per map and step:
+
+* the representation turns the action into at most one tile edit; a *change* is an edit to a different tile;
+* statistics are recomputed only for maps that changed; reward = problem.reward(new stats, old stats);
+* the episode ends (terminated) on the problem's success test or when changes reach
+  max_changes = max(int(p * W * H), 1) (p = change percentage, 0.2 in the paper's training); it is truncated at
+  max_iterations = max_changes * W * H steps;
+* a reset draws the map i.i.d. from the problem's tile probabilities and, for position-based representations,
+  a uniformly random start. Every map has its own random generator (seeded like a gymnasium env), and narrow's
+  random positions are drawn from it in blocks of ``POSITION_BLOCK`` so a batch does not call 512 generators
+  every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from gymnasium.utils import seeding
+
+from evoforge.envs.pcgrl.problems import Problem, Stats
+from evoforge.envs.pcgrl.representations import Representation
+
+POSITION_BLOCK = 256
+
+
+def episode_budget(problem: Problem, change_percentage: float) -> tuple[int, int]:
+    """(max_changes, max_iterations) of the reference."""
+    area = problem.width * problem.height
+    max_changes = max(int(change_percentage * area), 1)
+    return max_changes, max_changes * area
+
+
+class PCGRLSimulator:
+    """M PCGRL maps stepped together (no auto-reset: callers reset finished maps themselves)."""
+
+    def __init__(self, problem: Problem, representation: Representation, num_maps: int,
+                 change_percentage: float = 0.2, batched_stats: bool = True):
+        if not 0.0 < change_percentage <= 1.0:
+            raise ValueError(f"change_percentage must be in (0, 1], got {change_percentage}")
+        self.problem, self.representation, self.num_maps = problem, representation, num_maps
+        self.change_percentage = change_percentage
+        self.batched_stats = batched_stats
+        self.max_changes, self.max_iterations = episode_budget(problem, change_percentage)
+        shape = (num_maps, problem.height, problem.width)
+        self.levels = np.zeros(shape, dtype=np.uint8)
+        self.positions = np.zeros((num_maps, 2), dtype=np.int64)
+        self.changes = np.zeros(num_maps, dtype=np.int64)
+        self.iterations = np.zeros(num_maps, dtype=np.int64)
+        self.rngs = [seeding.np_random(None)[0] for _ in range(num_maps)]
+        self.probs = np.tile(problem.initial_probs(), (num_maps, 1))
+        self._position_block = np.zeros((num_maps, POSITION_BLOCK), dtype=np.int64)
+        self._position_cursor = np.zeros(num_maps, dtype=np.int64)
+        self.stats: Stats = {}
+        self.start_stats: Stats = {}
+
+    # -- statistics -------------------------------------------------------------------------------------------
+    def compute_stats(self, levels: np.ndarray) -> Stats:
+        if self.batched_stats:
+            return self.problem.batch_stats(levels)
+        per_map = [self.problem.stats(level) for level in levels]
+        return {key: np.array([s[key] for s in per_map], dtype=np.int64) for key in per_map[0]} if per_map else {}
+
+    def _store_stats(self, indices: np.ndarray, new: Stats, into: Stats) -> None:
+        for key, values in new.items():
+            if key not in into:
+                into[key] = np.zeros(self.num_maps, dtype=np.int64)
+            into[key][indices] = values
+
+    def stats_of(self, indices: np.ndarray | slice) -> Stats:
+        return {key: values[indices] for key, values in self.stats.items()}
+
+    # -- episode ----------------------------------------------------------------------------------------------
+    def reset(self, indices: Sequence[int] | np.ndarray, seeds: Sequence[int | None] | None = None) -> None:
+        indices = np.asarray(indices, dtype=np.int64)
+        seeds = [None] * len(indices) if seeds is None else list(seeds)
+        problem = self.problem
+        for i, seed in zip(indices, seeds):
+            if seed is not None:  # a seed restarts the whole sequence, including binary's carried-over probs
+                self.rngs[i] = seeding.np_random(int(seed))[0]
+                self.probs[i] = problem.initial_probs()
+            rng = self.rngs[i]
+            self.levels[i] = rng.choice(problem.num_tiles, size=(problem.height, problem.width), p=self.probs[i])
+            self.probs[i] = problem.next_probs(rng, self.probs[i])
+            if self.representation.random_positions:
+                self._refill_positions(i)
+                self.positions[i] = divmod(self._position_block[i, 0], problem.width)
+            elif self.representation.uses_position:
+                self.positions[i] = (rng.integers(problem.height), rng.integers(problem.width))
+        self.changes[indices] = 0
+        self.iterations[indices] = 0
+        if len(indices):
+            fresh = self.compute_stats(self.levels[indices])
+            self._store_stats(indices, fresh, self.stats)
+            self._store_stats(indices, fresh, self.start_stats)
+
+    def _refill_positions(self, i: int) -> None:
+        area = self.problem.width * self.problem.height
+        self._position_block[i] = self.rngs[i].integers(area, size=POSITION_BLOCK)
+        self._position_cursor[i] = 0
+
+    def step(self, indices: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Apply one action to each map in ``indices``; returns (reward, terminated, truncated) for them."""
+        problem = self.problem
+        self.iterations[indices] += 1
+        edit, moved = self.representation.decode(actions, self.positions[indices], problem)
+        rows, cols = edit.positions[:, 0], edit.positions[:, 1]
+        current = self.levels[indices, rows, cols]
+        changed = (edit.tiles >= 0) & (current != edit.tiles)
+        hit = indices[changed]
+        self.levels[hit, rows[changed], cols[changed]] = edit.tiles[changed]
+        self.changes[indices] += changed
+        self.positions[indices] = moved
+        if self.representation.random_positions:
+            self._advance_random_positions(indices)
+
+        old = self.stats_of(indices)
+        if len(hit):
+            self._store_stats(hit, self.compute_stats(self.levels[hit]), self.stats)
+        new = self.stats_of(indices)
+        start = {key: values[indices] for key, values in self.start_stats.items()}
+        if self.batched_stats:
+            reward = np.asarray(problem.batch_reward(new, old), dtype=np.float64)
+            success = np.asarray(problem.success(new, start), dtype=bool)
+        else:  # the reference's per-map arithmetic on Python ints
+            as_dicts = lambda stats, j: {k: int(v[j]) for k, v in stats.items()}  # noqa: E731
+            pairs = [(as_dicts(new, j), as_dicts(old, j), as_dicts(start, j)) for j in range(len(indices))]
+            reward = np.array([problem.reward(n, o) for n, o, _ in pairs], dtype=np.float64)
+            success = np.array([bool(problem.success(n, s)) for n, _, s in pairs], dtype=bool)
+        terminated = success | (self.changes[indices] >= self.max_changes)
+        truncated = (self.iterations[indices] >= self.max_iterations) & ~terminated
+        return reward, terminated, truncated
+
+    def _advance_random_positions(self, indices: np.ndarray) -> None:
+        self._position_cursor[indices] += 1
+        for i in indices[self._position_cursor[indices] >= POSITION_BLOCK]:
+            self._refill_positions(i)
+        flat = self._position_block[indices, self._position_cursor[indices]]
+        self.positions[indices, 0], self.positions[indices, 1] = np.divmod(flat, self.problem.width)
+
+    def observe(self, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return self.representation.observe(self.levels[indices], self.positions[indices], self.problem)
+
+    def valid(self, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return np.asarray(self.problem.valid(self.stats_of(indices)), dtype=bool)
+
+    def info(self, i: int) -> dict:
+        """One map's info dict (the single env's)."""
+        stats = {key: int(values[i]) for key, values in self.stats.items()}
+        start = {key: int(values[i]) for key, values in self.start_stats.items()}
+        return {"stats": stats, "changes": int(self.changes[i]), "iterations": int(self.iterations[i]),
+                "success": bool(self.problem.success(stats, start)), "valid": bool(self.problem.valid(stats))}
+
+    def infos(self) -> dict:
+        """All maps' infos in gymnasium's vector layout (every key with its ``_key`` mask)."""
+        everyone = np.ones(self.num_maps, dtype=bool)
+        fields = {"stats": {}, "changes": self.changes.copy(), "iterations": self.iterations.copy(),
+                  "success": np.asarray(self.problem.success(self.stats, self.start_stats), dtype=bool),
+                  "valid": np.asarray(self.problem.valid(self.stats), dtype=bool)}
+        for key, values in self.stats.items():
+            fields["stats"][key] = values.copy()
+            fields["stats"][f"_{key}"] = everyone.copy()
+        infos: dict = {}
+        for key, value in fields.items():
+            infos[key], infos[f"_{key}"] = value, everyone.copy()
+        return infos
