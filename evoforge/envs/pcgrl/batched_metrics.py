@@ -49,13 +49,29 @@ def grid_graph(mask: np.ndarray) -> sparse.csr_matrix:
 
 def distances_from(graph: sparse.csr_matrix, sources: np.ndarray) -> np.ndarray:
     """Unit-cost BFS distances from the nearest of ``sources`` (flat tile indices) to every tile; -1 where
-    unreachable. With one source per connected part this is every part's own BFS."""
+    unreachable. With one source per connected part this is every part's own BFS.
+
+    One breadth-first search from an extra root joined to all sources. scipy returns the visiting order and
+    predecessors; in BFS order the predecessors' positions never decrease, so each depth level is one
+    contiguous slice found by a binary search -- no per-tile Python work.
+    """
     n = graph.shape[0]
+    distances = np.full(n, -1, dtype=np.int64)
     if len(sources) == 0:
-        return np.full(n, -1, dtype=np.int64)
-    distances = csgraph.dijkstra(graph, indices=np.asarray(sources), unweighted=True, min_only=True)
-    distances[np.isinf(distances)] = -1
-    return distances.astype(np.int64)
+        return distances
+    rooted = sparse.csr_matrix(
+        (np.ones(graph.nnz + len(sources)), np.concatenate([graph.indices, np.asarray(sources, dtype=np.int32)]),
+         np.append(graph.indptr, graph.indptr[-1] + len(sources)).astype(np.int32)), shape=(n + 1, n + 1))
+    order, predecessors = csgraph.breadth_first_order(rooted, n, directed=True, return_predecessors=True)
+    position = np.empty(n + 1, dtype=np.int64)
+    position[order] = np.arange(len(order))
+    parent_position = position[predecessors[order[1:]]]  # nondecreasing
+    starts = [1]  # order[0] is the root; depth-1 tiles (the sources) start at 1
+    while starts[-1] < len(order):
+        starts.append(int(np.searchsorted(parent_position, starts[-1], side="left")) + 1)
+    depth = np.repeat(np.arange(len(starts) - 1), np.diff(starts))  # distance from the sources
+    distances[order[1:]] = depth
+    return distances
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,8 +79,11 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     component's first tile in raster order (K,)."""
     labels, _ = ndimage.label(mask, structure=_IN_MAP_CROSS)
     flat = labels.ravel()
-    present, first = np.unique(flat, return_index=True)
-    return flat, first[present > 0]
+    tiles = np.flatnonzero(flat)
+    seen = flat[tiles]
+    # labels are numbered in raster order, so a label's first tile is where it exceeds every label before it
+    first = tiles[seen > np.maximum.accumulate(np.concatenate([[0], seen[:-1]]))] if len(tiles) else tiles
+    return flat, first
 
 
 def num_regions(levels: np.ndarray, passable: Sequence[int]) -> np.ndarray:
@@ -88,12 +107,15 @@ def regions_and_longest_path(levels: np.ndarray, passable: Sequence[int]) -> tup
     regions = np.bincount(first // tiles_per_map, minlength=m).astype(np.int64)
     graph = grid_graph(mask)
     from_first = distances_from(graph, first)
-    # farthest tile of every component, first in raster order among ties: sort by (label, -distance, index)
+    # farthest tile of every component, the first in raster order among ties
     tiles = np.flatnonzero(labels)
-    order = np.lexsort((tiles, -from_first[tiles], labels[tiles]))
-    sorted_labels = labels[tiles][order]
-    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-    farthest = tiles[order][starts]
+    tile_labels = labels[tiles]
+    farthest_distance = np.zeros(len(first) + 1, dtype=np.int64)
+    np.maximum.at(farthest_distance, tile_labels, from_first[tiles])
+    candidates = tiles[from_first[tiles] == farthest_distance[tile_labels]]
+    farthest = np.full(len(first) + 1, labels.size, dtype=np.int64)
+    np.minimum.at(farthest, labels[candidates], candidates)
+    farthest = farthest[1:]
     from_farthest = distances_from(graph, farthest)
     longest = np.maximum(from_farthest.reshape(m, tiles_per_map).max(axis=1), 0)
     return regions, longest

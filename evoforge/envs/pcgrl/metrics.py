@@ -23,61 +23,67 @@ NEIGHBOURS = ((0, -1), (0, 1), (-1, 0), (1, 0))
 
 
 def passable_mask(level: np.ndarray, passable: Sequence[int]) -> np.ndarray:
-    return np.isin(level, np.asarray(passable))
+    lookup = np.zeros(max(int(level.max(initial=0)), *passable) + 1, dtype=bool)
+    lookup[list(passable)] = True
+    return lookup[level]
+
+
+def _bfs(mask: list[list[bool]], start: tuple[int, int], distances: list[list[int]]) -> None:
+    """Fill ``distances`` (-1 = unseen) from ``start`` over True cells; plain lists: this runs every env step."""
+    height, width = len(mask), len(mask[0])
+    distances[start[0]][start[1]] = 0
+    queue = deque([start])
+    while queue:
+        r, c = queue.popleft()
+        here = distances[r][c] + 1
+        for dr, dc in NEIGHBOURS:
+            nr, nc = r + dr, c + dc
+            if 0 <= nr < height and 0 <= nc < width and mask[nr][nc] and distances[nr][nc] < 0:
+                distances[nr][nc] = here
+                queue.append((nr, nc))
 
 
 def num_regions(level: np.ndarray, passable: Sequence[int]) -> int:
     """Number of 4-connected components of passable tiles."""
-    mask = passable_mask(level, passable)
-    seen = np.zeros_like(mask)
+    mask = passable_mask(level, passable).tolist()
+    seen = [[-1] * len(mask[0]) for _ in mask]
     regions = 0
-    for start in zip(*np.nonzero(mask)):
-        if seen[start]:
-            continue
-        regions += 1
-        seen[start] = True
-        queue = deque([start])
-        while queue:
-            r, c = queue.popleft()
-            for dr, dc in NEIGHBOURS:
-                nr, nc = r + dr, c + dc
-                if 0 <= nr < mask.shape[0] and 0 <= nc < mask.shape[1] and mask[nr, nc] and not seen[nr, nc]:
-                    seen[nr, nc] = True
-                    queue.append((nr, nc))
+    for r, row in enumerate(mask):
+        for c, open_tile in enumerate(row):
+            if open_tile and seen[r][c] < 0:
+                regions += 1
+                _bfs(mask, (r, c), seen)
     return regions
 
 
 def distance_map(level: np.ndarray, start: tuple[int, int], passable: Sequence[int]) -> np.ndarray:
     """BFS distances (in steps) from ``start`` over passable tiles; -1 where unreachable or when ``start`` is
     itself not passable."""
-    mask = passable_mask(level, passable)
-    distances = np.full(level.shape, -1, dtype=np.int64)
-    if not mask[start]:
-        return distances
-    distances[start] = 0
-    queue = deque([start])
-    while queue:
-        r, c = queue.popleft()
-        for dr, dc in NEIGHBOURS:
-            nr, nc = r + dr, c + dc
-            if 0 <= nr < mask.shape[0] and 0 <= nc < mask.shape[1] and mask[nr, nc] and distances[nr, nc] < 0:
-                distances[nr, nc] = distances[r, c] + 1
-                queue.append((nr, nc))
-    return distances
+    mask = passable_mask(level, passable).tolist()
+    distances = [[-1] * len(mask[0]) for _ in mask]
+    if mask[start[0]][start[1]]:
+        _bfs(mask, (int(start[0]), int(start[1])), distances)
+    return np.array(distances, dtype=np.int64)
 
 
 def longest_path(level: np.ndarray, passable: Sequence[int]) -> int:
     """The reference's approximate longest shortest path (double BFS per component), 0 without passable tiles."""
+    mask = passable_mask(level, passable).tolist()
+    unseen = lambda: [[-1] * len(mask[0]) for _ in mask]  # noqa: E731
     visited = np.zeros(level.shape, dtype=bool)
     best = 0
     starts = [pos for value in passable for pos in zip(*np.nonzero(level == value))]
     for start in starts:
         if visited[start]:
             continue
-        first = distance_map(level, start, passable)
+        first = unseen()
+        _bfs(mask, (int(start[0]), int(start[1])), first)
+        first = np.array(first)
         visited |= first >= 0
         far = np.unravel_index(np.argmax(first), first.shape)
-        best = max(best, int(distance_map(level, far, passable).max()))
+        second = unseen()
+        _bfs(mask, (int(far[0]), int(far[1])), second)
+        best = max(best, max(map(max, second)))
     return best
 
 

@@ -21,7 +21,6 @@ from typing import ClassVar
 
 import numpy as np
 from gymnasium import spaces
-from numpy.lib.stride_tricks import sliding_window_view
 
 from evoforge.envs.pcgrl.problems import Problem
 
@@ -74,10 +73,13 @@ class Representation:
             return encode(levels, problem)
         size = self.crop_size(problem)
         pad = size // 2
-        padded = np.pad(levels, ((0, 0), (pad, pad), (pad, pad)), constant_values=problem.border_tile)
-        windows = sliding_window_view(padded, (size, size), axis=(1, 2))
-        crops = windows[np.arange(len(levels)), positions[:, 0], positions[:, 1]]  # agent at index size // 2
-        return encode(crops, problem)
+        m, h, w = levels.shape
+        padded = np.full((m, h + 2 * pad, w + 2 * pad), problem.border_tile, dtype=levels.dtype)
+        padded[:, pad:pad + h, pad:pad + w] = levels
+        offsets = np.arange(size)
+        rows = (positions[:, 0, None] + offsets)[:, :, None]  # the agent lands at index size // 2
+        cols = (positions[:, 1, None] + offsets)[:, None, :]
+        return encode(padded[np.arange(m)[:, None, None], rows, cols], problem)
 
 
 class Narrow(Representation):

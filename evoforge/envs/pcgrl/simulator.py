@@ -84,7 +84,9 @@ class PCGRLSimulator:
                 self.rngs[i] = seeding.np_random(int(seed))[0]
                 self.probs[i] = problem.initial_probs()
             rng = self.rngs[i]
-            self.levels[i] = rng.choice(problem.num_tiles, size=(problem.height, problem.width), p=self.probs[i])
+            # i.i.d. tiles by inverse CDF of the tile probabilities
+            uniform = rng.random((problem.height, problem.width))
+            self.levels[i] = np.searchsorted(np.cumsum(self.probs[i])[:-1], uniform, side="right")
             self.probs[i] = problem.next_probs(rng, self.probs[i])
             if self.representation.random_positions:
                 self._refill_positions(i)

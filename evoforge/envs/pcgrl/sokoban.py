@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MOVES = ((0, -1), (0, 1), (-1, 0), (1, 0))
 
 
 @dataclass(frozen=True)
@@ -54,46 +53,66 @@ def _deadlocks(walls: np.ndarray, targets: set[tuple[int, int]]) -> set[tuple[in
     return dead
 
 
-def _heuristic(crates: frozenset, targets: list[tuple[int, int]]) -> int:
-    """Greedy sum of Manhattan distances, each crate to its nearest still-unused target."""
-    unused, total = list(targets), 0
-    for cr, cc in sorted(crates):
-        best = min(range(len(unused)), key=lambda i: abs(unused[i][0] - cr) + abs(unused[i][1] - cc))
-        total += abs(unused[best][0] - cr) + abs(unused[best][1] - cc)
-        unused.pop(best)
-    return total
-
-
 def solve(walls: np.ndarray, player: tuple[int, int], crates: set, targets: set, budget: int = 5000) -> SolverResult:
-    """Solve a level given as a wall mask (the border is added here) and positions (row, col) on it."""
+    """Solve a level given as a wall mask (the border is added here) and positions (row, col) on it.
+
+    Internally a tile is its row-major index on the padded grid and the crates are one integer bit mask, so a
+    search state is a small hashable tuple (the solver runs inside the environment step).
+    """
     walls = np.pad(np.asarray(walls, dtype=bool), 1, constant_values=True)
-    shift = lambda cell: (cell[0] + 1, cell[1] + 1)  # noqa: E731 - positions move with the padding
-    player, crates, targets = shift(player), frozenset(map(shift, crates)), set(map(shift, targets))
-    dead = _deadlocks(walls, targets)
-    target_list = sorted(targets)
-    start = (player, crates)
-    best_h = _heuristic(crates, target_list)
+    width = walls.shape[1]
+    index = lambda cell: (cell[0] + 1) * width + cell[1] + 1  # noqa: E731 - padded row-major index
+    wall_cells = set(np.flatnonzero(walls).tolist())
+    target_cells = sorted(index(t) for t in targets)  # row-major order = the reference's sorted order
+    dead_mask = 0
+    for r, c in _deadlocks(walls, {(t[0] + 1, t[1] + 1) for t in targets}):
+        dead_mask |= 1 << (r * width + c)
+    blocked = dead_mask
+    for cell in wall_cells:
+        blocked |= 1 << cell  # a pushed crate may not land on a wall or a deadlock
+    target_mask = sum(1 << t for t in target_cells)
+    steps = (-1, 1, -width, width)  # left, right, up, down (the reference's order)
+    manhattan = {
+        (cell, t): abs(cell // width - t // width) + abs(cell % width - t % width)
+        for cell in range(walls.size) for t in target_cells
+    }
+    heuristics: dict[int, int] = {}
+
+    def heuristic(mask: int) -> int:
+        """Greedy sum of Manhattan distances, each crate (row-major order) to its nearest still-unused target."""
+        if mask not in heuristics:
+            unused, total, rest, cell = list(target_cells), 0, mask, 0
+            while rest:
+                if rest & 1:
+                    best = min(range(len(unused)), key=lambda i: manhattan[cell, unused[i]])
+                    total += manhattan[cell, unused.pop(best)]
+                rest >>= 1
+                cell += 1
+            heuristics[mask] = total
+        return heuristics[mask]
 
     def children(state):
-        (pr, pc), boxes = state
-        for dr, dc in MOVES:
-            nr, nc = pr + dr, pc + dc
-            if walls[nr, nc]:
+        position, mask = state
+        for step in steps:
+            nxt = position + step
+            if nxt in wall_cells:
                 continue
-            if (nr, nc) in boxes:
-                br, bc = nr + dr, nc + dc
-                if walls[br, bc] or (br, bc) in boxes or (br, bc) in dead:
+            if mask >> nxt & 1:
+                behind = nxt + step
+                if (blocked | mask) >> behind & 1:
                     continue
-                yield ((nr, nc), boxes - {(nr, nc)} | {(br, bc)})
+                yield nxt, mask ^ (1 << nxt) | (1 << behind)
             else:
-                yield ((nr, nc), boxes)
+                yield nxt, mask
 
+    start = (index(player), sum(1 << index(c) for c in crates))
+    best_h = heuristic(start[1])
     # Breadth-first first: the shortest solution when it fits the budget.
     seen, queue, expanded = {start: 0}, deque([start]), 0
     while queue and expanded < budget:
         state = queue.popleft()
         expanded += 1
-        if state[1] <= targets:
+        if state[1] & ~target_mask == 0:
             return SolverResult(True, seen[state], 0)
         for child in children(state):
             if child not in seen:
@@ -101,19 +120,17 @@ def solve(walls: np.ndarray, player: tuple[int, int], crates: set, targets: set,
                 queue.append(child)
     for balance in (1.0, 0.5, 0.0):
         counter = 0  # tie-breaker: insertion order
-        frontier = [(_heuristic(crates, target_list), counter, 0, start)]
+        frontier = [(heuristic(start[1]), counter, 0, start)]
         depths, expanded = {start: 0}, 0
         while frontier and expanded < budget:
             _, _, depth, state = heapq.heappop(frontier)
             expanded += 1
-            h = _heuristic(state[1], target_list)
-            best_h = min(best_h, h)
-            if state[1] <= targets:
+            best_h = min(best_h, heuristic(state[1]))
+            if state[1] & ~target_mask == 0:
                 return SolverResult(True, depth, 0)
             for child in children(state):
                 if child not in depths or depths[child] > depth + 1:
                     depths[child] = depth + 1
                     counter += 1
-                    child_h = _heuristic(child[1], target_list)
-                    heapq.heappush(frontier, (child_h + balance * (depth + 1), counter, depth + 1, child))
+                    heapq.heappush(frontier, (heuristic(child[1]) + balance * (depth + 1), counter, depth + 1, child))
     return SolverResult(False, 0, best_h)
