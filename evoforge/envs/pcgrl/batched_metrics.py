@@ -9,6 +9,7 @@ not connect neighbouring maps. This is what makes :class:`~evoforge.envs.pcgrl.v
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -122,18 +123,18 @@ def regions_and_longest_path(levels: np.ndarray, passable: Sequence[int]) -> tup
 
 
 def range_reward(new: np.ndarray, old: np.ndarray, low: float, high: float) -> np.ndarray:
-    """:func:`evoforge.envs.pcgrl.metrics.range_reward` elementwise over arrays of statistics."""
+    """:func:`evoforge.envs.pcgrl.metrics.range_reward` elementwise over arrays of statistics.
+
+    With d(v) the distance from v to [low, high], the reference's cases reduce to d(old) - d(new), except a jump
+    over the whole range, which scores -(d(old) + d(new)); an infinite target rewards plain increase / decrease.
+    """
     new = np.asarray(new, dtype=np.float64)
     old = np.asarray(old, dtype=np.float64)
-    with np.errstate(invalid="ignore"):  # inf - inf in branches np.select does not pick
-        return np.select(
-            [(low <= new) & (new <= high) & (low <= old) & (old <= high),
-             (old <= high) & (new <= high),
-             (old >= low) & (new >= low),
-             (new > high) & (old < low)],
-            [np.zeros_like(new),
-             np.minimum(new, low) - np.minimum(old, low),
-             np.maximum(old, high) - np.maximum(new, high),
-             high - new + old - low],
-            high - old + new - low,
-        )
+    if low == high == math.inf:
+        return new - old
+    if low == high == -math.inf:
+        return old - new
+    d_new = np.maximum(low - new, 0) + np.maximum(new - high, 0)
+    d_old = np.maximum(low - old, 0) + np.maximum(old - high, 0)
+    jumped = ((old < low) & (new > high)) | ((old > high) & (new < low))
+    return np.where(jumped, -(d_old + d_new), d_old - d_new)

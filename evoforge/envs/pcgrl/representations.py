@@ -21,6 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 from gymnasium import spaces
+from numpy.lib.stride_tricks import sliding_window_view
 
 from evoforge.envs.pcgrl.problems import Problem
 
@@ -76,10 +77,9 @@ class Representation:
         m, h, w = levels.shape
         padded = np.full((m, h + 2 * pad, w + 2 * pad), problem.border_tile, dtype=levels.dtype)
         padded[:, pad:pad + h, pad:pad + w] = levels
-        offsets = np.arange(size)
-        rows = (positions[:, 0, None] + offsets)[:, :, None]  # the agent lands at index size // 2
-        cols = (positions[:, 1, None] + offsets)[:, None, :]
-        return encode(padded[np.arange(m)[:, None, None], rows, cols], problem)
+        # window (r, c) of the padded map is centred on map tile (r, c): the agent lands at index size // 2
+        windows = sliding_window_view(padded, (size, size), axis=(1, 2))
+        return encode(windows[np.arange(m), positions[:, 0], positions[:, 1]], problem)
 
 
 class Narrow(Representation):
