@@ -4,7 +4,7 @@ For each problem x representation: M maps (default 512) stepped with uniformly r
 ``PCGRLVectorEnv`` (one batch, statistics by the batched graph kernels) and by ``gymnasium.vector.SyncVectorEnv``
 over M ``PCGRLEnv`` (a Python loop over single envs, statistics by per-map BFS: the reference's way). Both see the
 same seeds and actions, so their maps and episode boundaries are identical. They take turns for ``--rounds``
-rounds and the script prints the steps/s of each (median over rounds) and the ratio batched / loop (median of
+rounds (the Sokoban solver's level cache is cleared before each timed segment) and the script prints the steps/s of each (median over rounds) and the ratio batched / loop (median of
 the per-round ratios; goal >= 50x). Run it with one thread: ``OMP_NUM_THREADS=1``, pinned to a core with
 ``taskset -c 0`` where available.
 
@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evoforge.envs.pcgrl.env import PCGRLEnv, PCGRLVectorEnv
+from evoforge.envs.pcgrl.problems import _solve_cached
 from evoforge.envs.registration import PCGRL_PROBLEMS, PCGRL_REPRESENTATIONS
 
 
@@ -49,7 +50,9 @@ def bench(problem: str, representation: str, maps: int, batched_steps: int, loop
         # the loop runs the first loop_steps of the same action stream the batch runs, then catches up silently,
         # so both stay in the same states
         actions = rng.integers(batched.single_action_space.n, size=(batched_steps, maps))
+        _solve_cached.cache_clear()  # each side pays for its own Sokoban searches
         fast = steps_per_second(batched, actions)
+        _solve_cached.cache_clear()
         slow = steps_per_second(loop, actions[:loop_steps])
         for batch in actions[loop_steps:]:
             loop.step(batch)

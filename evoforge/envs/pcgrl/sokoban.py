@@ -118,6 +118,10 @@ def solve(walls: np.ndarray, player: tuple[int, int], crates: set, targets: set,
             if child not in seen:
                 seen[child] = seen[state] + 1
                 queue.append(child)
+    if not queue:
+        # BFS saw every reachable state: the level is unsolvable, and the A* passes would walk the same states,
+        # so their best heuristic is the best over these (unless re-expansions exhausted an A* budget first)
+        return SolverResult(False, 0, min(heuristic(mask) for _, mask in seen))
     for balance in (1.0, 0.5, 0.0):
         counter = 0  # tie-breaker: insertion order
         frontier = [(heuristic(start[1]), counter, 0, start)]
