@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the best-scoring search centre (default, when the run has one) or the best sample")
     replay.add_argument("--video", type=Path, help="write the episodes as .mp4 or .gif")
     replay.add_argument("--env", help="replay on another env id, e.g. a held-out morphology")
+    replay.add_argument("--levels", type=int, default=32,
+                        help="PCGRL runs: levels to generate for the image grid and its statistics")
+    replay.add_argument("--grid", type=Path, help="PCGRL runs: where to write the level grid (default RUN/levels.png)")
     return parser
 
 
@@ -206,7 +209,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"episode {episode}: return {value:.2f}")
     print(f"{chosen} genome: mean return {sum(returns) / len(returns):.2f} over {len(returns)} episodes")
     if args.video is not None:
-        print(f"video -> {write_video(frames, args.video)}")
+        print(f"video -> {write_video(frames, args.video, fps=getattr(experiment, 'video_fps', 30))}")
+    if hasattr(experiment, "level_report"):  # level generators: a grid of generated levels and their statistics
+        if args.levels < 1:
+            raise UserError(f"--levels must be >= 1, got {args.levels}")
+        grid = args.grid or args.run_dir / "levels.png"
+        report = experiment.level_report(genome, args.levels, args.seed, grid)
+        print(f"{report['levels']} levels: {report['valid']:.0%} valid, mean path {report['path']:.1f}, "
+              f"diversity {report['diversity']:.3f}")
+        print(f"level grid -> {grid}")
     return 0
 
 

@@ -17,6 +17,7 @@ EXPERIMENTS: dict[str, str] = {
     "function": "evoforge.experiments.function:FunctionExperiment",
     "gym_control": "evoforge.experiments.gym_control:GymControlExperiment",
     "hebbian": "evoforge.experiments.hebbian:HebbianExperiment",
+    "pcgrl": "evoforge.experiments.pcgrl:PCGRLExperiment",
 }
 
 

@@ -1,0 +1,202 @@
+"""PCGRL level generators evolved with ES on the engine (Khalifa et al. 2020; NCA: Earle et al. 2022).
+
+A genome is the weights of a generator (:mod:`evoforge.policies.level_generators`). Its evaluation runs the
+generator on ``maps`` fresh random maps (seeded from the evaluation seed) in one batched simulator for the whole
+chunk of genomes:
+
+* narrow / turtle / wide: PCGRL episodes under the reference's rules (change budget, success test); a map's
+  score is its episode return, the sum of the paper's delta rewards;
+* nca: the automaton rewrites the whole map for up to ``nca_steps`` steps; a map's score is the problem's
+  reward of the whole rewrite, reward(final stats, initial stats) -- the same range-reward terms.
+
+Fitness = mean score + ``diversity_weight`` x diversity. Logged per genome: ``valid`` (share of final levels
+valid under the paper-era definitions), ``path`` (mean path length, or solution length for sokoban),
+``diversity`` (mean pairwise Hamming distance between its final levels / tiles), ``score``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from evoforge.envs.pcgrl.problems import Problem, make_problem
+from evoforge.envs.pcgrl.render import level_grid, palette
+from evoforge.envs.pcgrl.representations import make_representation, observation_channels
+from evoforge.envs.pcgrl.simulator import PCGRLSimulator
+from evoforge.experiments.config import BaseRunConfig
+from evoforge.policies.level_generators import CropConvPolicy, FullyConvPolicy, NCAGenerator
+from evoforge.search.es import ESSearcher, ESSettings
+from evoforge.search.evaluation import Evaluation, Evaluator
+from evoforge.search.seeds import derive_seed
+
+PATH_STAT = {"binary": "path-length", "zelda": "path-length", "sokoban": "solution-length"}
+
+
+class GeneratorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    problem: Literal["binary", "zelda", "sokoban"] = "binary"
+    representation: Literal["narrow", "turtle", "wide", "nca"] = "nca"
+    maps: int = Field(8, ge=1, description="random starting maps per evaluation")
+    change_percentage: float = Field(0.2, gt=0, le=1, description="edit budget of narrow/turtle/wide episodes")
+    max_iterations: int | None = Field(
+        None, ge=1, description="cap on steps per episode (default: the reference's max_changes * W * H)")
+    nca_steps: int = Field(50, ge=1)
+    width: int = Field(0, ge=0, description="hidden channels (0: 8 narrow/turtle, 16 wide, 32 nca)")
+    diversity_weight: float = Field(0.0, ge=0)
+    init_std: float = Field(0.1, gt=0, description="std of the initial search centre")
+
+
+class PCGRLConfig(BaseRunConfig):
+    experiment: Literal["pcgrl"]
+    generator: GeneratorSettings = GeneratorSettings()
+    search: ESSettings = ESSettings()
+    stop_fitness: float | None = None
+
+
+def build_generator(settings: GeneratorSettings, problem: Problem):
+    rep = settings.representation
+    if rep == "nca":
+        return NCAGenerator(problem.num_tiles, problem.border_tile, settings.width or 32, settings.nca_steps)
+    representation = make_representation(rep)
+    channels = observation_channels(problem)
+    if rep == "wide":
+        return FullyConvPolicy(channels, problem.num_tiles, settings.width or 16)
+    return CropConvPolicy(channels, representation.crop_size(problem), representation.action_space(problem).n,
+                          settings.width or 8)
+
+
+def hamming_diversity(levels: np.ndarray) -> float:
+    """Mean pairwise Hamming distance between levels (K, H, W), divided by the number of tiles (the paper's)."""
+    count = len(levels)
+    if count < 2:
+        return 0.0
+    flat = levels.reshape(count, -1)
+    distances = (flat[:, None, :] != flat[None, :, :]).sum(axis=2)
+    return float(distances[np.triu_indices(count, 1)].mean() / flat.shape[1])
+
+
+class PCGRLGenerationEvaluator(Evaluator):
+    def __init__(self, settings: GeneratorSettings) -> None:
+        self.settings = settings
+
+    def setup(self) -> None:
+        self.problem = make_problem(self.settings.problem)
+        self.generator = build_generator(self.settings, self.problem)
+
+    @property
+    def num_params(self) -> int:
+        return self.generator.num_params
+
+    def generate(self, genomes: torch.Tensor, seeds: Sequence[int], record: bool = False):
+        """Run every genome on its ``maps`` seeded maps: (initial stats, final levels (G, K, H, W), final stats,
+        per-map scores (G, K), frames (list of (G, K, H, W)) when ``record``)."""
+        settings, problem = self.settings, self.problem
+        count, maps = len(seeds), settings.maps
+        representation = make_representation("narrow" if settings.representation == "nca" else settings.representation)
+        sim = PCGRLSimulator(problem, representation, count * maps, settings.change_percentage)
+        if settings.max_iterations is not None:
+            sim.max_iterations = settings.max_iterations
+        sim.reset(np.arange(count * maps), [derive_seed(seed, k) for seed in seeds for k in range(maps)])
+        initial = {key: values.copy() for key, values in sim.stats.items()}
+        genomes = torch.as_tensor(np.asarray(genomes), dtype=torch.float32)
+        if settings.representation == "nca":
+            levels, frames = self.generator.generate(genomes, sim.levels.reshape(count, maps, *sim.levels.shape[1:]),
+                                                     record)
+            final = problem.batch_stats(levels.reshape(-1, *levels.shape[2:]))
+            scores = problem.batch_reward(final, initial)
+        else:
+            scores, frames = self._episodes(sim, genomes, count, maps, record)
+            levels, final = sim.levels.reshape(count, maps, *sim.levels.shape[1:]), sim.stats
+        return initial, levels, final, np.asarray(scores, dtype=np.float64).reshape(count, maps), frames
+
+    def _episodes(self, sim: PCGRLSimulator, genomes: torch.Tensor, count: int, maps: int, record: bool):
+        params = self.generator.network.split(genomes)
+        returns = np.zeros(count * maps)
+        done = np.zeros(count * maps, dtype=bool)
+        frames = [sim.levels.reshape(count, maps, *sim.levels.shape[1:]).copy()] if record else []
+        with torch.no_grad():
+            while not done.all():
+                obs = torch.as_tensor(sim.observe(), dtype=torch.float32)
+                obs = obs.reshape(count, maps, *obs.shape[1:]).transpose(0, 1)  # (K, G, ...): maps on the batch axis
+                actions = self.generator.logits(params, obs).argmax(dim=-1).transpose(0, 1).reshape(-1).numpy()
+                active = np.flatnonzero(~done)
+                reward, terminated, truncated = sim.step(active, actions[active])
+                returns[active] += reward
+                done[active] = terminated | truncated
+                if record:
+                    frames.append(sim.levels.reshape(count, maps, *sim.levels.shape[1:]).copy())
+        return returns, frames
+
+    def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
+        _, levels, final, scores, _ = self.generate(genomes, seeds)
+        valid = np.asarray(self.problem.valid(final), dtype=float).reshape(scores.shape)
+        path = np.asarray(final[PATH_STAT[self.settings.problem]], dtype=float).reshape(scores.shape)
+        results = []
+        for g in range(len(seeds)):
+            diversity = hamming_diversity(levels[g])
+            fitness = float(scores[g].mean()) + self.settings.diversity_weight * diversity
+            results.append(Evaluation(fitness=fitness, metrics={
+                "score": float(scores[g].mean()), "valid": float(valid[g].mean()), "path": float(path[g].mean()),
+                "diversity": diversity}))
+        return results
+
+
+class PCGRLExperiment:
+    config_class = PCGRLConfig
+    video_fps = 10  # editing animations: a few steps per second are readable
+
+    def __init__(self, config: PCGRLConfig) -> None:
+        self.config = config
+        self.settings = config.run_settings(config.search.generations, config.stop_fitness)
+
+    def evaluator_factory(self) -> partial[PCGRLGenerationEvaluator]:
+        return partial(PCGRLGenerationEvaluator, self.config.generator)
+
+    def _evaluator(self, maps: int | None = None) -> PCGRLGenerationEvaluator:
+        settings = self.config.generator
+        evaluator = PCGRLGenerationEvaluator(settings if maps is None else settings.model_copy(update={"maps": maps}))
+        evaluator.setup()
+        return evaluator
+
+    def make_searcher(self) -> ESSearcher:
+        size = self._evaluator().num_params
+        generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
+        center = torch.randn(size, generator=generator) * self.config.generator.init_std
+        return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
+
+    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
+               ) -> tuple[list[float], list[np.ndarray]]:
+        """Generate ``episodes`` levels from seeded random maps; frames (if ``record``) animate the editing of all
+        of them side by side, one frame per step (at most 300, evenly spaced)."""
+        if env_id is not None:
+            raise ValueError("PCGRL replays generate levels for the run's own problem; --env does not apply")
+        evaluator = self._evaluator(maps=episodes)
+        _, levels, _, scores, frames = evaluator.generate(genome.reshape(1, -1), [seed], record)
+        colours = palette(evaluator.problem.name, evaluator.problem.tiles)
+        if len(frames) > 300:
+            frames = [frames[int(i)] for i in np.linspace(0, len(frames) - 1, 300)]
+        pictures = [level_grid(frame[0], colours, columns=min(episodes, 8)) for frame in frames]
+        return scores[0].tolist(), pictures
+
+    def level_report(self, genome: torch.Tensor, count: int, seed: int, path: Path) -> dict[str, float]:
+        """Generate ``count`` levels, save them as one image grid (a green bar under valid ones), and return the
+        share of valid levels, the mean path / solution length and the Hamming diversity."""
+        import imageio.v2 as imageio
+
+        evaluator = self._evaluator(maps=count)
+        _, levels, final, scores, _ = evaluator.generate(genome.reshape(1, -1), [seed])
+        problem = evaluator.problem
+        valid = np.asarray(problem.valid(final), dtype=bool)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        imageio.imwrite(path, level_grid(levels[0], palette(problem.name, problem.tiles), marks=valid))
+        return {"levels": count, "valid": float(valid.mean()),
+                "path": float(np.mean(final[PATH_STAT[problem.name]])), "diversity": hamming_diversity(levels[0]),
+                "score": float(scores.mean())}

@@ -1,0 +1,78 @@
+"""Evolved PCGRL generators: batched evaluation, the NCA's fixed points, diversity, and a run end to end."""
+
+import numpy as np
+import pytest
+import torch
+
+from evoforge.envs.pcgrl.problems import make_problem
+from evoforge.experiments.pcgrl import GeneratorSettings, PCGRLGenerationEvaluator, hamming_diversity
+
+from ..conftest import CONFIGS
+
+
+def evaluator(**settings):
+    ev = PCGRLGenerationEvaluator(GeneratorSettings(**settings))
+    ev.setup()
+    return ev
+
+
+def test_hamming_diversity_is_the_mean_pairwise_share_of_differing_tiles():
+    a = np.zeros((2, 2), dtype=np.uint8)
+    b, c = a.copy(), a.copy()
+    b[0, 0] = 1  # differs from a in 1 of 4 tiles
+    c[:, :] = 1  # differs from a in 4, from b in 3
+    assert hamming_diversity(np.stack([a, a])) == 0.0
+    assert hamming_diversity(np.stack([a, b, c])) == pytest.approx((1 + 4 + 3) / 3 / 4)
+
+
+@pytest.mark.parametrize("representation", ["narrow", "turtle", "wide", "nca"])
+def test_a_chunk_evaluates_like_its_genomes_one_by_one(representation):
+    ev = evaluator(problem="zelda", representation=representation, maps=3, max_iterations=40, nca_steps=10)
+    genomes = torch.randn(3, ev.num_params, generator=torch.Generator().manual_seed(0))
+    together = ev.evaluate(genomes, [5, 6, 7])
+    alone = [ev.evaluate(genomes[i:i + 1], [seed])[0] for i, seed in enumerate([5, 6, 7])]
+    for a, b in zip(together, alone):
+        assert a.fitness == pytest.approx(b.fitness) and a.metrics == pytest.approx(b.metrics)
+
+
+def test_reported_validity_and_path_match_the_per_map_statistics():
+    ev = evaluator(problem="binary", representation="nca", maps=6, nca_steps=20)
+    genome = torch.randn(1, ev.num_params, generator=torch.Generator().manual_seed(3))
+    initial, levels, final, scores, _ = ev.generate(genome, [9])
+    problem = make_problem("binary")
+    per_map = [problem.stats(level) for level in levels[0]]
+    result = ev.evaluate(genome, [9])[0]
+    assert result.metrics["valid"] == pytest.approx(np.mean([problem.valid(s) for s in per_map]))
+    assert result.metrics["path"] == pytest.approx(np.mean([s["path-length"] for s in per_map]))
+    start = [{k: int(v[i]) for k, v in initial.items()} for i in range(6)]
+    assert scores[0] == pytest.approx([problem.reward(s, s0) for s, s0 in zip(per_map, start)])
+
+
+def test_an_identity_nca_leaves_the_maps_alone_and_stops_at_once():
+    ev = evaluator(problem="sokoban", representation="nca", maps=4, width=5)
+    # hidden = the 5 one-hot channels copied by the centre tap of the 3x3 conv, then passed through unchanged
+    weights = [torch.zeros(5, 5, 3, 3), torch.zeros(5), torch.eye(5).reshape(5, 5, 1, 1), torch.zeros(5),
+               torch.eye(5).reshape(5, 5, 1, 1), torch.zeros(5)]
+    weights[0][:, :, 1, 1] = torch.eye(5)
+    genome = torch.cat([w.reshape(-1) for w in weights]).unsqueeze(0)
+    assert genome.shape[1] == ev.num_params
+    initial_levels = ev.generate(genome, [1], record=True)
+    _, levels, _, _, frames = initial_levels
+    assert len(frames) == 1  # the first step changed nothing: the automaton stopped
+    np.testing.assert_array_equal(frames[0], levels)
+
+
+def test_generator_run_end_to_end_with_level_grid_and_animation(tmp_path):
+    from evoforge.cli import main
+
+    out = tmp_path / "run"
+    sets = ["--set", "search.popsize=8", "--set", "search.generations=2", "--set", "generator.maps=3",
+            "--set", "center_eval.every=0"]
+    assert main(["run", str(CONFIGS / "pcgrl_binary_nca.yaml"), "--serial", "--quiet", "--out", str(out), *sets]) == 0
+    assert main(["replay", str(out), "--episodes", "4", "--levels", "6", "--video", str(tmp_path / "edit.gif")]) == 0
+    import imageio.v2 as imageio
+
+    grid = imageio.imread(out / "levels.png")
+    assert grid.ndim == 3 and grid.shape[2] == 3 and grid.shape[0] > 14 * 12
+    frames = imageio.mimread(tmp_path / "edit.gif")
+    assert len(frames) >= 1 and frames[0].shape[1] > 4 * 14 * 12
