@@ -9,7 +9,8 @@ chunk of genomes:
 * nca: the automaton rewrites the whole map for up to ``nca_steps`` steps; a map's score is the problem's
   reward of the whole rewrite, reward(final stats, initial stats) -- the same range-reward terms.
 
-Fitness = mean score + ``diversity_weight`` x diversity. Logged per genome: ``valid`` (share of final levels
+Fitness = mean score + ``valid_weight`` x valid share + ``diversity_weight`` x diversity (both weights 0 by
+default: the plain PCGRL objective; the reference NCA work adds a diversity term). Logged per genome: ``valid`` (share of final levels
 valid under the paper-era definitions), ``path`` (mean path length, or solution length for sokoban),
 ``diversity`` (mean pairwise Hamming distance between its final levels / tiles), ``score``.
 """
@@ -49,7 +50,8 @@ class GeneratorSettings(BaseModel):
         None, ge=1, description="cap on steps per episode (default: the reference's max_changes * W * H)")
     nca_steps: int = Field(50, ge=1)
     width: int = Field(0, ge=0, description="hidden channels (0: 8 narrow/turtle, 16 wide, 32 nca)")
-    diversity_weight: float = Field(0.0, ge=0)
+    valid_weight: float = Field(0.0, ge=0, description="fitness bonus per unit of valid share")
+    diversity_weight: float = Field(0.0, ge=0, description="fitness bonus per unit of Hamming diversity")
     init_std: float = Field(0.1, gt=0, description="std of the initial search centre")
 
 
@@ -141,7 +143,8 @@ class PCGRLGenerationEvaluator(Evaluator):
         results = []
         for g in range(len(seeds)):
             diversity = hamming_diversity(levels[g])
-            fitness = float(scores[g].mean()) + self.settings.diversity_weight * diversity
+            fitness = (float(scores[g].mean()) + self.settings.valid_weight * float(valid[g].mean())
+                       + self.settings.diversity_weight * diversity)
             results.append(Evaluation(fitness=fitness, metrics={
                 "score": float(scores[g].mean()), "valid": float(valid[g].mean()), "path": float(path[g].mean()),
                 "diversity": diversity}))
