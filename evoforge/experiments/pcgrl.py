@@ -53,6 +53,8 @@ class GeneratorSettings(BaseModel):
     valid_weight: float = Field(0.0, ge=0, description="fitness bonus per unit of valid share")
     diversity_weight: float = Field(0.0, ge=0, description="fitness bonus per unit of Hamming diversity")
     init_std: float = Field(0.1, gt=0, description="std of the initial search centre")
+    init_samples: int = Field(
+        0, ge=0, description="screen this many random genomes (std init_std) and start from the fittest; 0: one")
 
 
 class PCGRLConfig(BaseRunConfig):
@@ -169,9 +171,18 @@ class PCGRLExperiment:
         return evaluator
 
     def make_searcher(self) -> ESSearcher:
-        size = self._evaluator().num_params
+        settings = self.config.generator
+        evaluator = self._evaluator()
         generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
-        center = torch.randn(size, generator=generator) * self.config.generator.init_std
+        samples = max(settings.init_samples, 1)
+        candidates = torch.randn(samples, evaluator.num_params, generator=generator) * settings.init_std
+        center = candidates[0]
+        if samples > 1:
+            # random restarts before the ES: the argmax generators have large flat regions (e.g. every map
+            # rewritten to one empty room), and a search started inside one never leaves it
+            seeds = [derive_seed(self.config.seed, 3, k) for k in range(samples)]
+            fitness = [e.fitness for e in evaluator.evaluate(candidates, seeds)]
+            center = candidates[int(np.argmax(fitness))]
         return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
 
     def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None

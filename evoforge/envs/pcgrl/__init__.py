@@ -1,6 +1,16 @@
-"""PCGRL: level design as a game (Khalifa et al. 2020, arXiv 2001.09212). Work in progress (issue 4).
+"""PCGRL: level design as a game (Khalifa et al. 2020, arXiv 2001.09212).
 
-So far: the reference's map metrics (:mod:`evoforge.envs.pcgrl.metrics`) and the binary, zelda and sokoban problems' statistics,
-reward and success test (:mod:`evoforge.envs.pcgrl.problems`), per map, with the reference's semantics, and the
-Sokoban solver (:mod:`evoforge.envs.pcgrl.sokoban`).
+* :mod:`~evoforge.envs.pcgrl.problems`: binary, zelda, sokoban -- statistics, reward, success, validity;
+* :mod:`~evoforge.envs.pcgrl.representations`: narrow, turtle, wide -- actions and egocentric observations;
+* :mod:`~evoforge.envs.pcgrl.simulator`: the episode mechanics for M maps at once;
+* :mod:`~evoforge.envs.pcgrl.env`: :class:`PCGRLEnv` (registered as ``evoforge/pcgrl-{problem}-{rep}-v0``) and
+  the batched :class:`PCGRLVectorEnv`;
+* :mod:`~evoforge.envs.pcgrl.metrics` (per map, the reference) and :mod:`~evoforge.envs.pcgrl.batched_metrics`
+  (a batch at once, tested equal); :mod:`~evoforge.envs.pcgrl.sokoban`, the solver; :mod:`~evoforge.envs.pcgrl.render`.
 """
+
+from evoforge.envs.pcgrl.env import PCGRLEnv, PCGRLVectorEnv
+from evoforge.envs.pcgrl.problems import make_problem
+from evoforge.envs.pcgrl.representations import make_representation
+
+__all__ = ["PCGRLEnv", "PCGRLVectorEnv", "make_problem", "make_representation"]
