@@ -18,6 +18,7 @@ valid under the paper-era definitions), ``path`` (mean path length, or solution 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -86,6 +87,18 @@ def hamming_diversity(levels: np.ndarray) -> float:
     return float(distances[np.triu_indices(count, 1)].mean() / flat.shape[1])
 
 
+@dataclass
+class Generated:
+    """What a chunk of generators produced from its seeded random maps (G genomes x K maps each)."""
+
+    initial: dict[str, np.ndarray]  # statistics of the starting maps, flat (G * K,)
+    levels: np.ndarray  # final levels (G, K, H, W)
+    final: dict[str, np.ndarray]  # their statistics, flat (G * K,)
+    scores: np.ndarray  # (G, K) episode returns (or the NCA's reward of the rewrite)
+    steps: np.ndarray  # (G,) map-steps per genome: edits attempted, or NCA steps x maps
+    frames: list[np.ndarray] = field(default_factory=list)  # (G, K, H, W) after every step, when recorded
+
+
 class PCGRLGenerationEvaluator(Evaluator):
     def __init__(self, settings: GeneratorSettings) -> None:
         self.settings = settings
@@ -98,9 +111,8 @@ class PCGRLGenerationEvaluator(Evaluator):
     def num_params(self) -> int:
         return self.generator.num_params
 
-    def generate(self, genomes: torch.Tensor, seeds: Sequence[int], record: bool = False):
-        """Run every genome on its ``maps`` seeded maps: (initial stats, final levels (G, K, H, W), final stats,
-        per-map scores (G, K), frames (list of (G, K, H, W)) when ``record``)."""
+    def generate(self, genomes: torch.Tensor, seeds: Sequence[int], record: bool = False) -> Generated:
+        """Run every genome on its ``maps`` maps, seeded from its evaluation seed."""
         settings, problem = self.settings, self.problem
         count, maps = len(seeds), settings.maps
         representation = make_representation("narrow" if settings.representation == "nca" else settings.representation)
@@ -111,20 +123,22 @@ class PCGRLGenerationEvaluator(Evaluator):
         initial = {key: values.copy() for key, values in sim.stats.items()}
         genomes = torch.as_tensor(np.asarray(genomes), dtype=torch.float32)
         if settings.representation == "nca":
-            levels, frames = self.generator.generate(genomes, sim.levels.reshape(count, maps, *sim.levels.shape[1:]),
-                                                     record)
+            start = sim.levels.reshape(count, maps, *sim.levels.shape[1:])
+            levels, frames, nca_steps = self.generator.generate(genomes, start, record)
             final = problem.batch_stats(levels.reshape(-1, *levels.shape[2:]))
-            scores = problem.batch_reward(final, initial)
+            scores, steps = problem.batch_reward(final, initial), nca_steps * maps
         else:
-            scores, frames = self._episodes(sim, genomes, count, maps, record)
+            scores, frames, steps = self._episodes(sim, genomes, count, maps, record)
             levels, final = sim.levels.reshape(count, maps, *sim.levels.shape[1:]), sim.stats
-        return initial, levels, final, np.asarray(scores, dtype=np.float64).reshape(count, maps), frames
+        return Generated(initial, levels, final, np.asarray(scores, dtype=np.float64).reshape(count, maps), steps,
+                         frames)
 
     def _episodes(self, sim: PCGRLSimulator, genomes: torch.Tensor, count: int, maps: int, record: bool):
         params = self.generator.network.split(genomes)
         returns = np.zeros(count * maps)
         done = np.zeros(count * maps, dtype=bool)
         frames = [sim.levels.reshape(count, maps, *sim.levels.shape[1:]).copy()] if record else []
+        steps = np.zeros(count * maps, dtype=np.int64)
         with torch.no_grad():
             while not done.all():
                 obs = torch.as_tensor(sim.observe(), dtype=torch.float32)
@@ -134,22 +148,24 @@ class PCGRLGenerationEvaluator(Evaluator):
                 reward, terminated, truncated = sim.step(active, actions[active])
                 returns[active] += reward
                 done[active] = terminated | truncated
+                steps[active] += 1
                 if record:
                     frames.append(sim.levels.reshape(count, maps, *sim.levels.shape[1:]).copy())
-        return returns, frames
+        return returns, frames, steps.reshape(count, maps).sum(axis=1)
 
     def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
-        _, levels, final, scores, _ = self.generate(genomes, seeds)
-        valid = np.asarray(self.problem.valid(final), dtype=float).reshape(scores.shape)
-        path = np.asarray(final[PATH_STAT[self.settings.problem]], dtype=float).reshape(scores.shape)
+        out = self.generate(genomes, seeds)
+        scores = out.scores
+        valid = np.asarray(self.problem.valid(out.final), dtype=float).reshape(scores.shape)
+        path = np.asarray(out.final[PATH_STAT[self.settings.problem]], dtype=float).reshape(scores.shape)
         results = []
         for g in range(len(seeds)):
-            diversity = hamming_diversity(levels[g])
+            diversity = hamming_diversity(out.levels[g])
             fitness = (float(scores[g].mean()) + self.settings.valid_weight * float(valid[g].mean())
                        + self.settings.diversity_weight * diversity)
             results.append(Evaluation(fitness=fitness, metrics={
                 "score": float(scores[g].mean()), "valid": float(valid[g].mean()), "path": float(path[g].mean()),
-                "diversity": diversity}))
+                "diversity": diversity, "steps": float(out.steps[g])}))
         return results
 
 
@@ -192,7 +208,8 @@ class PCGRLExperiment:
         if env_id is not None:
             raise ValueError("PCGRL replays generate levels for the run's own problem; --env does not apply")
         evaluator = self._evaluator(maps=episodes)
-        _, levels, _, scores, frames = evaluator.generate(genome.reshape(1, -1), [seed], record)
+        out = evaluator.generate(genome.reshape(1, -1), [seed], record)
+        scores, frames = out.scores, out.frames
         colours = palette(evaluator.problem.name, evaluator.problem.tiles)
         if len(frames) > 300:
             frames = [frames[int(i)] for i in np.linspace(0, len(frames) - 1, 300)]
@@ -205,7 +222,8 @@ class PCGRLExperiment:
         import imageio.v2 as imageio
 
         evaluator = self._evaluator(maps=count)
-        _, levels, final, scores, _ = evaluator.generate(genome.reshape(1, -1), [seed])
+        out = evaluator.generate(genome.reshape(1, -1), [seed])
+        levels, final, scores = out.levels, out.final, out.scores
         problem = evaluator.problem
         valid = np.asarray(problem.valid(final), dtype=bool)
         path = Path(path)

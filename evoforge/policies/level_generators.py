@@ -137,17 +137,24 @@ class NCAGenerator:
         return F.one_hot(padded, self.tiles).permute(0, 1, 4, 2, 3).float()
 
     def generate(self, genomes: torch.Tensor, levels: np.ndarray, record: bool = False
-                 ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """levels (G, K, H, W) -> final levels (G, K, H, W) and, if ``record``, every intermediate step."""
+                 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """levels (G, K, H, W) -> final levels (G, K, H, W), every intermediate step if ``record``, and per genome
+        the steps it ran: the first step that changed none of its maps, or ``steps``. A map that stopped
+        changing is a fixed point, so running a genome's maps on while others still change alters nothing."""
         params = self.network.split(genomes.to(torch.float32))
         current = torch.as_tensor(levels, dtype=torch.int64).transpose(0, 1)  # (K, G, H, W): maps on the batch axis
         frames = [current.transpose(0, 1).numpy().astype(np.uint8)] if record else []
+        ran = np.full(len(genomes), self.steps)
+        stopped = np.zeros(len(genomes), dtype=bool)
         with torch.no_grad():
-            for _ in range(self.steps):
+            for step in range(1, self.steps + 1):
                 nxt = self.network.forward(params, self._one_hot_padded(current)).argmax(dim=2)
-                if torch.equal(nxt, current):
+                unchanged = (nxt == current).flatten(2).all(dim=2).all(dim=0).numpy()
+                ran[unchanged & ~stopped] = step
+                stopped |= unchanged
+                if stopped.all():
                     break
                 current = nxt
                 if record:
                     frames.append(current.transpose(0, 1).numpy().astype(np.uint8))
-        return current.transpose(0, 1).numpy().astype(np.uint8), frames
+        return current.transpose(0, 1).numpy().astype(np.uint8), frames, ran

@@ -38,7 +38,8 @@ def test_a_chunk_evaluates_like_its_genomes_one_by_one(representation):
 def test_reported_validity_and_path_match_the_per_map_statistics():
     ev = evaluator(problem="binary", representation="nca", maps=6, nca_steps=20)
     genome = torch.randn(1, ev.num_params, generator=torch.Generator().manual_seed(3))
-    initial, levels, final, scores, _ = ev.generate(genome, [9])
+    out = ev.generate(genome, [9])
+    initial, levels, scores = out.initial, out.levels, out.scores
     problem = make_problem("binary")
     per_map = [problem.stats(level) for level in levels[0]]
     result = ev.evaluate(genome, [9])[0]
@@ -56,10 +57,9 @@ def test_an_identity_nca_leaves_the_maps_alone_and_stops_at_once():
     weights[0][:, :, 1, 1] = torch.eye(5)
     genome = torch.cat([w.reshape(-1) for w in weights]).unsqueeze(0)
     assert genome.shape[1] == ev.num_params
-    initial_levels = ev.generate(genome, [1], record=True)
-    _, levels, _, _, frames = initial_levels
-    assert len(frames) == 1  # the first step changed nothing: the automaton stopped
-    np.testing.assert_array_equal(frames[0], levels)
+    out = ev.generate(genome, [1], record=True)
+    assert len(out.frames) == 1 and out.steps.tolist() == [4]  # 1 step x 4 maps changed nothing: it stopped
+    np.testing.assert_array_equal(out.frames[0], out.levels)
 
 
 def test_generator_run_end_to_end_with_level_grid_and_animation(tmp_path):
