@@ -4,7 +4,8 @@ For each problem x representation: M maps (default 512) stepped with uniformly r
 ``PCGRLVectorEnv`` (one batch, statistics by the batched graph kernels) and by ``gymnasium.vector.SyncVectorEnv``
 over M ``PCGRLEnv`` (a Python loop over single envs, statistics by per-map BFS: the reference's way). Both see the
 same seeds and actions, so their maps and episode boundaries are identical. They take turns for ``--rounds``
-rounds (the Sokoban solver's level cache is cleared before each timed segment) and the script prints the steps/s of each (median over rounds) and the ratio batched / loop (median of
+rounds (the Sokoban solver's level cache is cleared before each timed segment) and the script prints the
+steps/s of each (median over rounds) and the ratio batched / loop (median of
 the per-round ratios; goal >= 50x). Run it with one thread: ``OMP_NUM_THREADS=1``, pinned to a core with
 ``taskset -c 0`` where available.
 

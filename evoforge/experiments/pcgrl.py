@@ -10,9 +10,10 @@ chunk of genomes:
   reward of the whole rewrite, reward(final stats, initial stats) -- the same range-reward terms.
 
 Fitness = mean score + ``valid_weight`` x valid share + ``diversity_weight`` x diversity (both weights 0 by
-default: the plain PCGRL objective; the reference NCA work adds a diversity term). Logged per genome: ``valid`` (share of final levels
-valid under the paper-era definitions), ``path`` (mean path length, or solution length for sokoban),
-``diversity`` (mean pairwise Hamming distance between its final levels / tiles), ``score``.
+default: the plain PCGRL objective; the reference NCA work adds a diversity term). Logged per genome:
+``valid`` (share of final levels valid under the paper-era definitions), ``path`` (mean path length, or
+solution length for sokoban), ``diversity`` (mean pairwise Hamming distance between its final levels / tiles),
+``score``, ``steps`` (map-steps simulated).
 """
 
 from __future__ import annotations

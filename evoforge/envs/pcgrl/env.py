@@ -114,10 +114,10 @@ class PCGRLVectorEnv(VectorEnv):
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
         stepping = self._all[~self._autoreset]
+        if self._autoreset.any():  # their statistics are computed with the stepping maps' below
+            self.sim.reset(self._all[self._autoreset], defer_stats=len(stepping) > 0)
         if len(stepping):
             rewards[stepping], terminated[stepping], truncated[stepping] = self.sim.step(stepping, actions[stepping])
-        if self._autoreset.any():
-            self.sim.reset(self._all[self._autoreset])
         self._autoreset = terminated | truncated
         return self.sim.observe(), rewards, terminated, truncated, self.sim.infos()
 

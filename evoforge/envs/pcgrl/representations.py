@@ -35,7 +35,7 @@ def observation_channels(problem: Problem) -> int:
 def encode(tiles: np.ndarray, problem: Problem) -> np.ndarray:
     """(M, h, w) tile indices -> (M, C, h, w) uint8: raw for two-tile problems, one-hot otherwise."""
     if problem.num_tiles == 2:
-        return tiles[:, None].astype(np.uint8)
+        return np.array(tiles[:, None], dtype=np.uint8)  # a copy: never a view of the simulator's maps
     return (tiles[:, None] == np.arange(problem.num_tiles, dtype=tiles.dtype)[None, :, None, None]).view(np.uint8)
 
 
@@ -69,17 +69,19 @@ class Representation:
         """The edit each action makes and the positions afterwards (before any random jump)."""
         raise NotImplementedError
 
-    def observe(self, levels: np.ndarray, positions: np.ndarray, problem: Problem) -> np.ndarray:
+    def padding(self, problem: Problem) -> int:
+        """Border tiles kept around each map so that crops are plain windows (0 without positions)."""
+        return self.crop_size(problem) // 2 if self.uses_position else 0
+
+    def observe(self, canvas: np.ndarray, positions: np.ndarray, problem: Problem) -> np.ndarray:
+        """Observations of maps held in a ``canvas`` (M, H + 2p, W + 2p) padded by :meth:`padding` with the
+        border tile (the simulator keeps its maps that way, so no step pads anything)."""
         if not self.uses_position:
-            return encode(levels, problem)
+            return encode(canvas, problem)
         size = self.crop_size(problem)
-        pad = size // 2
-        m, h, w = levels.shape
-        padded = np.full((m, h + 2 * pad, w + 2 * pad), problem.border_tile, dtype=levels.dtype)
-        padded[:, pad:pad + h, pad:pad + w] = levels
-        # window (r, c) of the padded map is centred on map tile (r, c): the agent lands at index size // 2
-        windows = sliding_window_view(padded, (size, size), axis=(1, 2))
-        return encode(windows[np.arange(m), positions[:, 0], positions[:, 1]], problem)
+        # window (r, c) of the canvas is centred on map tile (r, c): the agent lands at index size // 2
+        windows = sliding_window_view(canvas, (size, size), axis=(1, 2))
+        return encode(windows[np.arange(len(canvas)), positions[:, 0], positions[:, 1]], problem)
 
 
 class Narrow(Representation):

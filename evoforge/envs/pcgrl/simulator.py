@@ -46,8 +46,11 @@ class PCGRLSimulator:
         self.change_percentage = change_percentage
         self.batched_stats = batched_stats
         self.max_changes, self.max_iterations = episode_budget(problem, change_percentage)
-        shape = (num_maps, problem.height, problem.width)
-        self.levels = np.zeros(shape, dtype=np.uint8)
+        # the maps live inside a canvas padded with the border tile, so observations are windows of it
+        pad = representation.padding(problem)
+        self.canvas = np.full((num_maps, problem.height + 2 * pad, problem.width + 2 * pad), problem.border_tile,
+                              dtype=np.uint8)
+        self.levels = self.canvas[:, pad:pad + problem.height, pad:pad + problem.width]  # a view: writes go through
         self.positions = np.zeros((num_maps, 2), dtype=np.int64)
         self.changes = np.zeros(num_maps, dtype=np.int64)
         self.iterations = np.zeros(num_maps, dtype=np.int64)
@@ -57,6 +60,7 @@ class PCGRLSimulator:
         self._position_cursor = np.zeros(num_maps, dtype=np.int64)
         self.stats: Stats = {}
         self.start_stats: Stats = {}
+        self._deferred = np.zeros(0, dtype=np.int64)  # reset maps whose statistics wait for the next step
 
     # -- statistics -------------------------------------------------------------------------------------------
     def compute_stats(self, levels: np.ndarray) -> Stats:
@@ -75,7 +79,10 @@ class PCGRLSimulator:
         return {key: values[indices] for key, values in self.stats.items()}
 
     # -- episode ----------------------------------------------------------------------------------------------
-    def reset(self, indices: Sequence[int] | np.ndarray, seeds: Sequence[int | None] | None = None) -> None:
+    def reset(self, indices: Sequence[int] | np.ndarray, seeds: Sequence[int | None] | None = None,
+              defer_stats: bool = False) -> None:
+        """New random maps for ``indices``. ``defer_stats``: compute their statistics with the next
+        :meth:`step`'s, in one batch (the vector env resets a few maps at nearly every step)."""
         indices = np.asarray(indices, dtype=np.int64)
         seeds = [None] * len(indices) if seeds is None else list(seeds)
         problem = self.problem
@@ -95,10 +102,20 @@ class PCGRLSimulator:
                 self.positions[i] = (rng.integers(problem.height), rng.integers(problem.width))
         self.changes[indices] = 0
         self.iterations[indices] = 0
-        if len(indices):
-            fresh = self.compute_stats(self.levels[indices])
-            self._store_stats(indices, fresh, self.stats)
-            self._store_stats(indices, fresh, self.start_stats)
+        self._deferred = np.concatenate([self._deferred, indices])
+        if not defer_stats:
+            self._update_stats(np.zeros(0, dtype=np.int64))
+
+    def _update_stats(self, changed: np.ndarray) -> None:
+        """Recompute the statistics of the ``changed`` maps and of the freshly reset ones, in one batch."""
+        fresh, self._deferred = self._deferred, np.zeros(0, dtype=np.int64)
+        maps = np.concatenate([changed, fresh])
+        if len(maps) == 0:
+            return
+        stats = self.compute_stats(self.levels[maps])
+        self._store_stats(maps, stats, self.stats)
+        if len(fresh):
+            self._store_stats(fresh, {key: values[len(changed):] for key, values in stats.items()}, self.start_stats)
 
     def _refill_positions(self, i: int) -> None:
         area = self.problem.width * self.problem.height
@@ -121,8 +138,7 @@ class PCGRLSimulator:
             self._advance_random_positions(indices)
 
         old = self.stats_of(indices)
-        if len(hit):
-            self._store_stats(hit, self.compute_stats(self.levels[hit]), self.stats)
+        self._update_stats(hit)
         new = self.stats_of(indices)
         start = {key: values[indices] for key, values in self.start_stats.items()}
         if self.batched_stats:
@@ -145,7 +161,7 @@ class PCGRLSimulator:
         self.positions[indices, 0], self.positions[indices, 1] = np.divmod(flat, self.problem.width)
 
     def observe(self, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
-        return self.representation.observe(self.levels[indices], self.positions[indices], self.problem)
+        return self.representation.observe(self.canvas[indices], self.positions[indices], self.problem)
 
     def valid(self, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
         return np.asarray(self.problem.valid(self.stats_of(indices)), dtype=bool)

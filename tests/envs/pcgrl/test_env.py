@@ -26,8 +26,8 @@ def test_every_registered_env_passes_check_env(problem, representation):
 
 
 def test_spaces_match_the_reference_training_wrappers():
-    shapes = {(p, r): (gymnasium.make(pcgrl_id(p, r)).observation_space.shape, gymnasium.make(pcgrl_id(p, r)).action_space.n)
-              for p, r in itertools.product(PCGRL_PROBLEMS, PCGRL_REPRESENTATIONS)}
+    envs = {(p, r): gymnasium.make(pcgrl_id(p, r)) for p, r in itertools.product(PCGRL_PROBLEMS, PCGRL_REPRESENTATIONS)}
+    shapes = {key: (env.observation_space.shape, env.action_space.n) for key, env in envs.items()}
     assert shapes[("binary", "narrow")] == ((1, 28, 28), 3)
     assert shapes[("binary", "turtle")] == ((1, 28, 28), 6)
     assert shapes[("binary", "wide")] == ((1, 14, 14), 392)
