@@ -47,8 +47,13 @@ class Problem:
         """Probabilities of each tile in a fresh random map."""
         raise NotImplementedError
 
-    def next_probs(self, rng: np.random.Generator, current: np.ndarray) -> np.ndarray:
-        """Probabilities for the next episode's map (binary redraws them; the others keep them)."""
+    @property
+    def redraws_probs(self) -> bool:
+        """Whether each reset draws new tile probabilities for the next episode (binary)."""
+        return False
+
+    def next_probs(self, uniform: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """Tile probabilities (n, N) for the next episodes of n maps, given one U[0, 1) number per map."""
         return current
 
     def reward_terms(self) -> tuple[RewardTerm, ...]:
@@ -109,11 +114,12 @@ class BinaryProblem(Problem):
     def initial_probs(self) -> np.ndarray:
         return np.array([0.5, 0.5])
 
-    def next_probs(self, rng: np.random.Generator, current: np.ndarray) -> np.ndarray:
-        if not self.random_probs:
-            return current
-        empty = rng.random()
-        return np.array([empty, 1.0 - empty])
+    @property
+    def redraws_probs(self) -> bool:
+        return self.random_probs
+
+    def next_probs(self, uniform: np.ndarray, current: np.ndarray) -> np.ndarray:
+        return np.stack([uniform, 1.0 - uniform], axis=1) if self.random_probs else current
 
     def reward_terms(self) -> tuple[RewardTerm, ...]:
         return (("regions", 5, 1, 1), ("path-length", 1, math.inf, math.inf))

@@ -10,9 +10,10 @@ computed -- and those are tested equal. Per map and step:
   max_changes = max(int(p * W * H), 1) (p = change percentage, 0.2 in the paper's training); it is truncated at
   max_iterations = max_changes * W * H steps;
 * a reset draws the map i.i.d. from the problem's tile probabilities and, for position-based representations,
-  a uniformly random start. Every map has its own random generator (seeded like a gymnasium env), and narrow's
-  random positions are drawn from it in blocks of ``POSITION_BLOCK`` so a batch does not call 512 generators
-  every step.
+  a uniformly random start. Every map has its own random generator (seeded like a gymnasium env); its numbers
+  are drawn in blocks (:class:`BlockStream`: maps, binary's probabilities, positions), so that a batch resetting
+  or moving hundreds of maps does not call hundreds of generators every step. The single env draws the same
+  blocks in the same order, so both see the same maps.
 """
 
 from __future__ import annotations
@@ -25,7 +26,29 @@ from gymnasium.utils import seeding
 from evoforge.envs.pcgrl.problems import Problem, Stats
 from evoforge.envs.pcgrl.representations import Representation
 
-POSITION_BLOCK = 256
+POSITION_BLOCK = 256  # random positions (narrow moves every step) per draw
+MAP_BLOCK = 8  # starting maps per draw
+
+
+class BlockStream:
+    """Per-map random values, drawn ``block`` at a time from each map's own generator."""
+
+    def __init__(self, num_maps: int, block: int, item_shape: tuple[int, ...], draw):
+        self.block, self.draw = block, draw  # draw(rng, count) -> (count, *item_shape)
+        self.buffer = np.zeros((num_maps, block, *item_shape), dtype=np.result_type(draw(np.random.default_rng(0), 1)))
+        self.cursor = np.full(num_maps, block)  # empty: the first take draws
+
+    def restart(self, i: int) -> None:
+        """Forget map i's undrawn values (its generator was reseeded)."""
+        self.cursor[i] = self.block
+
+    def take(self, indices: np.ndarray, rngs: list[np.random.Generator]) -> np.ndarray:
+        for i in indices[self.cursor[indices] >= self.block]:
+            self.buffer[i] = self.draw(rngs[i], self.block)
+            self.cursor[i] = 0
+        values = self.buffer[indices, self.cursor[indices]]
+        self.cursor[indices] += 1
+        return values
 
 
 def episode_budget(problem: Problem, change_percentage: float) -> tuple[int, int]:
@@ -56,8 +79,10 @@ class PCGRLSimulator:
         self.iterations = np.zeros(num_maps, dtype=np.int64)
         self.rngs = [seeding.np_random(None)[0] for _ in range(num_maps)]
         self.probs = np.tile(problem.initial_probs(), (num_maps, 1))
-        self._position_block = np.zeros((num_maps, POSITION_BLOCK), dtype=np.int64)
-        self._position_cursor = np.zeros(num_maps, dtype=np.int64)
+        shape, area = (problem.height, problem.width), problem.height * problem.width
+        self._map_uniforms = BlockStream(num_maps, MAP_BLOCK, shape, lambda rng, n: rng.random((n, *shape)))
+        self._prob_uniforms = BlockStream(num_maps, MAP_BLOCK, (), lambda rng, n: rng.random(n))
+        self._positions = BlockStream(num_maps, POSITION_BLOCK, (), lambda rng, n: rng.integers(area, size=n))
         self.stats: Stats = {}
         self.start_stats: Stats = {}
         self._deferred = np.zeros(0, dtype=np.int64)  # reset maps whose statistics wait for the next step
@@ -90,16 +115,16 @@ class PCGRLSimulator:
             if seed is not None:  # a seed restarts the whole sequence, including binary's carried-over probs
                 self.rngs[i] = seeding.np_random(int(seed))[0]
                 self.probs[i] = problem.initial_probs()
-            rng = self.rngs[i]
-            # i.i.d. tiles by inverse CDF of the tile probabilities
-            uniform = rng.random((problem.height, problem.width))
-            self.levels[i] = np.searchsorted(np.cumsum(self.probs[i])[:-1], uniform, side="right")
-            self.probs[i] = problem.next_probs(rng, self.probs[i])
-            if self.representation.random_positions:
-                self._refill_positions(i)
-                self.positions[i] = divmod(self._position_block[i, 0], problem.width)
-            elif self.representation.uses_position:
-                self.positions[i] = (rng.integers(problem.height), rng.integers(problem.width))
+                for stream in (self._map_uniforms, self._prob_uniforms, self._positions):
+                    stream.restart(i)
+        # i.i.d. tiles by inverse CDF: tile = number of cumulative probabilities <= u
+        uniform = self._map_uniforms.take(indices, self.rngs)
+        cumulative = np.cumsum(self.probs[indices], axis=1)[:, :-1]
+        self.levels[indices] = (uniform[..., None] >= cumulative[:, None, None, :]).sum(axis=-1)
+        if problem.redraws_probs:
+            self.probs[indices] = problem.next_probs(self._prob_uniforms.take(indices, self.rngs), self.probs[indices])
+        if self.representation.uses_position:
+            self.positions[indices] = np.stack(np.divmod(self._positions.take(indices, self.rngs), problem.width), 1)
         self.changes[indices] = 0
         self.iterations[indices] = 0
         self._deferred = np.concatenate([self._deferred, indices])
@@ -117,11 +142,6 @@ class PCGRLSimulator:
         if len(fresh):
             self._store_stats(fresh, {key: values[len(changed):] for key, values in stats.items()}, self.start_stats)
 
-    def _refill_positions(self, i: int) -> None:
-        area = self.problem.width * self.problem.height
-        self._position_block[i] = self.rngs[i].integers(area, size=POSITION_BLOCK)
-        self._position_cursor[i] = 0
-
     def step(self, indices: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Apply one action to each map in ``indices``; returns (reward, terminated, truncated) for them."""
         problem = self.problem
@@ -135,7 +155,8 @@ class PCGRLSimulator:
         self.changes[indices] += changed
         self.positions[indices] = moved
         if self.representation.random_positions:
-            self._advance_random_positions(indices)
+            flat = self._positions.take(indices, self.rngs)
+            self.positions[indices, 0], self.positions[indices, 1] = np.divmod(flat, problem.width)
 
         old = self.stats_of(indices)
         self._update_stats(hit)
@@ -152,13 +173,6 @@ class PCGRLSimulator:
         terminated = success | (self.changes[indices] >= self.max_changes)
         truncated = (self.iterations[indices] >= self.max_iterations) & ~terminated
         return reward, terminated, truncated
-
-    def _advance_random_positions(self, indices: np.ndarray) -> None:
-        self._position_cursor[indices] += 1
-        for i in indices[self._position_cursor[indices] >= POSITION_BLOCK]:
-            self._refill_positions(i)
-        flat = self._position_block[indices, self._position_cursor[indices]]
-        self.positions[indices, 0], self.positions[indices, 1] = np.divmod(flat, self.problem.width)
 
     def observe(self, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
         return self.representation.observe(self.canvas[indices], self.positions[indices], self.problem)
