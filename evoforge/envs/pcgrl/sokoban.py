@@ -12,6 +12,7 @@ when the run holds no target and no wall and every tile of it has a wall on the 
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import deque
 from dataclasses import dataclass
@@ -53,29 +54,39 @@ def _deadlocks(walls: np.ndarray, targets: set[tuple[int, int]]) -> set[tuple[in
     return dead
 
 
+@functools.lru_cache(maxsize=20_000)
+def _geometry(wall_bytes: bytes, shape: tuple[int, int], target_cells: tuple[int, ...]):
+    """What a level's walls and targets fix for every search on it (cached: a crate or player move keeps them):
+    wall tiles, the mask of tiles a crate may not be pushed onto (walls, deadlocks), and Manhattan distances
+    from every floor tile to every target, on the grid padded with a wall border."""
+    walls = np.pad(np.frombuffer(wall_bytes, dtype=bool).reshape(shape), 1, constant_values=True)
+    width = walls.shape[1]
+    wall_cells = frozenset(np.flatnonzero(walls).tolist())
+    blocked = 0
+    for r, c in _deadlocks(walls, {divmod(t, width) for t in target_cells}):
+        blocked |= 1 << (r * width + c)
+    for cell in wall_cells:
+        blocked |= 1 << cell
+    manhattan = {
+        (cell, t): abs(cell // width - t // width) + abs(cell % width - t % width)
+        for cell in range(walls.size) if cell not in wall_cells for t in target_cells
+    }
+    return wall_cells, blocked, manhattan
+
+
 def solve(walls: np.ndarray, player: tuple[int, int], crates: set, targets: set, budget: int = 5000) -> SolverResult:
     """Solve a level given as a wall mask (the border is added here) and positions (row, col) on it.
 
     Internally a tile is its row-major index on the padded grid and the crates are one integer bit mask, so a
     search state is a small hashable tuple (the solver runs inside the environment step).
     """
-    walls = np.pad(np.asarray(walls, dtype=bool), 1, constant_values=True)
-    width = walls.shape[1]
+    walls = np.asarray(walls, dtype=bool)
+    width = walls.shape[1] + 2
     index = lambda cell: (cell[0] + 1) * width + cell[1] + 1  # noqa: E731 - padded row-major index
-    wall_cells = set(np.flatnonzero(walls).tolist())
-    target_cells = sorted(index(t) for t in targets)  # row-major order = the reference's sorted order
-    dead_mask = 0
-    for r, c in _deadlocks(walls, {(t[0] + 1, t[1] + 1) for t in targets}):
-        dead_mask |= 1 << (r * width + c)
-    blocked = dead_mask
-    for cell in wall_cells:
-        blocked |= 1 << cell  # a pushed crate may not land on a wall or a deadlock
+    target_cells = tuple(sorted(index(t) for t in targets))  # row-major order = the reference's sorted order
+    wall_cells, blocked, manhattan = _geometry(walls.tobytes(), walls.shape, target_cells)
     target_mask = sum(1 << t for t in target_cells)
     steps = (-1, 1, -width, width)  # left, right, up, down (the reference's order)
-    manhattan = {
-        (cell, t): abs(cell // width - t // width) + abs(cell % width - t % width)
-        for cell in range(walls.size) for t in target_cells
-    }
     heuristics: dict[int, int] = {}
 
     def heuristic(mask: int) -> int:
