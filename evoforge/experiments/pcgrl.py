@@ -116,6 +116,7 @@ class PCGRLGenerationEvaluator(Evaluator):
         """Run every genome on its ``maps`` maps, seeded from its evaluation seed."""
         settings, problem = self.settings, self.problem
         count, maps = len(seeds), settings.maps
+        # the NCA rewrites whole maps: its simulator only draws the starting maps (any representation would do)
         representation = make_representation("narrow" if settings.representation == "nca" else settings.representation)
         sim = PCGRLSimulator(problem, representation, count * maps, settings.change_percentage)
         if settings.max_iterations is not None:

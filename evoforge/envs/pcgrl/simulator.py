@@ -177,9 +177,6 @@ class PCGRLSimulator:
     def observe(self, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
         return self.representation.observe(self.canvas[indices], self.positions[indices], self.problem)
 
-    def valid(self, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
-        return np.asarray(self.problem.valid(self.stats_of(indices)), dtype=bool)
-
     def info(self, i: int) -> dict:
         """One map's info dict (the single env's)."""
         stats = {key: int(values[i]) for key, values in self.stats.items()}
