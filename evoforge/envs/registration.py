@@ -3,6 +3,7 @@
 * ``evoforge/Quadruped-v0`` and its damaged variants: the pybullet ant of :mod:`evoforge.envs.quadruped`.
 * ``evoforge/CarRacingPixels-v0``: CarRacing-v3 with the Hebbian paper's preprocessing
   (:mod:`evoforge.envs.carracing`).
+* ``evoforge/POETWalker-v0``: BipedalWalker on a POET terrain (:mod:`evoforge.envs.poet_walker`), 2,000 steps.
 * ``evoforge/pcgrl-{problem}-{representation}-v0``: PCGRL level design (:mod:`evoforge.envs.pcgrl`), problems
   binary, zelda, sokoban x representations narrow, turtle, wide.
 """
@@ -18,6 +19,7 @@ QUADRUPED_IDS: dict[str, str] = {
     "evoforge/QuadrupedDamagedLeftFront-v0": "damaged_left_front",
 }
 CARRACING_ID = "evoforge/CarRacingPixels-v0"
+POET_WALKER_ID = "evoforge/POETWalker-v0"
 PCGRL_PROBLEMS = ("binary", "zelda", "sokoban")
 PCGRL_REPRESENTATIONS = ("narrow", "turtle", "wide")
 
@@ -43,3 +45,5 @@ def register_envs() -> None:
             if env_id not in gymnasium.registry:  # episodes end by the change and iteration budgets
                 gymnasium.register(id=env_id, entry_point="evoforge.envs.pcgrl.env:PCGRLEnv",
                                    kwargs={"problem": problem, "representation": representation})
+    if POET_WALKER_ID not in gymnasium.registry:
+        gymnasium.register(id=POET_WALKER_ID, entry_point="evoforge.envs.poet_walker:POETWalker", max_episode_steps=2000)

@@ -1,0 +1,218 @@
+"""POET's parameterised BipedalWalker terrain (Wang et al. 2019, arXiv 1901.01753; uber-research/poet
+``bipedal_walker_custom.py``), on gymnasium's Box2D walker.
+
+A :class:`TerrainConfig` is one POET *environment*: the encoding (ground roughness, pit-gap range, stump-height
+range, optionally stairs) plus one fixed terrain seed, so that every episode in it is the same terrain -- the
+reference's setting with ``stochastic`` off. The terrain follows the reference generator: 200 steps of 14/30 m
+after a 20-step start pad, grass runs of 5-9 steps between obstacles drawn uniformly from the enabled kinds;
+roughness scales the grass's random-walk slope; a pit is 1 + U(gap) steps wide and 4 steps deep; a stump is one
+step wide and U(height) steps high (the reference's integer draws of width [1, 2) and float [0, 1) always give 1
+and 0). Reward, observations and actions are gymnasium BipedalWalker's (falling costs -100); the registered id
+``evoforge/POETWalker-v0`` caps episodes at 2,000 steps. The env pickles as its config and is rebuilt from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium.envs.box2d import bipedal_walker as bw
+
+TERRAIN_STEP, TERRAIN_HEIGHT, TERRAIN_LENGTH = bw.TERRAIN_STEP, bw.TERRAIN_HEIGHT, bw.TERRAIN_LENGTH
+TERRAIN_GRASS, TERRAIN_STARTPAD, SCALE = bw.TERRAIN_GRASS, bw.TERRAIN_STARTPAD, bw.SCALE
+OBSTACLE_COLOURS = ((255, 255, 255), (153, 153, 153))  # gymnasium's obstacle colours
+STAIR_WIDTH = 4  # the reference's stair width range [4, 5) as an integer draw
+
+
+@dataclass(frozen=True)
+class TerrainConfig:
+    """One POET environment: encoding + terrain seed. Ranges are (low, high) in terrain steps; None disables."""
+
+    roughness: float = 0.0
+    pit_gap: tuple[float, float] | None = None
+    stump_height: tuple[float, float] | None = None
+    stair_height: tuple[float, float] | None = None
+    stair_steps: tuple[int, int] | None = None
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        """The reference's name of the encoding, e.g. ``r1.2.p0.4_1.2.b0.2_0.6`` (b = stump height)."""
+        parts = [f"r{self.roughness:g}"]
+        if self.pit_gap is not None:
+            parts.append(f"p{self.pit_gap[0]:g}_{self.pit_gap[1]:g}")
+        if self.stump_height is not None:
+            parts.append(f"b{self.stump_height[0]:g}_{self.stump_height[1]:g}")
+        if self.stair_height is not None and self.stair_steps is not None:
+            parts.append(f"s{self.stair_height[0]:g}_{self.stair_height[1]:g}_{self.stair_steps[0]}_{self.stair_steps[1]}")
+        return ".".join(parts)
+
+    def vector(self) -> np.ndarray:
+        """The reference's 5-D novelty encoding [roughness, pit lo, pit hi, stump lo, stump hi] (unnormalised;
+        a disabled range counts as 0, 0)."""
+        pit = self.pit_gap or (0.0, 0.0)
+        stump = self.stump_height or (0.0, 0.0)
+        return np.array([self.roughness, *pit, *stump], dtype=np.float64)
+
+    @property
+    def obstacles(self) -> tuple[str, ...]:
+        kinds = []
+        if self.stump_height is not None:
+            kinds.append("stump")
+        if self.stair_height is not None and self.stair_steps is not None:
+            kinds.append("stairs")
+        if self.pit_gap is not None:
+            kinds.append("pit")
+        return tuple(kinds)  # the reference's state numbering order: stump, stairs, pit
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("pit_gap", "stump_height", "stair_height", "stair_steps"):
+            if data[key] is not None:
+                data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TerrainConfig":
+        data = dict(data)
+        for key in ("pit_gap", "stump_height", "stair_height", "stair_steps"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+FLAT = TerrainConfig()
+
+
+class POETWalker(bw.BipedalWalker):
+    """gymnasium's BipedalWalker on a POET terrain; every reset rebuilds the same terrain from the config."""
+
+    def __init__(self, config: TerrainConfig | dict[str, Any] | None = None, render_mode: str | None = None):
+        self.config = config if isinstance(config, TerrainConfig) else TerrainConfig.from_dict(config or {})
+        super().__init__(render_mode=render_mode, hardcore=bool(self.config.obstacles))
+
+    def __reduce__(self):  # pickle as the config: Box2D objects do not pickle
+        return (POETWalker, (self.config.to_dict(), self.render_mode))
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """The terrain always comes from the config's seed; the episode ``seed`` draws only the clouds and the
+        small random push at the start (reset with ``seed=config.seed`` for the reference's identical rollouts)."""
+        import Box2D
+
+        self._destroy()
+        self.world = Box2D.b2World()  # a fresh world: no contact history from earlier episodes
+        return super().reset(seed=seed, options=options)
+
+    def _generate_terrain(self, hardcore: bool) -> None:
+        config, rng = self.config, np.random.default_rng(self.config.seed)
+        kinds = config.obstacles
+        grass, state = "grass", "grass"
+        velocity, y, counter, oneshot = 0.0, TERRAIN_HEIGHT, TERRAIN_STARTPAD, False
+        pit_gap = pit_diff = original_y = 0.0
+        stair_height = stair_slope = stair_steps = 0
+        self.terrain, self.terrain_x, self.terrain_y = [], [], []
+
+        def obstacle(vertices) -> None:
+            self.fd_polygon.shape.vertices = vertices
+            body = self.world.CreateStaticBody(fixtures=self.fd_polygon)
+            body.color1, body.color2 = OBSTACLE_COLOURS
+            self.terrain.append(body)
+
+        for i in range(TERRAIN_LENGTH):
+            x = i * TERRAIN_STEP
+            self.terrain_x.append(x)
+            if state == grass and not oneshot:
+                velocity = 0.8 * velocity + 0.01 * np.sign(TERRAIN_HEIGHT - y)
+                if i > TERRAIN_STARTPAD:
+                    velocity += rng.uniform(-1, 1) / SCALE
+                y += config.roughness * velocity  # roughness scales the random walk (1 = gymnasium's normal walker)
+            elif state == "pit" and oneshot:
+                pit_gap = 1.0 + rng.uniform(*config.pit_gap)
+                counter = np.ceil(pit_gap)
+                pit_diff = counter - pit_gap
+                wall = [(x, y), (x + TERRAIN_STEP, y), (x + TERRAIN_STEP, y - 4 * TERRAIN_STEP),
+                        (x, y - 4 * TERRAIN_STEP)]
+                obstacle(wall)
+                obstacle([(px + TERRAIN_STEP * pit_gap, py) for px, py in wall])
+                counter += 2
+                original_y = y
+            elif state == "pit" and not oneshot:
+                y = original_y
+                if counter > 1:
+                    y -= 4 * TERRAIN_STEP
+                if counter == 1:
+                    self.terrain_x[-1] -= pit_diff * TERRAIN_STEP
+                    pit_diff = 0
+            elif state == "stump" and oneshot:
+                height = rng.uniform(*config.stump_height)
+                counter = 1  # one step wide, on the ground
+                obstacle([(x, y), (x + TERRAIN_STEP, y), (x + TERRAIN_STEP, y + height * TERRAIN_STEP),
+                          (x, y + height * TERRAIN_STEP)])
+            elif state == "stairs" and oneshot:
+                stair_height = rng.uniform(*config.stair_height)
+                stair_slope = 1 if rng.random() > 0.5 else -1
+                stair_steps = int(rng.integers(*config.stair_steps)) if config.stair_steps[1] > config.stair_steps[
+                    0] else int(config.stair_steps[0])
+                original_y = y
+                for s in range(stair_steps):
+                    left, right = x + s * STAIR_WIDTH * TERRAIN_STEP, x + (s + 1) * STAIR_WIDTH * TERRAIN_STEP
+                    top = y + s * stair_height * stair_slope * TERRAIN_STEP
+                    obstacle([(left, top), (right, top), (right, top - stair_height * TERRAIN_STEP),
+                              (left, top - stair_height * TERRAIN_STEP)])
+                counter = stair_steps * STAIR_WIDTH + 1
+            elif state == "stairs" and not oneshot:
+                n = (stair_steps * STAIR_WIDTH - counter) // STAIR_WIDTH
+                y = (original_y + n * stair_height * stair_slope * TERRAIN_STEP
+                     - (stair_height if stair_slope == -1 else 0) * TERRAIN_STEP)
+            oneshot = False
+            self.terrain_y.append(y)
+            counter -= 1
+            if counter == 0:
+                counter = int(rng.integers(TERRAIN_GRASS // 2, TERRAIN_GRASS))
+                if state == grass and kinds:
+                    state = kinds[int(rng.integers(0, len(kinds)))]
+                else:
+                    state = grass
+                oneshot = True
+
+        self.terrain_poly = []
+        for i in range(TERRAIN_LENGTH - 1):
+            edge = [(self.terrain_x[i], self.terrain_y[i]), (self.terrain_x[i + 1], self.terrain_y[i + 1])]
+            self.fd_edge.shape.vertices = edge
+            body = self.world.CreateStaticBody(fixtures=self.fd_edge)
+            body.color1 = body.color2 = (76, 255 if i % 2 == 0 else 204, 76)
+            self.terrain.append(body)
+            self.terrain_poly.append((edge + [(edge[1][0], 0), (edge[0][0], 0)], (102, 153, 76)))
+        self.terrain.reverse()
+
+    def obstacle_polygons(self) -> list[list[tuple[float, float]]]:
+        """World-space polygons of the obstacles (stumps, pit walls, stairs) of the current terrain."""
+        polygons = []
+        for body in self.terrain:
+            for fixture in body.fixtures:
+                if hasattr(fixture.shape, "vertices") and len(fixture.shape.vertices) > 2:
+                    polygons.append([tuple(body.transform * v) for v in fixture.shape.vertices])
+        return polygons
+
+
+def terrain_thumbnail(config: TerrainConfig, ax=None, title: str | None = None):
+    """Draw the terrain profile and obstacles of ``config`` with matplotlib (on ``ax`` or a new figure)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
+
+    env = POETWalker(config)
+    env.reset()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 1.6))
+    ground = [(x, y) for x, y in zip(env.terrain_x, env.terrain_y)]
+    ax.fill_between([p[0] for p in ground], [p[1] for p in ground], 0, color=(0.40, 0.60, 0.30), linewidth=0)
+    for polygon in env.obstacle_polygons():
+        ax.add_patch(Polygon(polygon, closed=True, facecolor=(0.55, 0.55, 0.55), edgecolor="black", linewidth=0.3))
+    ax.set_xlim(0, env.terrain_x[-1])
+    ax.set_ylim(0, TERRAIN_HEIGHT * 2.2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title if title is not None else config.name, fontsize=7)
+    env.close()
+    return ax
