@@ -216,3 +216,60 @@ def terrain_thumbnail(config: TerrainConfig, ax=None, title: str | None = None):
     ax.set_title(title if title is not None else config.name, fontsize=7)
     env.close()
     return ax
+
+
+# -- mutation (uber-research/poet ``reproduce_ops.py``, original POET) ---------------------------------------------
+ROUGHNESS_STEP, ROUGHNESS_MAX = 0.6, 10.0
+PIT_START, PIT_STEP, PIT_MAX = (0.0, 0.8), 0.4, 8.0
+STUMP_START, STUMP_STEP, STUMP_MAX = (0.0, 0.4), 0.2, 5.0
+CATEGORIES = ("roughness", "pit", "stump")  # the reference's enabled obstacle types (stairs never enabled)
+
+
+def _move_range(current: tuple[float, float] | None, start: tuple[float, float], step: float, top: float,
+                rng: np.random.Generator) -> tuple[float, float]:
+    """A disabled range starts at ``start``; an enabled one moves each bound by -step, 0 or +step, uniformly among
+    the moves that keep start <= bound <= top and low <= high, excluding "neither moves" (rounded to 0.1)."""
+    if current is None:
+        return start
+    choices = []
+    for low_move in (step, 0.0, -step):
+        low = round(current[0] + low_move, 1)
+        if not start[0] <= low <= top:
+            continue
+        for high_move in (step, 0.0, -step):
+            high = round(current[1] + high_move, 1)
+            if not start[1] <= high <= top or (low_move == 0.0 and high_move == 0.0) or low > high:
+                continue
+            choices.append((low, high))
+    return choices[int(rng.integers(len(choices)))] if choices else current
+
+
+def mutate_terrain(parent: TerrainConfig, rng: np.random.Generator,
+                   categories: tuple[str, ...] = CATEGORIES) -> TerrainConfig:
+    """The reference's mutation: every enabled category changes at once -- roughness by U(-0.6, 0.6) (rounded to
+    0.1, clipped to [0, 10]); pit gap and stump height start at [0, 0.8] / [0, 0.4] and then move their bounds by
+    0.4 / 0.2 (limits 8 / 5) -- and the child gets a fresh terrain seed in [0, 1e6)."""
+    roughness, pit, stump = parent.roughness, parent.pit_gap, parent.stump_height
+    if "roughness" in categories:
+        roughness = float(np.clip(round(roughness + rng.uniform(-ROUGHNESS_STEP, ROUGHNESS_STEP), 1), 0.0,
+                                  ROUGHNESS_MAX))
+    if "pit" in categories:
+        pit = _move_range(pit, PIT_START, PIT_STEP, PIT_MAX, rng)
+    if "stump" in categories:
+        stump = _move_range(stump, STUMP_START, STUMP_STEP, STUMP_MAX, rng)
+    return TerrainConfig(roughness=roughness, pit_gap=pit, stump_height=stump, stair_height=parent.stair_height,
+                         stair_steps=parent.stair_steps, seed=int(rng.integers(1_000_000)))
+
+
+DIFFICULTY_THRESHOLDS = {"stump": 2.4, "pit": 6.0, "roughness": 4.5}
+DIFFICULTY_CLASSES = ("not challenging", "challenging", "very challenging", "extremely challenging")
+
+
+def difficulty(config: TerrainConfig) -> str:
+    """The paper's classes: how many of stump-height high >= 2.4, pit-gap high >= 6.0, roughness >= 4.5 hold."""
+    reached = (
+        (config.stump_height is not None and config.stump_height[1] >= DIFFICULTY_THRESHOLDS["stump"])
+        + (config.pit_gap is not None and config.pit_gap[1] >= DIFFICULTY_THRESHOLDS["pit"])
+        + (config.roughness >= DIFFICULTY_THRESHOLDS["roughness"])
+    )
+    return DIFFICULTY_CLASSES[int(reached)]

@@ -74,3 +74,31 @@ def test_same_episode_seed_same_return_and_pickles_as_its_config():
     assert episode(5) == episode(5)
     clone = pickle.loads(pickle.dumps(env))
     assert isinstance(clone, POETWalker) and clone.config == ROUGH
+
+
+def test_mutation_follows_the_reference_steps_and_limits():
+    from evoforge.envs.poet_walker import mutate_terrain
+
+    rng = np.random.default_rng(0)
+    child = mutate_terrain(FLAT, rng)
+    assert child.pit_gap == (0.0, 0.8) and child.stump_height == (0.0, 0.4)  # first mutation enables them
+    assert 0.0 <= child.roughness <= 0.6 and child.seed != FLAT.seed
+    config = child
+    for _ in range(300):
+        nxt = mutate_terrain(config, rng)
+        for before, after, step, top, start in ((config.pit_gap, nxt.pit_gap, 0.4, 8.0, (0.0, 0.8)),
+                                                (config.stump_height, nxt.stump_height, 0.2, 5.0, (0.0, 0.4))):
+            moves = [round(a - b, 1) for a, b in zip(after, before)]
+            assert set(moves) <= {-step, 0.0, step} and moves != [0.0, 0.0] or after == before
+            assert start[0] <= after[0] <= after[1] <= top and after[1] >= start[1]
+        assert abs(nxt.roughness - config.roughness) <= 0.6 + 1e-9 and 0.0 <= nxt.roughness <= 10.0
+        config = nxt
+
+
+def test_difficulty_classes_count_the_reference_thresholds():
+    from evoforge.envs.poet_walker import difficulty
+
+    assert difficulty(FLAT) == "not challenging"
+    assert difficulty(TerrainConfig(stump_height=(1.0, 2.4))) == "challenging"
+    assert difficulty(TerrainConfig(roughness=4.5, pit_gap=(2.0, 6.0))) == "very challenging"
+    assert difficulty(TerrainConfig(roughness=5.0, pit_gap=(2.0, 6.4), stump_height=(2.0, 3.0))) == "extremely challenging"
