@@ -74,3 +74,64 @@ def test_a_failing_evaluation_fails_the_step_without_hanging():
 
     with pytest.raises((ValueError, RuntimeError)):
         step_together(searchers, broken)
+
+
+class PointSpace:
+    """A cheap stand-in for terrains: an environment is a target point, an agent scores 300 - 100 x its
+    distance to it (so the MC, reproduction threshold and 'solved' behave as on the walker)."""
+
+    def mutate(self, env, rng):
+        step = rng.choice([-1.0, 1.0], size=2) * rng.integers(0, 2, size=2)
+        return {"target": [float(v) for v in np.asarray(env["target"]) + step]}
+
+    def encoding(self, env):
+        return np.asarray(env["target"], dtype=float)
+
+    def name(self, env):
+        return str(env["target"])
+
+
+def point_scores(jobs):
+    return [300.0 - 100.0 * float(np.linalg.norm(genome[:2].numpy() - np.asarray(env["target"])))
+            for env, genome in jobs]
+
+
+def small_poet(seed=0):
+    from evoforge.search.poet import POET, POETSettings
+
+    settings = POETSettings(iterations=30, capacity=3, reproduce_every=4, transfer_every=3, children=4)
+    es = ESSettings(algorithm="openai_es", popsize=8, sigma=0.2, learning_rate=0.1)
+    return POET(settings, es, PointSpace(), {"target": [0.0, 0.0]}, num_params=3, seed=seed)
+
+
+def test_poet_grows_environments_transfers_and_counts_annecs():
+    poet = small_poet()
+    for _ in range(30):
+        record = poet.run_iteration(point_scores)
+    assert record["environments"] > 3 and record["active"] == 3 and record["archived"] >= 1  # capacity 3
+    assert record["annecs"] >= 1 and record["transfers_accepted"] >= 1
+    assert record["transfers_attempted"] > record["transfers_accepted"]
+    for record_env in poet.envs.values():  # every admitted child passed the MC with its first agent
+        assert record_env.parent is None or record_env.best_score >= 25
+    parents = {r.id: r.parent for r in poet.envs.values()}
+    assert all(p is None or p in parents for p in parents.values())  # a tree rooted at the flat start
+
+
+def test_poet_resumes_from_its_state_to_the_same_result():
+    import pickle
+
+    from evoforge.search.poet import POET
+
+    straight = small_poet(seed=3)
+    for _ in range(14):
+        straight.run_iteration(point_scores)
+    first = small_poet(seed=3)
+    for _ in range(7):
+        first.run_iteration(point_scores)
+    resumed = POET.from_state(pickle.loads(pickle.dumps(first.state())), PointSpace())
+    for _ in range(7):
+        resumed.run_iteration(point_scores)
+    assert resumed.history == straight.history
+    assert [p.id for p in resumed.pairs] == [p.id for p in straight.pairs]
+    for a, b in zip(resumed.pairs, straight.pairs):
+        torch.testing.assert_close(a.searcher.center, b.searcher.center, rtol=0, atol=0)

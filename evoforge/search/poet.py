@@ -1,7 +1,10 @@
 """Building blocks of POET (Wang et al. 2019, arXiv 1901.01753) and Enhanced POET (arXiv 2003.08536).
 
-Work in progress (issue 5): the pieces below are complete and tested; the outer loop that uses them (pairs,
-reproduction, transfer, archive, checkpointing) comes next.
+:class:`POET` is the outer loop (original POET, with Enhanced POET's ANNECS): active (environment, agent) pairs,
+one ES step per pair per iteration, periodic reproduction filtered by the minimal criterion and novelty, periodic
+transfer, a capacity with an archive of retired pairs, and a state that pickles whole (checkpoint = resume to
+the same result). It is generic over the environment space (:class:`EnvironmentSpace`) and takes one
+``evaluate(jobs)`` callable that scores (environment, genome) jobs in a batch -- the shared evaluator pool.
 
 * :func:`novelty`: mean Euclidean distance from an environment's encoding to its k (5) nearest neighbours among
   every environment ever admitted (active or retired) -- the original POET's hand-designed novelty;
@@ -14,13 +17,17 @@ reproduction, transfer, archive, checkpointing) comes next.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
 
+from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation
 
 MC_LOW, MC_HIGH = 25.0, 340.0  # reference code (the paper: 50, 300)
@@ -118,3 +125,253 @@ class ANNECS:
     @property
     def value(self) -> int:
         return len(self.candidates & self.solved)
+
+
+class POETSettings(BaseModel):
+    """The outer loop's constants; defaults are the original POET code's (section 2 of the reference notes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(200, ge=1)
+    capacity: int = Field(25, ge=1, description="active pairs kept; the oldest retire to the archive")
+    reproduce_every: int = Field(200, ge=1, description="iterations between reproduction steps (8 x 25)")
+    transfer_every: int = Field(25, ge=1)
+    repro_threshold: float = Field(200.0, description="self-eval a pair needs to have children")
+    mc_low: float = MC_LOW
+    mc_high: float = MC_HIGH
+    children: int = Field(8, ge=1, description="mutations tried per reproduction step")
+    admit: int = Field(1, ge=1, description="children admitted per reproduction step at most")
+    novelty_k: int = Field(NOVELTY_K, ge=1)
+    solved: float = SOLVED
+    fine_tune_transfer: bool = Field(True, description="also try one ES step of the source on the target")
+    init_std: float = Field(0.1, gt=0, description="the first agent's weights ~ N(0, init_std^2)")
+
+
+class EnvironmentSpace(Protocol):
+    """What POET needs to know about environments (plain picklable values, e.g. dicts)."""
+
+    def mutate(self, env: Any, rng: np.random.Generator) -> Any: ...
+
+    def encoding(self, env: Any) -> np.ndarray: ...  # for novelty
+
+    def name(self, env: Any) -> str: ...  # duplicate check
+
+
+Jobs = list[tuple[Any, torch.Tensor]]  # (environment, genome) pairs to score
+
+
+@dataclass
+class Pair:
+    id: int
+    env: Any
+    searcher: ESSearcher
+    score: float = float("-inf")  # the latest self-evaluation of the searcher's centre
+    created: int = 0
+    parent: int | None = None
+
+
+@dataclass
+class EnvRecord:
+    """Every environment ever admitted (the novelty archive and the tree of environments)."""
+
+    id: int
+    env: Any
+    parent: int | None
+    created: int
+    best_score: float = float("-inf")
+    solved_at: int | None = None
+    retired_at: int | None = None
+    best_genome: torch.Tensor | None = None
+
+
+class POET:
+    """The POET loop. ``evaluate(jobs)`` returns one score per (environment, genome) job, in order."""
+
+    def __init__(self, settings: POETSettings, es: ESSettings, space: EnvironmentSpace, first_env: Any,
+                 num_params: int, seed: int):
+        self.settings, self.es, self.space = settings, es, space
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.iteration = 0
+        self.next_id = 0
+        self.pairs: list[Pair] = []
+        self.archive: list[Pair] = []  # retired pairs (Enhanced POET keeps their agents)
+        self.envs: dict[int, EnvRecord] = {}
+        self.annecs = ANNECS(settings.solved)
+        self.transfers_attempted = self.transfers_accepted = 0
+        self.history: list[dict[str, Any]] = []
+        centre = torch.as_tensor(self.rng.normal(0.0, settings.init_std, num_params), dtype=torch.float32)
+        self._admit(first_env, centre, parent=None)
+
+    # -- bookkeeping --------------------------------------------------------------------------------------------
+    def _new_searcher(self, centre: torch.Tensor, pair_id: int) -> ESSearcher:
+        return ESSearcher(self.es, centre, seed=int(np.random.SeedSequence([self.seed, pair_id, self.iteration])
+                                                   .generate_state(1)[0] & 0x7FFFFFFF))
+
+    def _admit(self, env: Any, centre: torch.Tensor, parent: int | None) -> Pair:
+        pair = Pair(self.next_id, env, self._new_searcher(centre, self.next_id), created=self.iteration,
+                    parent=parent)
+        self.envs[pair.id] = EnvRecord(pair.id, env, parent, self.iteration)
+        self.next_id += 1
+        self.pairs.append(pair)
+        return pair
+
+    def _record(self, pair: Pair, score: float, genome: torch.Tensor) -> None:
+        record = self.envs[pair.id]
+        if score > record.best_score:
+            record.best_score, record.best_genome = score, genome.clone()
+        if score >= self.settings.solved and record.solved_at is None:
+            record.solved_at = self.iteration
+        self.annecs.scored(str(pair.id), score)
+
+    # -- one iteration --------------------------------------------------------------------------------------------
+    def run_iteration(self, evaluate: Callable[[Jobs], list[float]]) -> dict[str, Any]:
+        settings, t = self.settings, self.iteration
+        events: dict[str, Any] = {}
+        if t > 0 and t % settings.reproduce_every == 0:
+            events["admitted"] = self.reproduce(evaluate)
+        popsize = self.es.popsize
+        envs = [pair.env for pair in self.pairs for _ in range(popsize)]
+
+        def evaluate_populations(genomes: list[torch.Tensor]) -> list[Evaluation]:
+            return [Evaluation(fitness=score) for score in evaluate(list(zip(envs, genomes)))]
+
+        step_together([pair.searcher for pair in self.pairs], evaluate_populations)
+        centres = [pair.searcher.center for pair in self.pairs]
+        for pair, centre, score in zip(self.pairs, centres,
+                                       evaluate([(p.env, c) for p, c in zip(self.pairs, centres)])):
+            pair.score = score
+            self._record(pair, score, centre)
+        if t % settings.transfer_every == 0 and len(self.pairs) > 1:
+            events["transfers"] = self.transfer(evaluate)
+        self.iteration += 1
+        record = self.metrics()
+        record.update({"events": events})
+        self.history.append(record)
+        return record
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "iteration": self.iteration, "active": len(self.pairs), "archived": len(self.archive),
+            "environments": len(self.envs), "scores": {pair.id: pair.score for pair in self.pairs},
+            "annecs": self.annecs.value, "transfers_attempted": self.transfers_attempted,
+            "transfers_accepted": self.transfers_accepted,
+            "solved": sum(record.solved_at is not None for record in self.envs.values()),
+        }
+
+    # -- reproduction: minimal criterion, novelty, capacity ----------------------------------------------------
+    def reproduce(self, evaluate: Callable[[Jobs], list[float]]) -> list[int]:
+        settings = self.settings
+        eligible = [pair for pair in self.pairs if pair.score >= settings.repro_threshold]
+        if not eligible:
+            return []
+        taken = {self.space.name(pair.env) for pair in self.pairs}
+        children: list[tuple[Any, Pair]] = []
+        for _ in range(settings.children):
+            parent = eligible[int(self.rng.integers(len(eligible)))]
+            child = self.space.mutate(parent.env, self.rng)
+            if self.space.name(child) not in taken:
+                taken.add(self.space.name(child))
+                children.append((child, parent))
+        if not children:
+            return []
+        # MC 1: the parent's agent on the child
+        scores = evaluate([(child, parent.searcher.center) for child, parent in children])
+        passing = [(child, parent) for (child, parent), score in zip(children, scores)
+                   if passes_mc(score, settings.mc_low, settings.mc_high)]
+        archive = [self.space.encoding(record.env) for record in self.envs.values()]
+        ranked = sorted(passing, key=lambda cp: -novelty(self.space.encoding(cp[0]), archive, settings.novelty_k))
+        admitted = []
+        for child, parent in ranked:
+            if len(admitted) >= settings.admit:
+                break
+            # MC 2: the best of every active agent (and, for ANNECS, every archived one) on the child
+            agents = self.pairs + self.archive
+            centres = [pair.searcher.center for pair in agents]
+            scores = evaluate([(child, centre) for centre in centres])
+            active_best = int(np.argmax(scores[:len(self.pairs)]))
+            if not passes_mc(scores[active_best], settings.mc_low, settings.mc_high):
+                continue
+            pair = self._admit(child, centres[active_best], parent=parent.id)
+            pair.score = scores[active_best]
+            self.annecs.created(str(pair.id), passes_mc(max(scores), settings.mc_low, settings.mc_high))
+            admitted.append(pair.id)
+        while len(self.pairs) > settings.capacity:  # retire the oldest
+            retired = self.pairs.pop(0)
+            self.envs[retired.id].retired_at = self.iteration
+            self.archive.append(retired)
+        return admitted
+
+    # -- transfer --------------------------------------------------------------------------------------------------
+    def transfer(self, evaluate: Callable[[Jobs], list[float]]) -> list[tuple[int, int]]:
+        """Every agent is tried on every other pair's environment, directly and (optionally) after one ES step
+        there; a target adopts the best candidate that beats its own score, with a fresh optimiser."""
+        pairs = self.pairs
+        routes = [(source, target) for target in pairs for source in pairs if source is not target]
+        direct = evaluate([(target.env, source.searcher.center) for source, target in routes])
+        candidates = [(score, source.searcher.center, source, target)
+                      for (source, target), score in zip(routes, direct)]
+        if self.settings.fine_tune_transfer:
+            tuned = []
+            for source, target in routes:
+                searcher = copy.deepcopy(source.searcher)
+                tuned.append((searcher, target))
+            popsize = self.es.popsize
+            envs = [target.env for _, target in tuned for _ in range(popsize)]
+
+            def evaluate_populations(genomes: list[torch.Tensor]) -> list[Evaluation]:
+                return [Evaluation(fitness=score) for score in evaluate(list(zip(envs, genomes)))]
+
+            step_together([searcher for searcher, _ in tuned], evaluate_populations)
+            centres = [searcher.center for searcher, _ in tuned]
+            scores = evaluate([(target.env, centre) for (_, target), centre in zip(tuned, centres)])
+            candidates += [(score, centre, source, target)
+                           for (source, target), centre, score in zip(routes, centres, scores)]
+        accepted = []
+        for target in pairs:
+            mine = [c for c in candidates if c[3] is target]
+            self.transfers_attempted += len(mine)
+            score, centre, source, _ = max(mine, key=lambda c: c[0])
+            if score > target.score:
+                target.searcher = self._new_searcher(centre, target.id)  # fresh optimiser and sigma
+                target.score = score
+                self._record(target, score, centre)
+                self.transfers_accepted += 1
+                accepted.append((source.id, target.id))
+        return accepted
+
+    # -- checkpoints -----------------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue: settings, RNG, pairs with their searchers, archive, records."""
+        return {"settings": self.settings.model_dump(), "es": self.es.model_dump(), "seed": self.seed,
+                "rng": self.rng.bit_generator.state, "iteration": self.iteration, "next_id": self.next_id,
+                "pairs": [_pair_state(pair) for pair in self.pairs],
+                "archive": [_pair_state(pair) for pair in self.archive], "envs": self.envs,
+                "annecs": self.annecs, "transfers": (self.transfers_attempted, self.transfers_accepted),
+                "history": self.history}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], space: EnvironmentSpace) -> "POET":
+        poet = cls.__new__(cls)
+        poet.settings, poet.es = POETSettings(**state["settings"]), ESSettings(**state["es"])
+        poet.space, poet.seed = space, state["seed"]
+        poet.rng = np.random.default_rng()
+        poet.rng.bit_generator.state = state["rng"]
+        poet.iteration, poet.next_id = state["iteration"], state["next_id"]
+        poet.pairs = [_pair_from_state(s, poet.es) for s in state["pairs"]]
+        poet.archive = [_pair_from_state(s, poet.es) for s in state["archive"]]
+        poet.envs, poet.annecs = state["envs"], state["annecs"]
+        poet.transfers_attempted, poet.transfers_accepted = state["transfers"]
+        poet.history = state["history"]
+        return poet
+
+
+def _pair_state(pair: Pair) -> dict[str, Any]:
+    return {"id": pair.id, "env": pair.env, "searcher": pair.searcher.state_bytes(), "score": pair.score,
+            "created": pair.created, "parent": pair.parent, "dim": int(pair.searcher.center.numel())}
+
+
+def _pair_from_state(state: dict[str, Any], es: ESSettings) -> Pair:
+    searcher = ESSearcher(es, torch.zeros(state["dim"]), seed=0)
+    searcher.load_state_bytes(state["searcher"])
+    return Pair(state["id"], state["env"], searcher, state["score"], state["created"], state["parent"])
