@@ -122,7 +122,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"{run_dir} already holds a run; continue it with: evoforge resume {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(dump_yaml(experiment.config))
+    if hasattr(experiment, "run"):  # experiments with their own outer loop (POET)
+        return _execute_own_loop(experiment, run_dir, args)
     return _execute(Run(experiment, run_dir, address=args.address, progress=not args.quiet))
+
+
+def _execute_own_loop(experiment: Any, run_dir: Path, args: argparse.Namespace) -> int:
+    try:
+        summary = experiment.run(run_dir, address=args.address, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"evoforge: interrupted; continue with: evoforge resume {run_dir}", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"evoforge: run failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{summary['status']}: {summary['iterations']} iterations, {summary['environments']} environments, "
+          f"ANNECS {summary['annecs']}, {summary['wall_time_s']:.0f} s -> {run_dir}")
+    return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -133,6 +149,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not config_path.is_file():
         raise UserError(f"{args.run_dir} is not a run directory (no config.yaml)")
     extend = [] if args.generations is None else [f"search.generations={args.generations}"]
+    if hasattr(_load_experiment(config_path, []), "run"):  # own outer loop: it resumes from its state file
+        extend = [] if args.generations is None else [f"poet.iterations={args.generations}"]
+        experiment = _load_experiment(config_path, _cluster_overrides(args) + extend)
+        if extend:
+            from evoforge.experiments.config import dump_yaml
+
+            config_path.write_text(dump_yaml(experiment.config))
+        return _execute_own_loop(experiment, args.run_dir, args)
     experiment = _load_experiment(config_path, _cluster_overrides(args) + extend)
     run = Run(experiment, args.run_dir, address=args.address, progress=not args.quiet)
     if args.checkpoint is not None:

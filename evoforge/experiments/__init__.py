@@ -18,6 +18,7 @@ EXPERIMENTS: dict[str, str] = {
     "gym_control": "evoforge.experiments.gym_control:GymControlExperiment",
     "hebbian": "evoforge.experiments.hebbian:HebbianExperiment",
     "pcgrl": "evoforge.experiments.pcgrl:PCGRLExperiment",
+    "poet": "evoforge.experiments.poet:POETExperiment",
 }
 
 

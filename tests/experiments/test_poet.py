@@ -1,0 +1,54 @@
+"""POET on walker terrains end to end: a tiny run through the CLI, environments admitted, resume = uninterrupted."""
+
+import json
+
+import torch
+
+from evoforge.cli import main
+
+from ..conftest import CONFIGS
+
+# tiny and permissive: short episodes, 4 rollouts per ES step, every child passes the minimal criterion
+TINY = ["--set", "agent.max_episode_steps=40", "--set", "search.popsize=4", "--set", "poet.reproduce_every=2",
+        "--set", "poet.transfer_every=2", "--set", "poet.repro_threshold=-1000", "--set", "poet.mc_low=-1000",
+        "--set", "poet.mc_high=1000", "--set", "poet.children=3", "--set", "poet.capacity=2"]
+
+
+def _records(run_dir):
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    for line in lines:
+        line.pop("wall_s")
+    return lines
+
+
+def test_poet_admits_environments_transfers_and_writes_its_files(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
+                 "--set", "poet.iterations=5", *TINY]) == 0
+    records = _records(out)
+    assert [r["iteration"] for r in records] == [1, 2, 3, 4, 5]
+    assert records[-1]["environments"] >= 3 and records[-1]["active"] == 2 and records[-1]["archived"] >= 1
+    assert records[-1]["transfers_attempted"] > 0 and records[-1]["env_steps"] > 0
+    environments = json.loads((out / "environments.json").read_text())
+    assert environments[0]["name"] == "r0" and environments[0]["parent"] is None
+    assert all(e["parent"] is not None for e in environments[1:])
+    assert environments[1]["env"]["pit_gap"] == [0.0, 0.8]  # the first mutation enables pits and stumps
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["iterations"] == 5 and summary["status"] == "completed"
+
+
+def test_poet_resume_equals_the_uninterrupted_run(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    config = str(CONFIGS / "poet_quick.yaml")
+    assert main(["run", config, "--serial", "--quiet", "--out", str(straight), "--set", "poet.iterations=6",
+                 *TINY]) == 0
+    assert main(["run", config, "--serial", "--quiet", "--out", str(split), "--set", "poet.iterations=3",
+                 *TINY]) == 0
+    assert main(["resume", str(split), "--generations", "6", "--quiet"]) == 0  # serial: saved in its config
+    assert _records(split) == _records(straight)
+    from evoforge.experiments.runs import run_experiment
+
+    a, b = (run_experiment(d).load_poet(d) for d in (straight, split))
+    assert [p.id for p in a.pairs] == [p.id for p in b.pairs]
+    for x, y in zip(a.pairs + a.archive, b.pairs + b.archive):
+        torch.testing.assert_close(x.searcher.center, y.searcher.center, rtol=0, atol=0)
