@@ -224,19 +224,22 @@ class POET:
             record.solved_at = self.iteration
         self.annecs.scored(str(pair.id), score)
 
+    def _es_step(self, searchers_on: list[tuple[ESSearcher, Any]], evaluate: Callable[[Jobs], list[float]]) -> None:
+        """One ES step of each searcher on its environment, all populations in one ``evaluate`` call."""
+        envs = [env for _, env in searchers_on for _ in range(self.es.popsize)]
+
+        def evaluate_populations(genomes: list[torch.Tensor]) -> list[Evaluation]:
+            return [Evaluation(fitness=score) for score in evaluate(list(zip(envs, genomes)))]
+
+        step_together([searcher for searcher, _ in searchers_on], evaluate_populations)
+
     # -- one iteration --------------------------------------------------------------------------------------------
     def run_iteration(self, evaluate: Callable[[Jobs], list[float]]) -> dict[str, Any]:
         settings, t = self.settings, self.iteration
         events: dict[str, Any] = {}
         if t > 0 and t % settings.reproduce_every == 0:
             events["admitted"] = self.reproduce(evaluate)
-        popsize = self.es.popsize
-        envs = [pair.env for pair in self.pairs for _ in range(popsize)]
-
-        def evaluate_populations(genomes: list[torch.Tensor]) -> list[Evaluation]:
-            return [Evaluation(fitness=score) for score in evaluate(list(zip(envs, genomes)))]
-
-        step_together([pair.searcher for pair in self.pairs], evaluate_populations)
+        self._es_step([(pair.searcher, pair.env) for pair in self.pairs], evaluate)
         centres = [pair.searcher.center for pair in self.pairs]
         for pair, centre, score in zip(self.pairs, centres,
                                        evaluate([(p.env, c) for p, c in zip(self.pairs, centres)])):
@@ -312,17 +315,8 @@ class POET:
         candidates = [(score, source.searcher.center, source, target)
                       for (source, target), score in zip(routes, direct)]
         if self.settings.fine_tune_transfer:
-            tuned = []
-            for source, target in routes:
-                searcher = copy.deepcopy(source.searcher)
-                tuned.append((searcher, target))
-            popsize = self.es.popsize
-            envs = [target.env for _, target in tuned for _ in range(popsize)]
-
-            def evaluate_populations(genomes: list[torch.Tensor]) -> list[Evaluation]:
-                return [Evaluation(fitness=score) for score in evaluate(list(zip(envs, genomes)))]
-
-            step_together([searcher for searcher, _ in tuned], evaluate_populations)
+            tuned = [(copy.deepcopy(source.searcher), target) for source, target in routes]
+            self._es_step([(searcher, target.env) for searcher, target in tuned], evaluate)
             centres = [searcher.center for searcher, _ in tuned]
             scores = evaluate([(target.env, centre) for (_, target), centre in zip(tuned, centres)])
             candidates += [(score, centre, source, target)
