@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--levels", type=int, default=32,
                         help="PCGRL runs: levels to generate for the image grid and its statistics")
     replay.add_argument("--grid", type=Path, help="PCGRL runs: where to write the level grid (default RUN/levels.png)")
+    replay.add_argument("--agent", type=int, help="POET runs: the agent (pair id; default the best active one)")
+    replay.add_argument("--on", type=int, help="POET runs: the environment id to run it on (default its own)")
     return parser
 
 
@@ -181,6 +183,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from evoforge.experiments.plots import plot_fitness
     from evoforge.search.metrics import read_metrics
 
+    if (args.run_dir / "poet_state.ckpt").is_file():
+        return _inspect_poet(args)
+
     summary_path = args.run_dir / "summary.json"
     if not summary_path.is_file():
         raise UserError(f"{args.run_dir} has no summary.json (not a run directory, or the run never started)")
@@ -211,8 +216,50 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_poet(run_dir: Path) -> tuple[Any, Any]:
+    experiment = _load_experiment(run_dir / "config.yaml", [])
+    poet = experiment.load_poet(run_dir)
+    if poet is None:
+        raise UserError(f"{run_dir} has no POET state to read")
+    return experiment, poet
+
+
+def _inspect_poet(args: argparse.Namespace) -> int:
+    from evoforge.experiments.poet import plot_environment_tree, plot_progress
+
+    experiment, poet = _load_poet(args.run_dir)
+    last = poet.history[-1] if poet.history else poet.metrics()
+    for key in ("iteration", "active", "archived", "environments", "solved", "annecs", "transfers_attempted",
+                "transfers_accepted"):
+        print(f"{key:<20}  {last[key]}")
+    if poet.history:
+        print(f"progress -> {plot_progress(poet.history, args.run_dir / 'poet.png')}")
+    print(f"environment tree -> {plot_environment_tree(poet, args.run_dir / 'environments.png')}")
+    return 0
+
+
+def _replay_poet(args: argparse.Namespace) -> int:
+    from evoforge.experiments.media import write_video
+    from evoforge.experiments.poet import replay_agent
+
+    experiment, poet = _load_poet(args.run_dir)
+    agent = args.agent if args.agent is not None else max(poet.pairs, key=lambda p: p.score).id
+    env_id = args.on if args.on is not None else agent
+    try:
+        total, frames = replay_agent(experiment, poet, agent, env_id, record=args.video is not None)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"agent #{agent} on environment #{env_id}: return {total:.2f}")
+    if args.video is not None:
+        print(f"video -> {write_video(frames, args.video)}")
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     import torch
+
+    if (args.run_dir / "poet_state.ckpt").is_file():
+        return _replay_poet(args)
 
     from evoforge.experiments.media import write_video
 

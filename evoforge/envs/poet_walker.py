@@ -252,7 +252,7 @@ def mutate_terrain(parent: TerrainConfig, rng: np.random.Generator,
     roughness, pit, stump = parent.roughness, parent.pit_gap, parent.stump_height
     if "roughness" in categories:
         roughness = float(np.clip(round(roughness + rng.uniform(-ROUGHNESS_STEP, ROUGHNESS_STEP), 1), 0.0,
-                                  ROUGHNESS_MAX))
+                                  ROUGHNESS_MAX)) + 0.0  # + 0.0 turns -0.0 into 0.0 (names print "r0")
     if "pit" in categories:
         pit = _move_range(pit, PIT_START, PIT_STEP, PIT_MAX, rng)
     if "stump" in categories:

@@ -199,3 +199,110 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     return value
+
+
+# -- inspection and replay -----------------------------------------------------------------------------------------
+def agent_genome(poet: POET, agent_id: int) -> torch.Tensor:
+    """The agent of pair ``agent_id``: the active or retired pair's current centre."""
+    for pair in poet.pairs + poet.archive:
+        if pair.id == agent_id:
+            return pair.searcher.center
+    raise ValueError(f"no agent {agent_id}; the run has agents {sorted(p.id for p in poet.pairs + poet.archive)}")
+
+
+def replay_agent(experiment: POETExperiment, poet: POET, agent_id: int, env_id: int, record: bool = False
+                 ) -> tuple[float, list[np.ndarray]]:
+    """One episode of agent ``agent_id`` on environment ``env_id`` (any pair of the run, active or retired);
+    returns the return and, if ``record``, the frames."""
+    if env_id not in poet.envs:
+        raise ValueError(f"no environment {env_id}; the run has {sorted(poet.envs)}")
+    config = TerrainConfig.from_dict(poet.envs[env_id].env)
+    mlp = walker_mlp(experiment.config.agent)
+    layers = mlp.numpy_layers(agent_genome(poet, agent_id).reshape(1, -1))
+    env = POETWalker(config, render_mode="rgb_array" if record else None)
+    obs, _ = env.reset(seed=config.seed)
+    total, frames = 0.0, []
+    for _ in range(experiment.config.agent.max_episode_steps):
+        if record:
+            frames.append(env.render())
+        obs, reward, terminated, truncated, _ = env.step(mlp.forward_numpy(layers, obs.reshape(1, 1, -1))[0, 0])
+        total += float(reward)
+        if terminated or truncated:
+            break
+    env.close()
+    return total, frames
+
+
+def plot_environment_tree(poet: POET, path: Path) -> Path:
+    """Every environment ever created as a node of its family tree (rows = generations of mutation), each drawn
+    as a terrain thumbnail with its best score; solved ones framed green, retired ones greyed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from evoforge.envs.poet_walker import terrain_thumbnail
+
+    records = sorted(poet.envs.values(), key=lambda r: r.id)
+    depth: dict[int, int] = {}
+    for record in records:
+        depth[record.id] = 0 if record.parent is None else depth[record.parent] + 1
+    rows: dict[int, list] = {}
+    for record in records:
+        rows.setdefault(depth[record.id], []).append(record)
+    width = max(len(row) for row in rows.values())
+    fig = plt.figure(figsize=(3.2 * width, 1.4 * len(rows) + 0.4))
+    centres = {}
+    for level, row in rows.items():
+        for k, record in enumerate(row):
+            left = (k + (width - len(row)) / 2) / width
+            bottom = 1 - (level + 1) / len(rows)
+            ax = fig.add_axes([left + 0.01, bottom + 0.12 / len(rows), 1 / width - 0.02, 0.62 / len(rows)])
+            config = TerrainConfig.from_dict(record.env)
+            score = "-" if not np.isfinite(record.best_score) else f"{record.best_score:.0f}"
+            terrain_thumbnail(config, ax, title=f"#{record.id} {config.name}\nbest {score}, {difficulty(config)}")
+            colour = "green" if record.solved_at is not None else ("0.6" if record.retired_at is not None else "black")
+            for spine in ax.spines.values():
+                spine.set_edgecolor(colour)
+                spine.set_linewidth(2 if record.solved_at is not None else 0.8)
+            centres[record.id] = (left + 0.5 / width, bottom + 0.12 / len(rows))
+    overlay = fig.add_axes([0, 0, 1, 1], facecolor="none")
+    overlay.set_axis_off()
+    for record in records:
+        if record.parent is not None:
+            x0, y0 = centres[record.parent]
+            x1, y1 = centres[record.id]
+            overlay.plot([x0, x1], [y0, y1 + 0.7 / len(rows)], color="0.5", linewidth=0.8)
+    overlay.set_xlim(0, 1)
+    overlay.set_ylim(0, 1)
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_progress(history: list[dict[str, Any]], path: Path) -> Path:
+    """Active pairs, environments created, ANNECS and accepted transfers over iterations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    iterations = [r["iteration"] for r in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for key, label in (("active", "active pairs"), ("environments", "environments created"), ("annecs", "ANNECS"),
+                       ("solved", "environments solved")):
+        axes[0].plot(iterations, [r[key] for r in history], label=label)
+    axes[0].set_xlabel("iteration")
+    axes[0].legend(fontsize=8)
+    best = [max([s for s in r["scores"].values() if s is not None], default=np.nan) for r in history]
+    axes[1].plot(iterations, best, label="best active self-eval")
+    axes[1].plot(iterations, [r["transfers_accepted"] for r in history], label="transfers accepted (total)")
+    axes[1].axhline(230, color="green", linestyle=":", linewidth=1, label="solved (230)")
+    axes[1].set_xlabel("iteration")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -92,6 +92,7 @@ def test_mutation_follows_the_reference_steps_and_limits():
             assert set(moves) <= {-step, 0.0, step} and moves != [0.0, 0.0] or after == before
             assert start[0] <= after[0] <= after[1] <= top and after[1] >= start[1]
         assert abs(nxt.roughness - config.roughness) <= 0.6 + 1e-9 and 0.0 <= nxt.roughness <= 10.0
+        assert not nxt.name.startswith("r-")
         config = nxt
 
 

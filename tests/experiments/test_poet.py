@@ -52,3 +52,19 @@ def test_poet_resume_equals_the_uninterrupted_run(tmp_path):
     assert [p.id for p in a.pairs] == [p.id for p in b.pairs]
     for x, y in zip(a.pairs + a.archive, b.pairs + b.archive):
         torch.testing.assert_close(x.searcher.center, y.searcher.center, rtol=0, atol=0)
+
+
+def test_inspect_draws_the_environment_tree_and_replay_runs_any_agent_anywhere(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
+                 "--set", "poet.iterations=5", *TINY]) == 0
+    assert main(["inspect", str(out)]) == 0
+    import imageio.v2 as imageio
+
+    tree = imageio.imread(out / "environments.png")
+    assert tree.shape[0] > 100 and tree.shape[1] >= 250
+    assert (out / "poet.png").is_file()
+    assert main(["replay", str(out), "--agent", "0", "--on", "2", "--video", str(tmp_path / "walk.gif")]) == 0
+    assert "agent #0 on environment #2: return" in capsys.readouterr().out
+    assert len(imageio.mimread(tmp_path / "walk.gif")) >= 2
+    assert main(["replay", str(out), "--agent", "99"]) == 2  # no such agent: one line, exit 2
