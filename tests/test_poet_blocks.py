@@ -135,3 +135,31 @@ def test_poet_resumes_from_its_state_to_the_same_result():
     assert [p.id for p in resumed.pairs] == [p.id for p in straight.pairs]
     for a, b in zip(resumed.pairs, straight.pairs):
         torch.testing.assert_close(a.searcher.center, b.searcher.center, rtol=0, atol=0)
+
+
+def test_pata_ec_clips_then_ranks_each_environment_row():
+    from evoforge.search.poet import pata_ec
+
+    scores = np.array([[10.0, 300.0, 500.0, 100.0],   # clipped to 25, 300, 340, 100 -> ranks 0, 2, 3, 1
+                       [-50.0, -60.0, 400.0, 30.0]])  # clipped to 25, 25, 340, 30 -> ties keep order: 0, 1, 3, 2
+    expected = np.array([[0, 2, 3, 1], [0, 1, 3, 2]]) / 3 - 0.5
+    np.testing.assert_allclose(pata_ec(scores), expected)
+    np.testing.assert_array_equal(pata_ec(np.array([[5.0], [7.0]])), np.zeros((2, 1)))
+
+
+def test_poet_with_pata_ec_novelty_runs_and_grows():
+    from evoforge.search.poet import POET, POETSettings
+
+    settings = POETSettings(capacity=3, reproduce_every=4, transfer_every=3, children=4, novelty="pata_ec",
+                            novelty_k=1)
+    es = ESSettings(algorithm="openai_es", popsize=8, sigma=0.2, learning_rate=0.1)
+    poet = POET(settings, es, PointSpace(), {"target": [0.0, 0.0]}, num_params=3, seed=0)
+    for _ in range(20):
+        record = poet.run_iteration(point_scores)
+    assert record["environments"] >= 3 and len(poet.pairs) + len(poet.archive) >= 3
+    # a child that copies an admitted environment ranks the agents exactly as it does: novelty 0 with k = 1;
+    # a far-away one, where every agent scores below the MC and so ties, does not
+    copy_of_first = dict(poet.envs[0].env)
+    far = {"target": [40.0, -40.0]}
+    same, other = poet._novelties([copy_of_first, far], point_scores)
+    assert same == 0.0 and other > 0.0

@@ -43,6 +43,18 @@ def novelty(encoding: np.ndarray, archive: Sequence[np.ndarray], k: int = NOVELT
     return float(distances[:k].mean())
 
 
+def pata_ec(scores: np.ndarray, low: float = MC_LOW, high: float = MC_HIGH) -> np.ndarray:
+    """Enhanced POET's performance-of-all-transferred-agents environment characterisation: each row (one
+    environment's scores of the same agents) clipped to [low, high], then centred ranks in [-0.5, 0.5] (ties by
+    order); one agent gives 0."""
+    scores = np.clip(np.atleast_2d(np.asarray(scores, dtype=np.float64)), low, high)
+    agents = scores.shape[1]
+    if agents < 2:
+        return np.zeros_like(scores)
+    ranks = np.argsort(np.argsort(scores, axis=1, kind="stable"), axis=1, kind="stable")
+    return ranks / (agents - 1) - 0.5
+
+
 def passes_mc(score: float, low: float = MC_LOW, high: float = MC_HIGH) -> bool:
     """The minimal criterion: neither too easy nor too hard for the agent that scored ``score``."""
     return low <= score <= high
@@ -142,6 +154,8 @@ class POETSettings(BaseModel):
     children: int = Field(8, ge=1, description="mutations tried per reproduction step")
     admit: int = Field(1, ge=1, description="children admitted per reproduction step at most")
     novelty_k: int = Field(NOVELTY_K, ge=1)
+    novelty: str = Field("encoding", pattern="^(encoding|pata_ec)$",
+                         description="encoding: the original 5-D distance; pata_ec: Enhanced POET's ranks")
     solved: float = SOLVED
     fine_tune_transfer: bool = Field(True, description="also try one ES step of the source on the target")
     init_std: float = Field(0.1, gt=0, description="the first agent's weights ~ N(0, init_std^2)")
@@ -282,8 +296,9 @@ class POET:
         scores = evaluate([(child, parent.searcher.center) for child, parent in children])
         passing = [(child, parent) for (child, parent), score in zip(children, scores)
                    if passes_mc(score, settings.mc_low, settings.mc_high)]
-        archive = [self.space.encoding(record.env) for record in self.envs.values()]
-        ranked = sorted(passing, key=lambda cp: -novelty(self.space.encoding(cp[0]), archive, settings.novelty_k))
+        ranked = sorted(zip(self._novelties([child for child, _ in passing], evaluate), passing),
+                        key=lambda item: -item[0])
+        ranked = [child_parent for _, child_parent in ranked]
         admitted = []
         for child, parent in ranked:
             if len(admitted) >= settings.admit:
@@ -304,6 +319,23 @@ class POET:
             self.envs[retired.id].retired_at = self.iteration
             self.archive.append(retired)
         return admitted
+
+    def _novelties(self, children: list[Any], evaluate: Callable[[Jobs], list[float]]) -> list[float]:
+        """Novelty of each child against every environment ever admitted (active or retired)."""
+        settings = self.settings
+        if not children:
+            return []
+        existing = [record.env for record in self.envs.values()]
+        if settings.novelty == "encoding":
+            archive = [self.space.encoding(env) for env in existing]
+            return [novelty(self.space.encoding(child), archive, settings.novelty_k) for child in children]
+        # PATA-EC: every active and archived agent on every environment, recomputed at each reproduction step
+        centres = [pair.searcher.center for pair in self.pairs + self.archive]
+        envs = existing + children
+        scores = np.array(evaluate([(env, centre) for env in envs for centre in centres])).reshape(len(envs), -1)
+        characters = pata_ec(scores, settings.mc_low, settings.mc_high)
+        archive = list(characters[:len(existing)])
+        return [novelty(row, archive, settings.novelty_k) for row in characters[len(existing):]]
 
     # -- transfer --------------------------------------------------------------------------------------------------
     def transfer(self, evaluate: Callable[[Jobs], list[float]]) -> list[tuple[int, int]]:
