@@ -45,7 +45,8 @@ class TerrainConfig:
         if self.stump_height is not None:
             parts.append(f"b{self.stump_height[0]:g}_{self.stump_height[1]:g}")
         if self.stair_height is not None and self.stair_steps is not None:
-            parts.append(f"s{self.stair_height[0]:g}_{self.stair_height[1]:g}_{self.stair_steps[0]}_{self.stair_steps[1]}")
+            (h_low, h_high), (n_low, n_high) = self.stair_height, self.stair_steps
+            parts.append(f"s{h_low:g}_{h_high:g}_{n_low}_{n_high}")
         return ".".join(parts)
 
     def vector(self) -> np.ndarray:

@@ -55,7 +55,8 @@ def test_stumps_and_pits_respect_their_ranges():
     pits.reset(seed=0)
     walls = sorted(min(p[0] for p in poly) for poly in pits.obstacle_polygons())
     gaps = [(right - left) / step for left, right in zip(walls[::2], walls[1::2])]
-    assert gaps and np.allclose(gaps, 3.0, atol=1e-4)  # Box2D stores float32 vertices  # gap = 1 + U(2, 2) terrain steps between the two walls
+    # gap = 1 + U(2, 2) terrain steps between the two walls; Box2D stores float32 vertices
+    assert gaps and np.allclose(gaps, 3.0, atol=1e-4)
 
 
 def test_same_episode_seed_same_return_and_pickles_as_its_config():
@@ -102,4 +103,5 @@ def test_difficulty_classes_count_the_reference_thresholds():
     assert difficulty(FLAT) == "not challenging"
     assert difficulty(TerrainConfig(stump_height=(1.0, 2.4))) == "challenging"
     assert difficulty(TerrainConfig(roughness=4.5, pit_gap=(2.0, 6.0))) == "very challenging"
-    assert difficulty(TerrainConfig(roughness=5.0, pit_gap=(2.0, 6.4), stump_height=(2.0, 3.0))) == "extremely challenging"
+    hardest = TerrainConfig(roughness=5.0, pit_gap=(2.0, 6.4), stump_height=(2.0, 3.0))
+    assert difficulty(hardest) == "extremely challenging"
