@@ -64,3 +64,26 @@ def test_failed_genomes_rank_below_every_scored_genome():
 def test_mirrored_sampling_needs_an_even_population():
     with pytest.raises(ValueError, match="popsize must be even"):
         ESSettings(algorithm="openai_es", popsize=7)
+
+
+def test_a_proposal_takes_one_step_on_the_new_task_and_leaves_the_searcher_alone():
+    # plain SGD, so the direction is this population's (Adam's moments would carry the old task's momentum)
+    settings = ESSettings(algorithm="openai_es", popsize=8, sigma=0.2, learning_rate=0.1, optimizer="sgd")
+    searcher = ESSearcher(settings, torch.zeros(3), seed=0)
+    seen = []
+
+    def towards(target):
+        def evaluate(genomes):
+            seen.append(genomes.clone())
+            return [Evaluation(fitness=-float(torch.linalg.norm(g - target))) for g in genomes]
+        return evaluate
+
+    for _ in range(3):  # leaves a pending population evaluated on the old task
+        searcher.step(towards(torch.tensor([-1.0, 0.0, 0.0])))
+    before, seen = searcher.center, []
+    start = torch.tensor([2.0, 0.0, 0.0])
+    proposed = searcher.proposal(towards(torch.tensor([5.0, 0.0, 0.0])), start)
+    assert len(seen) == 1 and torch.allclose(seen[0].mean(0), start)  # one population, around the start
+    assert proposed[0] > start[0]  # its gradient, not the old task's
+    assert torch.equal(searcher.center, before)  # untouched
+    assert torch.equal(searcher.proposal(towards(torch.tensor([5.0, 0.0, 0.0])), start), proposed)  # repeatable

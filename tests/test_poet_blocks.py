@@ -163,3 +163,35 @@ def test_poet_with_pata_ec_novelty_runs_and_grows():
     far = {"target": [40.0, -40.0]}
     same, other = poet._novelties([copy_of_first, far], point_scores)
     assert same == 0.0 and other > 0.0
+
+
+def _two_pairs(rule, recent_b):
+    """Pair 0 solves its target (300); pair 1 scores 100 at home, and pair 0's agent scores 200 there."""
+    from evoforge.search.poet import POET, POETSettings
+
+    settings = POETSettings(capacity=3, transfer_rule=rule)
+    es = ESSettings(algorithm="openai_es", popsize=8, sigma=0.2, learning_rate=0.1)
+    poet = POET(settings, es, PointSpace(), {"target": [0.0, 0.0]}, num_params=3, seed=0)
+    poet.pairs[0].searcher = poet._new_searcher(torch.zeros(3), 0)
+    second = poet._admit({"target": [1.0, 0.0]}, torch.tensor([3.0, 0.0, 0.0]), parent=0)
+    poet.pairs[0].score, poet.pairs[0].recent = 300.0, [300.0]
+    second.score, second.recent = 100.0, recent_b
+    return poet, second
+
+
+def test_original_transfer_adopts_a_direct_candidate_that_beats_the_latest_score():
+    poet, second = _two_pairs("poet", [250.0, 100.0])
+    assert poet.transfer(point_scores) == [(0, 1)]
+    assert poet.transfers_attempted == 4  # per target: one direct and one fine-tuned try
+    assert second.score >= 200.0
+
+
+def test_enhanced_transfer_needs_to_beat_the_best_of_the_last_five_scores():
+    poet, second = _two_pairs("enhanced", [250.0, 100.0])  # the bar is 250; the direct score is 200
+    assert poet.transfer(point_scores) == [] and poet.transfers_attempted == 2  # nothing cleared it: no fine-tune
+    assert second.score == 100.0 and torch.equal(second.searcher.center, torch.tensor([3.0, 0.0, 0.0]))
+
+    poet, second = _two_pairs("enhanced", [150.0, 100.0])  # bar 150: fine-tuned, then adopted
+    assert poet.transfer(point_scores) == [(0, 1)] and poet.transfers_attempted == 3
+    assert second.score > 150.0
+    assert not torch.equal(second.searcher.center, torch.zeros(3))  # the fine-tuned agent, not the direct one

@@ -1,11 +1,11 @@
-"""POET on BipedalWalker terrains (Wang et al. 2019): the walker environment space, the agent evaluator and the
-run driver (issue 5, in progress: the loop, env, evaluator, checkpoint/resume and metrics are in place; the
-tree-of-environments picture, replays of any agent on any environment and the measured run come next).
+"""POET on BipedalWalker terrains (Wang et al. 2019): the walker environment space, the agents, the evaluator,
+the run driver, and the inspection / replay helpers behind ``evoforge inspect`` and ``evoforge replay``.
 
-An evaluation job is (terrain config as a dict, agent weights); the evaluator runs one episode of the 24-40-40-4
-all-tanh MLP (the reference's policy, 2,804 parameters) on that terrain, reset with the terrain's own seed so
-that every rollout of an environment is the same episode, as in the reference with ``stochastic`` off (its 5
-self-evaluation rollouts are identical, so one is run). All jobs of an iteration go through the shared pool.
+An evaluation job is (terrain config as a dict, genome); the evaluator runs one episode of the pair's agent on
+that terrain, reset with the terrain's own seed so that every rollout of an environment is the same episode, as
+in the reference with ``stochastic`` off (its 5 self-evaluation rollouts are identical, so one is run). Agents:
+the reference's 24-40-40-4 all-tanh MLP (2,804 weights), or a Hebbian network of the same shape whose genome is
+its plasticity rules (``agent.kind: hebbian``). All jobs of an iteration go through the shared pool.
 
 The driver writes ``metrics.jsonl`` (one record per iteration), ``environments.json`` (every environment ever
 created: encoding, parent, creation, best score, when solved / retired, difficulty class) and a checkpoint of
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evoforge.envs.poet_walker import CATEGORIES, POETWalker, TerrainConfig, difficulty, mutate_terrain
 from evoforge.experiments.config import BaseRunConfig
+from evoforge.plasticity.rules import RuleName, Sharing
+from evoforge.policies.hebbian import HebbianMLP, WeightInit
 from evoforge.policies.mlp import BatchedMLP
 from evoforge.search.checkpoint import atomic_write_bytes, decode, encode
 from evoforge.search.es import ESSettings
@@ -39,8 +41,14 @@ STATE_FILE = "poet_state.ckpt"
 class AgentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    kind: Literal["mlp", "hebbian"] = Field(
+        "mlp", description="mlp: the reference's static 24-40-40-4 tanh MLP; hebbian: a bias-free network whose "
+                           "random weights are rewritten every step by evolved Hebbian rules (Najarro & Risi 2020)")
     hidden: list[int] = Field(default_factory=lambda: [40, 40])
     max_episode_steps: int = Field(2000, ge=1, description="the reference's cap, in training and evaluation")
+    rule: RuleName = Field("ABCD_lr", description="hebbian: the rule family")
+    sharing: Sharing = Field("synapse", description="hebbian: one rule per synapse, post_neuron, layer or modulo")
+    init: WeightInit = Field("uniform", description="hebbian: initial weights, drawn from the terrain seed")
 
 
 class POETConfig(BaseRunConfig):
@@ -74,6 +82,46 @@ def walker_mlp(settings: AgentSettings) -> BatchedMLP:
     return BatchedMLP((24, *settings.hidden, 4), activation="tanh", output_activation="tanh")
 
 
+class WalkerAgent:
+    """A POET pair's policy: a genome (the ES centre or a perturbation of it) turned into a controller for one
+    episode. ``mlp``: the genome is the weights; ``hebbian``: it is the rule coefficients, and the weights start
+    random (from the episode seed) and change at every step."""
+
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        if settings.kind == "mlp":
+            self.mlp = walker_mlp(settings)
+            self.num_params = self.mlp.num_params
+        else:
+            self.hebbian = HebbianMLP(sizes=(24, *settings.hidden, 4), rule=settings.rule, sharing=settings.sharing,
+                                      init=settings.init, output_activation="tanh")
+            self.num_params = self.hebbian.num_params
+
+    def controller(self, genome: torch.Tensor, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+        genome = torch.as_tensor(genome, dtype=torch.float32).reshape(1, -1)
+        if self.settings.kind == "mlp":
+            layers = self.mlp.numpy_layers(genome)
+            return lambda obs: self.mlp.forward_numpy(layers, obs.reshape(1, 1, -1).astype(np.float32))[0, 0]
+        state = self.hebbian.start(genome.numpy(), [[seed]])
+        return lambda obs: self.hebbian.step(state, obs.reshape(1, 1, -1))[0, 0]
+
+    def episode(self, genome: torch.Tensor, env: POETWalker, seed: int, frames: list | None = None
+                ) -> tuple[float, int]:
+        """One episode reset with ``seed`` (the terrain's own: every rollout of an environment is the same
+        episode); returns the return and the number of steps, and appends rendered frames to ``frames``."""
+        act = self.controller(genome, seed)
+        obs, _ = env.reset(seed=seed)
+        total, steps = 0.0, 0
+        for steps in range(1, self.settings.max_episode_steps + 1):
+            if frames is not None:
+                frames.append(env.render())
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return total, steps
+
+
 class WalkerEvaluator(Evaluator):
     """Scores (terrain, weights) jobs: one deterministic episode each."""
 
@@ -81,7 +129,7 @@ class WalkerEvaluator(Evaluator):
         self.settings = settings
 
     def setup(self) -> None:
-        self.mlp = walker_mlp(self.settings)
+        self.agent = WalkerAgent(self.settings)
         self._envs: dict[tuple, POETWalker] = {}
 
     def _env(self, env: dict) -> tuple[POETWalker, int]:
@@ -97,15 +145,7 @@ class WalkerEvaluator(Evaluator):
         results = []
         for env_dict, weights in genomes:
             env, seed = self._env(env_dict)
-            layers = self.mlp.numpy_layers(torch.as_tensor(weights, dtype=torch.float32).reshape(1, -1))
-            obs, _ = env.reset(seed=seed)
-            total, steps = 0.0, 0
-            for steps in range(1, self.settings.max_episode_steps + 1):
-                action = self.mlp.forward_numpy(layers, obs.reshape(1, 1, -1).astype(np.float32))[0, 0]
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
-                if terminated or truncated:
-                    break
+            total, steps = self.agent.episode(weights, env, seed)
             results.append(Evaluation(fitness=total, metrics={"steps": float(steps)}))
         return results
 
@@ -123,7 +163,7 @@ class POETExperiment:
     def make_poet(self) -> POET:
         first = TerrainConfig.from_dict(self.config.first_env).to_dict()
         return POET(self.config.poet, self.config.search, WalkerSpace(self.config.categories), first,
-                    walker_mlp(self.config.agent).num_params, seed=self.config.seed)
+                    WalkerAgent(self.config.agent).num_params, seed=self.config.seed)
 
     def load_poet(self, run_dir: Path) -> POET | None:
         path = Path(run_dir) / STATE_FILE
@@ -217,18 +257,10 @@ def replay_agent(experiment: POETExperiment, poet: POET, agent_id: int, env_id: 
     if env_id not in poet.envs:
         raise ValueError(f"no environment {env_id}; the run has {sorted(poet.envs)}")
     config = TerrainConfig.from_dict(poet.envs[env_id].env)
-    mlp = walker_mlp(experiment.config.agent)
-    layers = mlp.numpy_layers(agent_genome(poet, agent_id).reshape(1, -1))
     env = POETWalker(config, render_mode="rgb_array" if record else None)
-    obs, _ = env.reset(seed=config.seed)
-    total, frames = 0.0, []
-    for _ in range(experiment.config.agent.max_episode_steps):
-        if record:
-            frames.append(env.render())
-        obs, reward, terminated, truncated, _ = env.step(mlp.forward_numpy(layers, obs.reshape(1, 1, -1))[0, 0])
-        total += float(reward)
-        if terminated or truncated:
-            break
+    frames: list[np.ndarray] = []
+    total, _ = WalkerAgent(experiment.config.agent).episode(agent_genome(poet, agent_id), env, config.seed,
+                                                           frames if record else None)
     env.close()
     return total, frames
 

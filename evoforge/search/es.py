@@ -16,6 +16,7 @@ Algorithms (all evotorch classes):
 
 from __future__ import annotations
 
+import copy
 import logging
 import pickle
 import warnings
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import torch
 from evotorch import Problem, SolutionBatch
 from evotorch.algorithms import CEM, CMAES, PGPE, SNES, XNES
+from evotorch.algorithms.distributed.gaussian import GaussianSearchAlgorithm
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evoforge.search.evaluation import Evaluation
@@ -188,6 +190,33 @@ class ESSearcher:
             self.algorithm.step()
         finally:
             self.problem.population_evaluator = None
+
+    def proposal(self, population_evaluator: PopulationEvaluator, center: torch.Tensor | None = None) -> torch.Tensor:
+        """The centre after one ES step taken from ``center`` (default: this searcher's) with this searcher's
+        sigma and optimiser moments, leaving this searcher untouched: sample, evaluate, follow the gradient.
+
+        evotorch's Gaussian searchers update at the *start* of a step, from the previous step's population (so
+        :meth:`step` on a copy would first follow the gradient of the copy's last population). POET's fine-tuned
+        transfers and admission proposals need one step on a *new* task, so the copy forgets that population,
+        samples and evaluates, and then applies the update itself, as evotorch's own step does.
+        """
+        if not isinstance(self.algorithm, GaussianSearchAlgorithm):
+            raise ValueError(f"proposals need a Gaussian searcher (openai_es, pgpe, snes, xnes, cem), "
+                             f"not {self.settings.algorithm}")
+        trial = copy.deepcopy(self)
+        algorithm = trial.algorithm
+        if center is not None:
+            mu = algorithm._distribution.mu
+            algorithm._distribution = algorithm._distribution.modified_copy(mu=center.to(mu.dtype).clone())
+        algorithm._first_iter = True  # sample and evaluate only; the update follows below
+        trial.step(population_evaluator)
+        population = algorithm._population
+        objective = algorithm._obj_index
+        gradients = algorithm._distribution.compute_gradients(
+            population.access_values(keep_evals=True), population.access_evals()[:, objective],
+            objective_sense=algorithm.problem.senses[objective], ranking_method=algorithm._ranking_method)
+        algorithm._update_distribution(gradients)
+        return algorithm._distribution.mu.detach().clone()
 
     @property
     def center(self) -> torch.Tensor:

@@ -17,7 +17,6 @@ the same result). It is generic over the environment space (:class:`EnvironmentS
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from evoforge.search.evaluation import Evaluation
 
 MC_LOW, MC_HIGH = 25.0, 340.0  # reference code (the paper: 50, 300)
 SOLVED = 230.0
+RECENT_SCORES = 5  # Enhanced POET's transfer bar: the best of a target's last 5 self-evaluations
 NOVELTY_K = 5
 
 
@@ -113,6 +113,19 @@ def step_together(searchers: Sequence[Any], evaluate: Callable[[list[Any]], list
         raise errors[0]
 
 
+class Proposal:
+    """One ES step proposed from ``start`` (default: the searcher's centre) with ``searcher``'s sigma and
+    optimiser moments, the searcher left untouched (:meth:`ESSearcher.proposal`); a ``step``-able object, so
+    that many proposals share one evaluation through :func:`step_together`. The result is :attr:`center`."""
+
+    def __init__(self, searcher: ESSearcher, start: torch.Tensor | None = None) -> None:
+        self.searcher, self.start = searcher, start
+        self.center: torch.Tensor | None = None
+
+    def step(self, population_evaluator: Callable[[torch.Tensor], list[Evaluation]]) -> None:
+        self.center = self.searcher.proposal(population_evaluator, self.start)
+
+
 @dataclass
 class ANNECS:
     """Accumulated Number of Novel Environments Created and Solved (Enhanced POET).
@@ -158,6 +171,11 @@ class POETSettings(BaseModel):
                          description="encoding: the original 5-D distance; pata_ec: Enhanced POET's ranks")
     solved: float = SOLVED
     fine_tune_transfer: bool = Field(True, description="also try one ES step of the source on the target")
+    admission_proposals: bool = Field(True, description="a child's admission also tries one ES step of every "
+                                                        "active agent on it, as the reference")
+    transfer_rule: str = Field("poet", pattern="^(poet|enhanced)$",
+                               description="poet: the best direct or fine-tuned candidate beating the target's "
+                                           "score; enhanced: Enhanced POET's stricter rule (see transfer)")
     init_std: float = Field(0.1, gt=0, description="the first agent's weights ~ N(0, init_std^2)")
 
 
@@ -182,6 +200,7 @@ class Pair:
     score: float = float("-inf")  # the latest self-evaluation of the searcher's centre
     created: int = 0
     parent: int | None = None
+    recent: list[float] = field(default_factory=list)  # the last self-evaluations (Enhanced POET's threshold)
 
 
 @dataclass
@@ -238,8 +257,9 @@ class POET:
             record.solved_at = self.iteration
         self.annecs.scored(str(pair.id), score)
 
-    def _es_step(self, searchers_on: list[tuple[ESSearcher, Any]], evaluate: Callable[[Jobs], list[float]]) -> None:
-        """One ES step of each searcher on its environment, all populations in one ``evaluate`` call."""
+    def _es_step(self, searchers_on: list[tuple[Any, Any]], evaluate: Callable[[Jobs], list[float]]) -> None:
+        """One ES step of each searcher (or :class:`Proposal`) on its environment, all populations in one
+        ``evaluate`` call."""
         envs = [env for _, env in searchers_on for _ in range(self.es.popsize)]
 
         def evaluate_populations(genomes: list[torch.Tensor]) -> list[Evaluation]:
@@ -258,6 +278,7 @@ class POET:
         for pair, centre, score in zip(self.pairs, centres,
                                        evaluate([(p.env, c) for p, c in zip(self.pairs, centres)])):
             pair.score = score
+            pair.recent = [*pair.recent[-(RECENT_SCORES - 1):], score]
             self._record(pair, score, centre)
         if t % settings.transfer_every == 0 and len(self.pairs) > 1:
             events["transfers"] = self.transfer(evaluate)
@@ -303,16 +324,23 @@ class POET:
         for child, parent in ranked:
             if len(admitted) >= settings.admit:
                 break
-            # MC 2: the best of every active agent (and, for ANNECS, every archived one) on the child
+            # MC 2: the best of every active agent, directly and after one ES step on the child (the reference's
+            # proposals); archived agents count only for ANNECS
             agents = self.pairs + self.archive
             centres = [pair.searcher.center for pair in agents]
             scores = evaluate([(child, centre) for centre in centres])
-            active_best = int(np.argmax(scores[:len(self.pairs)]))
-            if not passes_mc(scores[active_best], settings.mc_low, settings.mc_high):
+            candidates = list(zip(scores[:len(self.pairs)], centres))
+            if settings.admission_proposals:
+                proposals = [Proposal(pair.searcher) for pair in self.pairs]
+                self._es_step([(proposal, child) for proposal in proposals], evaluate)
+                tuned = [proposal.center for proposal in proposals]
+                candidates += zip(evaluate([(child, centre) for centre in tuned]), tuned)
+            best_score, best_centre = max(candidates, key=lambda candidate: candidate[0])
+            if not passes_mc(best_score, settings.mc_low, settings.mc_high):
                 continue
-            pair = self._admit(child, centres[active_best], parent=parent.id)
-            pair.score = scores[active_best]
-            self.annecs.created(str(pair.id), passes_mc(max(scores), settings.mc_low, settings.mc_high))
+            pair = self._admit(child, best_centre, parent=parent.id)
+            pair.score = best_score
+            self.annecs.created(str(pair.id), passes_mc(max(*scores, best_score), settings.mc_low, settings.mc_high))
             admitted.append(pair.id)
         while len(self.pairs) > settings.capacity:  # retire the oldest
             retired = self.pairs.pop(0)
@@ -339,26 +367,41 @@ class POET:
 
     # -- transfer --------------------------------------------------------------------------------------------------
     def transfer(self, evaluate: Callable[[Jobs], list[float]]) -> list[tuple[int, int]]:
-        """Every agent is tried on every other pair's environment, directly and (optionally) after one ES step
-        there; a target adopts the best candidate that beats its own score, with a fresh optimiser."""
+        """Every agent is tried on every other pair's environment, directly and after one ES step there.
+
+        ``transfer_rule: poet`` (original POET): a target adopts the best direct or fine-tuned candidate that
+        beats its latest self-evaluation. ``enhanced`` (Enhanced POET, section 3.3): the bar is the best of the
+        target's last 5 self-evaluations; only sources whose direct score clears it are fine-tuned, and only a
+        fine-tuned candidate that also clears it is adopted. Either way the target restarts its optimiser."""
         pairs = self.pairs
+        enhanced = self.settings.transfer_rule == "enhanced"
+        bar = {target.id: max(target.recent[-RECENT_SCORES:], default=target.score) if enhanced else target.score
+               for target in pairs}
         routes = [(source, target) for target in pairs for source in pairs if source is not target]
         direct = evaluate([(target.env, source.searcher.center) for source, target in routes])
-        candidates = [(score, source.searcher.center, source, target)
-                      for (source, target), score in zip(routes, direct)]
-        if self.settings.fine_tune_transfer:
-            tuned = [(copy.deepcopy(source.searcher), target) for source, target in routes]
-            self._es_step([(searcher, target.env) for searcher, target in tuned], evaluate)
-            centres = [searcher.center for searcher, _ in tuned]
-            scores = evaluate([(target.env, centre) for (_, target), centre in zip(tuned, centres)])
+        tries = {target.id: len(pairs) - 1 for target in pairs}  # direct tries, then fine-tuned ones
+        candidates = [] if enhanced else [(score, source.searcher.center, source, target)
+                                          for (source, target), score in zip(routes, direct)]
+        if enhanced:
+            routes = [route for route, score in zip(routes, direct) if score > bar[route[1].id]]
+        if (self.settings.fine_tune_transfer or enhanced) and routes:
+            # the reference proposes from the source's agent with the target's optimiser moments
+            proposals = [Proposal(target.searcher, source.searcher.center) for source, target in routes]
+            for _, target in routes:
+                tries[target.id] += 1
+            self._es_step([(proposal, target.env) for proposal, (_, target) in zip(proposals, routes)], evaluate)
+            centres = [proposal.center for proposal in proposals]
+            scores = evaluate([(target.env, centre) for (_, target), centre in zip(routes, centres)])
             candidates += [(score, centre, source, target)
                            for (source, target), centre, score in zip(routes, centres, scores)]
         accepted = []
+        self.transfers_attempted += sum(tries.values())
         for target in pairs:
             mine = [c for c in candidates if c[3] is target]
-            self.transfers_attempted += len(mine)
+            if not mine:
+                continue
             score, centre, source, _ = max(mine, key=lambda c: c[0])
-            if score > target.score:
+            if score > bar[target.id]:
                 target.searcher = self._new_searcher(centre, target.id)  # fresh optimiser and sigma
                 target.score = score
                 self._record(target, score, centre)
@@ -394,10 +437,12 @@ class POET:
 
 def _pair_state(pair: Pair) -> dict[str, Any]:
     return {"id": pair.id, "env": pair.env, "searcher": pair.searcher.state_bytes(), "score": pair.score,
-            "created": pair.created, "parent": pair.parent, "dim": int(pair.searcher.center.numel())}
+            "created": pair.created, "parent": pair.parent, "dim": int(pair.searcher.center.numel()),
+            "recent": pair.recent}
 
 
 def _pair_from_state(state: dict[str, Any], es: ESSettings) -> Pair:
     searcher = ESSearcher(es, torch.zeros(state["dim"]), seed=0)
     searcher.load_state_bytes(state["searcher"])
-    return Pair(state["id"], state["env"], searcher, state["score"], state["created"], state["parent"])
+    return Pair(state["id"], state["env"], searcher, state["score"], state["created"], state["parent"],
+                list(state.get("recent", [])))

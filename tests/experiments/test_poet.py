@@ -68,3 +68,22 @@ def test_inspect_draws_the_environment_tree_and_replay_runs_any_agent_anywhere(t
     assert "agent #0 on environment #2: return" in capsys.readouterr().out
     assert len(imageio.mimread(tmp_path / "walk.gif")) >= 2
     assert main(["replay", str(out), "--agent", "99"]) == 2  # no such agent: one line, exit 2
+
+
+def test_hebbian_agents_with_the_enhanced_transfer_rule(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
+                 "--set", "poet.iterations=5", *TINY, "--set", "agent.kind=hebbian", "--set", "agent.hidden=[8]",
+                 "--set", "poet.transfer_rule=enhanced"]) == 0
+    from evoforge.experiments.poet import WalkerAgent
+    from evoforge.experiments.runs import run_experiment
+
+    experiment = run_experiment(out)
+    poet = experiment.load_poet(out)
+    agent = WalkerAgent(experiment.config.agent)
+    assert agent.num_params == 5 * (24 * 8 + 8 * 4)  # ABCD + eta per synapse, bias-free
+    assert all(p.searcher.center.numel() == agent.num_params for p in poet.pairs + poet.archive)
+    assert poet.settings.transfer_rule == "enhanced" and len(poet.envs) >= 3
+    assert _records(out)[-1]["transfers_attempted"] > 0
+    assert main(["replay", str(out), "--agent", "0", "--on", "1"]) == 0
+    assert "agent #0 on environment #1: return" in capsys.readouterr().out
