@@ -87,3 +87,28 @@ def test_a_proposal_takes_one_step_on_the_new_task_and_leaves_the_searcher_alone
     assert proposed[0] > start[0]  # its gradient, not the old task's
     assert torch.equal(searcher.center, before)  # untouched
     assert torch.equal(searcher.proposal(towards(torch.tensor([5.0, 0.0, 0.0])), start), proposed)  # repeatable
+
+
+def test_openai_es_follows_salimans_gradient_in_the_papers_units():
+    """One plain-SGD step moves the centre by lr * (sum_k (r+_k - r-_k) z_k / (n sigma) - wd * mu), with centred
+    ranks r in [-0.5, 0.5] over the whole population (Salimans et al. 2017; POET's es.py)."""
+    sigma, lr, wd = 0.1, 0.05, 0.01
+    settings = ESSettings(algorithm="openai_es", popsize=8, sigma=sigma, learning_rate=lr, weight_decay=wd,
+                          optimizer="sgd")
+    centre = torch.tensor([0.3, -0.2, 0.1, 0.4])
+    searcher = ESSearcher(settings, centre, seed=3)
+    populations = []
+
+    def evaluate(genomes):
+        populations.append(genomes.clone())
+        return [Evaluation(fitness=float(-((g - 1.0) ** 2).sum())) for g in genomes]
+
+    searcher.step(evaluate)  # evotorch: the first step samples and evaluates, the second follows the gradient
+    searcher.step(evaluate)
+    population = populations[0]
+    fitness = -((population - 1.0) ** 2).sum(1)
+    ranks = torch.empty(8)
+    ranks[fitness.argsort()] = torch.arange(8, dtype=torch.float32) / 7 - 0.5
+    noise = (population[0::2] - centre) / sigma  # mirrored: rows 2k and 2k+1 are centre +- sigma z_k
+    gradient = ((ranks[0::2] - ranks[1::2])[:, None] * noise).sum(0) / (4 * sigma)
+    torch.testing.assert_close(searcher.center, centre + lr * (gradient - wd * centre), rtol=1e-5, atol=1e-6)

@@ -9,7 +9,8 @@ Algorithms (all evotorch classes):
 
 * ``openai_es`` -- OpenAI-ES (Salimans et al. 2017, arXiv 1703.03864) as evotorch's PGPE with mirrored
   sampling, centred-rank fitness shaping, Adam on the centre, a fixed sigma (``stdev_learning_rate = 0``) that
-  may decay geometrically, and L2 weight decay on the centre: ``g_mu <- g_mu - weight_decay * mu``.
+  may decay geometrically, and L2 weight decay on the centre, ``g_mu <- g_mu - weight_decay * mu`` with g_mu in
+  the paper's units (see :class:`_DecayingPGPE`).
 * ``pgpe`` -- PGPE (Sehnke et al. 2010) with an adapted per-parameter sigma; Adam or ClipUp.
 * ``cmaes``, ``snes``, ``xnes``, ``cem`` -- evotorch's CMAES, SNES, XNES and CEM with their defaults.
 """
@@ -103,15 +104,26 @@ class PoolProblem(Problem):
 
 
 class _DecayingPGPE(PGPE):
-    """PGPE with a fixed, geometrically decaying sigma and L2 weight decay on the centre (OpenAI-ES)."""
+    """PGPE with a fixed, geometrically decaying sigma and L2 weight decay on the centre (OpenAI-ES).
 
-    def __init__(self, problem: Problem, *, weight_decay: float, sigma_decay: float, sigma_min: float, **kwargs: Any):
+    With ``reference_gradient`` the centre's gradient is put in the units of Salimans et al. 2017 (and the POET
+    code): ``g = sum_k (F+_k - F-_k) z_k / (n sigma)`` over n mirrored directions with unit noise z_k. evotorch
+    estimates ``sum_k (F+_k - F-_k)/2 * sigma z_k / n``, which is ``sigma^2 / 2`` times that; the optimiser does
+    not care (Adam is scale-free), but the L2 term ``- weight_decay * mu`` is added in the reference's units,
+    where it is small next to the gradient -- in evotorch's units (sigma 0.1) it would weigh 200 times more.
+    """
+
+    def __init__(self, problem: Problem, *, weight_decay: float, sigma_decay: float, sigma_min: float,
+                 reference_gradient: bool = False, **kwargs: Any):
         super().__init__(problem, **kwargs)
         self._weight_decay = weight_decay
         self._sigma_decay = sigma_decay
         self._sigma_floor = sigma_min
+        self._reference_gradient = reference_gradient
 
     def _update_distribution(self, gradients: dict) -> None:
+        if self._reference_gradient:
+            gradients = dict(gradients, mu=gradients["mu"] * 2.0 / self._distribution.sigma**2)
         if self._weight_decay:
             # Salimans et al. 2017: L2 penalty on the parameters; ascent direction of -wd/2 * ||mu||^2.
             gradients = dict(gradients, mu=gradients["mu"] - self._weight_decay * self._distribution.mu)
@@ -138,6 +150,7 @@ def build_algorithm(settings: ESSettings, problem: Problem, center_init: torch.T
             weight_decay=settings.weight_decay,
             sigma_decay=settings.sigma_decay,
             sigma_min=settings.sigma_min,
+            reference_gradient=True,
             **common,
         )
     if settings.algorithm == "pgpe":
