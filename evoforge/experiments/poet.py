@@ -25,7 +25,14 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from evoforge.envs.poet_walker import CATEGORIES, POETWalker, TerrainConfig, difficulty, mutate_terrain
+from evoforge.envs.poet_walker import (
+    CATEGORIES,
+    DIFFICULTY_CLASSES,
+    POETWalker,
+    TerrainConfig,
+    difficulty,
+    mutate_terrain,
+)
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.plasticity.rules import RuleName, Sharing
 from evoforge.policies.hebbian import HebbianMLP, WeightInit
@@ -33,7 +40,7 @@ from evoforge.policies.mlp import BatchedMLP
 from evoforge.search.checkpoint import atomic_write_bytes, decode, encode
 from evoforge.search.es import ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
-from evoforge.search.poet import POET, POETSettings
+from evoforge.search.poet import POET, EnvRecord, POETSettings
 
 STATE_FILE = "poet_state.ckpt"
 
@@ -239,6 +246,36 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     return value
+
+
+# -- the direct-ES control --------------------------------------------------------------------------------------------
+def hardest_solved(poet: POET) -> EnvRecord | None:
+    """The hardest environment the run solved: highest difficulty class, then farthest from flat in the 5-D
+    encoding (the space POET's novelty measures); None if nothing but the start was solved."""
+    solved = [r for r in poet.envs.values() if r.solved_at is not None and r.parent is not None]
+    if not solved:
+        return None
+
+    def hardness(record: EnvRecord) -> tuple[int, float]:
+        config = TerrainConfig.from_dict(record.env)
+        return DIFFICULTY_CLASSES.index(difficulty(config)), float(np.linalg.norm(config.vector()))
+
+    return max(solved, key=hardness)
+
+
+def es_steps_until(history: list[dict[str, Any]], iteration: int) -> int:
+    """ES steps POET took over all its pairs from the start up to and including ``iteration`` (0-based, as
+    ``solved_at``): one per active pair per iteration (transfer and admission proposals not counted)."""
+    return int(sum(record["active"] for record in history if record["iteration"] <= iteration + 1))
+
+
+def direct_es_overrides(poet: POET, record: EnvRecord) -> list[str]:
+    """``--set`` overrides that turn a POET config into plain ES on ``record``'s terrain (same agent, same ES
+    settings, one pair, no reproduction) for as many ES steps as POET took until it solved that terrain."""
+    budget = es_steps_until(poet.history, record.solved_at)
+    terrain = json.dumps(_jsonable(record.env), separators=(",", ":"))
+    return [f"first_env={terrain}", "poet.capacity=1", f"poet.reproduce_every={budget + 1}",
+            f"poet.iterations={budget}"]
 
 
 # -- inspection and replay -----------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from evoforge.cli import main
@@ -87,3 +88,31 @@ def test_hebbian_agents_with_the_enhanced_transfer_rule(tmp_path, capsys):
     assert _records(out)[-1]["transfers_attempted"] > 0
     assert main(["replay", str(out), "--agent", "0", "--on", "1"]) == 0
     assert "agent #0 on environment #1: return" in capsys.readouterr().out
+
+
+def test_the_direct_es_control_runs_plain_es_on_the_hardest_solved_terrain(tmp_path, monkeypatch, capsys):
+    import runpy
+    import sys
+
+    from evoforge.experiments.poet import es_steps_until, hardest_solved
+    from evoforge.experiments.runs import run_experiment
+
+    from ..conftest import REPO
+
+    out = tmp_path / "run"
+    assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
+                 "--set", "poet.iterations=4", *TINY, "--set", "poet.solved=-1000"]) == 0  # all count as solved
+    poet = run_experiment(out).load_poet(out)
+    record = hardest_solved(poet)
+    assert record is not None and record.parent is not None  # never the flat start
+    budget = es_steps_until(poet.history, record.solved_at)
+    assert budget == sum(r["active"] for r in poet.history[:record.solved_at + 1])
+    control = tmp_path / "control"
+    monkeypatch.setattr(sys, "argv", ["poet_direct_es.py", str(out), "--run", "--serial", "--out", str(control)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(REPO / "scripts" / "poet_direct_es.py"), run_name="__main__")
+    assert done.value.code == 0
+    assert f"environment #{record.id}" in capsys.readouterr().out
+    direct = run_experiment(control).load_poet(control)
+    assert direct.iteration == budget and len(direct.envs) == 1  # plain ES: one pair, no children
+    assert direct.envs[0].env == record.env  # the same terrain, seed included
