@@ -138,8 +138,7 @@ def _execute_own_loop(experiment: Any, run_dir: Path, args: argparse.Namespace) 
     except RuntimeError as exc:
         print(f"evoforge: run failed: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{summary['status']}: {summary['iterations']} iterations, {summary['environments']} environments, "
-          f"ANNECS {summary['annecs']}, {summary['wall_time_s']:.0f} s -> {run_dir}")
+    print(f"{summary['status']}: {experiment.describe(summary)}, {summary['wall_time_s']:.0f} s -> {run_dir}")
     return 0
 
 
@@ -151,8 +150,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not config_path.is_file():
         raise UserError(f"{args.run_dir} is not a run directory (no config.yaml)")
     extend = [] if args.generations is None else [f"search.generations={args.generations}"]
-    if hasattr(_load_experiment(config_path, []), "run"):  # own outer loop: it resumes from its state file
-        extend = [] if args.generations is None else [f"poet.iterations={args.generations}"]
+    own_loop = _load_experiment(config_path, [])
+    if hasattr(own_loop, "run"):  # own outer loop: it resumes from its state file
+        extend = [] if args.generations is None else [f"{own_loop.budget_key}={args.generations}"]
         experiment = _load_experiment(config_path, _cluster_overrides(args) + extend)
         if extend:
             from evoforge.experiments.config import dump_yaml

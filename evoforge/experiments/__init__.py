@@ -17,6 +17,8 @@ EXPERIMENTS: dict[str, str] = {
     "function": "evoforge.experiments.function:FunctionExperiment",
     "gym_control": "evoforge.experiments.gym_control:GymControlExperiment",
     "hebbian": "evoforge.experiments.hebbian:HebbianExperiment",
+    "nas": "evoforge.experiments.nas:NASExperiment",
+    "nas_benchmark": "evoforge.experiments.nas:NASBenchmarkExperiment",
     "pcgrl": "evoforge.experiments.pcgrl:PCGRLExperiment",
     "poet": "evoforge.experiments.poet:POETExperiment",
 }

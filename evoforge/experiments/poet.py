@@ -159,10 +159,16 @@ class WalkerEvaluator(Evaluator):
 
 class POETExperiment:
     config_class = POETConfig
+    budget_key = "poet.iterations"  # what `evoforge resume --generations N` extends
 
     def __init__(self, config: POETConfig) -> None:
         self.config = config
         self.settings = config.run_settings(config.poet.iterations, None)
+
+    @staticmethod
+    def describe(summary: dict[str, Any]) -> str:
+        return (f"{summary['iterations']} iterations, {summary['environments']} environments, "
+                f"ANNECS {summary['annecs']}")
 
     def evaluator_factory(self) -> partial[WalkerEvaluator]:
         return partial(WalkerEvaluator, self.config.agent)

@@ -1,0 +1,136 @@
+"""Image data for scoring and training architectures, all offline.
+
+* ``digits``: scikit-learn's handwritten digits (1,797 8x8 grey images, 10 classes, shipped inside the package),
+  upsampled to ``image_size`` and repeated to ``channels`` -- small enough to train hundreds of cells on 2 cores.
+* ``cifar10``: the CIFAR-10 "python version" already on disk (``data_batch_1..5`` and ``test_batch`` under
+  ``root``), the files torchvision's ``CIFAR10(root, download=False)`` reads. Nothing is downloaded.
+* ``folder``: an ImageFolder-style tree on disk, ``root/train/<class>/*`` and ``root/test/<class>/*`` (any
+  format Pillow reads), resized to ``image_size``.
+
+torchvision is not a dependency (its wheels must match the installed torch build exactly, which CPU installs
+of torch cannot always get), so the two on-disk formats are read here directly, with Pillow and pickle.
+Images come back as float32 (N, C, H, W) tensors normalised with the training split's per-channel mean / std.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DataSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["digits", "cifar10", "folder"] = "digits"
+    root: Path | None = Field(None, description="cifar10 / folder: the directory on disk")
+    image_size: int = Field(16, ge=4, description="images are resized to image_size x image_size")
+    channels: int = Field(3, ge=1, description="digits: grey repeated to this many channels")
+    test_fraction: float = Field(0.3, gt=0, lt=1, description="digits: share held out for testing")
+    split_seed: int = Field(0, ge=0, description="digits: the permutation that makes the split")
+    max_train: int | None = Field(None, ge=1, description="use at most this many training images")
+
+
+@dataclass
+class ImageData:
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+
+def load_data(settings: DataSettings) -> ImageData:
+    if settings.source == "digits":
+        train_x, train_y, test_x, test_y = _digits(settings)
+    elif settings.source == "cifar10":
+        train_x, train_y, test_x, test_y = _cifar10(_root(settings))
+    else:
+        train_x, train_y, test_x, test_y = _folder(_root(settings), settings.image_size)
+    if settings.source != "digits" and train_x.shape[-1] != settings.image_size:
+        train_x, test_x = _resize(train_x, settings.image_size), _resize(test_x, settings.image_size)
+    if settings.max_train is not None:
+        train_x, train_y = train_x[: settings.max_train], train_y[: settings.max_train]
+    mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
+    std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    return ImageData(settings.source, (train_x - mean) / std, train_y, (test_x - mean) / std, test_y, num_classes)
+
+
+def _root(settings: DataSettings) -> Path:
+    if settings.root is None:
+        raise ValueError(f"data.root is required for data.source {settings.source}")
+    root = Path(settings.root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.root {root} is not a directory (nothing is downloaded)")
+    return root
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def _digits(settings: DataSettings) -> tuple[torch.Tensor, ...]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    images = _resize(images, settings.image_size).repeat(1, settings.channels, 1, 1)
+    labels = torch.as_tensor(digits.target, dtype=torch.long)
+    order = torch.as_tensor(np.random.default_rng(settings.split_seed).permutation(len(labels)))
+    test = int(round(settings.test_fraction * len(labels)))
+    train_index, test_index = order[test:], order[:test]
+    return images[train_index], labels[train_index], images[test_index], labels[test_index]
+
+
+def _cifar10(root: Path) -> tuple[torch.Tensor, ...]:
+    folder = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+
+    def read(names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = [], []
+        for name in names:
+            path = folder / name
+            if not path.is_file():
+                raise FileNotFoundError(f"CIFAR-10 file {path} is missing (python version; nothing is downloaded)")
+            with open(path, "rb") as handle:
+                batch = pickle.load(handle, encoding="latin1")
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(batch["labels"])
+        x = torch.as_tensor(np.concatenate(images), dtype=torch.float32) / 255.0
+        return x, torch.as_tensor(labels, dtype=torch.long)
+
+    train_x, train_y = read([f"data_batch_{i}" for i in range(1, 6)])
+    test_x, test_y = read(["test_batch"])
+    return train_x, train_y, test_x, test_y
+
+
+def _folder(root: Path, size: int) -> tuple[torch.Tensor, ...]:
+    from PIL import Image
+
+    splits = {}
+    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir()) if (root / "train").is_dir() else []
+    if not classes:
+        raise FileNotFoundError(f"{root} needs train/<class>/ and test/<class>/ folders of images")
+    for split in ("train", "test"):
+        images, labels = [], []
+        for label, name in enumerate(classes):
+            for path in sorted((root / split / name).glob("*")):
+                if path.is_file():
+                    with Image.open(path) as image:
+                        pixels = np.asarray(image.convert("RGB").resize((size, size)), dtype=np.float32) / 255.0
+                    images.append(pixels.transpose(2, 0, 1))
+                    labels.append(label)
+        if not images:
+            raise FileNotFoundError(f"{root / split} holds no images in class folders {classes}")
+        splits[split] = (torch.as_tensor(np.stack(images)), torch.as_tensor(labels, dtype=torch.long))
+    return (*splits["train"], *splits["test"])
