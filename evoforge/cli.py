@@ -185,6 +185,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     if (args.run_dir / "poet_state.ckpt").is_file():
         return _inspect_poet(args)
+    if (args.run_dir / "benchmark.jsonl").is_file():
+        return _inspect_nas_benchmark(args)
 
     summary_path = args.run_dir / "summary.json"
     if not summary_path.is_file():
@@ -213,6 +215,25 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 print(f"episode return, {label}: {value:.2f}")
             print(f"weights during the episode -> {args.run_dir / 'weights.png'}")
             print(f"perturbation replay -> {args.run_dir / 'perturbation.png'}")
+        if experiment.config.experiment == "nas":
+            import torch
+
+            best = torch.load(args.run_dir / "best.pt", weights_only=False)["sample"]
+            print(f"best cell: {best['genome']}  ({experiment.config.search.fitness_name} {best['fitness']:.3f}, "
+                  f"generation {best['generation']})")
+    return 0
+
+
+def _inspect_nas_benchmark(args: argparse.Namespace) -> int:
+    from evoforge.experiments.nas import write_report
+
+    experiment = _load_experiment(args.run_dir / "config.yaml", [])
+    try:
+        write_report(experiment.config, args.run_dir)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print((args.run_dir / "report.md").read_text(), end="")
+    print(f"proxies against accuracy -> {args.run_dir / 'proxies.png'}")
     return 0
 
 

@@ -17,3 +17,11 @@ def test_pcgrl_example_steps_one_env_and_a_batch():
     assert result["obs_shape"] == (512, 1, 28, 28)
     assert result["image_shape"] == (7 * 16, 11 * 16, 3)
     assert (result["changes"] <= 39).all() and result["changes"].max() > 0
+
+
+def test_nas_example_scores_cells_and_picks_the_best():
+    module = runpy.run_path(str(REPO / "docs" / "examples" / "nas_proxies.py"))
+    result = module["main"](n=4)
+    assert result["batch_shape"] == (128, 3, 16, 16) and len(result["scores"]) == 4
+    assert result["scores"][result["cells"].index(result["best"])] == max(result["scores"])
+    assert result["params"] == 1_531_546  # NAS-Bench-201's count for the all-3x3-conv cell

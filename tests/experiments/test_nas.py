@@ -44,6 +44,7 @@ def test_benchmark_builds_resumes_and_reports(tmp_path, capsys):
     assert pick["best_in_sample_mean"] >= max(pick["proxy_pick_mean"], pick["random_pick_mean"])
     assert "| naswot |" in (out / "report.md").read_text() and (out / "proxies.png").stat().st_size > 1000
     assert "architectures trained; Kendall tau naswot" in capsys.readouterr().out
+    assert main(["inspect", str(out)]) == 0 and "| proxy | Kendall tau |" in capsys.readouterr().out
 
 
 def _rows_ok(run_dir):
@@ -57,7 +58,7 @@ def _rows_ok(run_dir):
 
 
 @pytest.mark.parametrize("algorithm", ["random", "rea", "area"])
-def test_searches_run_on_the_engine(tmp_path, algorithm):
+def test_searches_run_on_the_engine(tmp_path, algorithm, capsys):
     out = tmp_path / algorithm
     assert main(["run", str(CONFIGS / f"nas_{algorithm}_digits.yaml"), "--serial", "--quiet", "--out", str(out),
                  *TINY, "--set", "search.generations=4", "--set", "search.children=2",
@@ -72,6 +73,9 @@ def test_searches_run_on_the_engine(tmp_path, algorithm):
         assert records[-1]["naswot_mean"] == pytest.approx(records[-1]["fitness_mean"])  # fitness = NASWOT
     else:
         assert 0 <= summary["best_fitness"] <= 100 and "accuracy_mean" in records[-1]  # fitness = accuracy
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    assert "best cell: |" in capsys.readouterr().out
 
 
 def test_rea_resumes_to_the_uninterrupted_result(tmp_path):
