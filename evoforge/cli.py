@@ -215,6 +215,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 print(f"episode return, {label}: {value:.2f}")
             print(f"weights during the episode -> {args.run_dir / 'weights.png'}")
             print(f"perturbation replay -> {args.run_dir / 'perturbation.png'}")
+        if experiment.config.experiment == "evonorm":
+            from evoforge.experiments.evonorm import best_layers
+
+            for rank, (graph, accuracy) in enumerate(best_layers(args.run_dir, top=5), start=1):
+                print(f"layer {rank}: {graph}   (mean accuracy {accuracy:.2f} %)")
         if experiment.config.experiment == "nas":
             import torch
 

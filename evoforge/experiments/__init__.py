@@ -14,6 +14,7 @@ from evoforge.experiments.config import ConfigError, apply_overrides, read_yaml,
 
 # kind -> "module:ExperimentClass"; modules are imported only when their kind is used.
 EXPERIMENTS: dict[str, str] = {
+    "evonorm": "evoforge.experiments.evonorm:EvoNormExperiment",
     "function": "evoforge.experiments.function:FunctionExperiment",
     "gym_control": "evoforge.experiments.gym_control:GymControlExperiment",
     "hebbian": "evoforge.experiments.hebbian:HebbianExperiment",

@@ -72,6 +72,13 @@ class NASSearchSettings(BaseModel):
     sample_size: int = Field(3, ge=1, description="REA tournament size")
     area_candidates: int = Field(20, ge=1, description="AREA: untrained cells screened for the initial population")
 
+    @model_validator(mode="after")
+    def _tournament_fits(self) -> "NASSearchSettings":
+        if self.sample_size > self.population_size:
+            raise ValueError(f"search.sample_size ({self.sample_size}) must not exceed search.population_size "
+                             f"({self.population_size})")
+        return self
+
     @property
     def fitness_name(self) -> str:
         return self.fitness or ("naswot" if self.algorithm == "random" else "accuracy")

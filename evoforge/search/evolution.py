@@ -7,7 +7,10 @@
   ``population_size`` scored genomes; each child comes from a tournament (``sample_size`` members drawn
   uniformly, the fittest mutated); children join the population and the *oldest* members leave. The initial
   population is given (random genomes for REA; Mellor et al.'s AREA passes the best-scoring of a larger
-  untrained sample).
+  untrained sample). With ``objectives`` (metric names), the tournament winner is drawn uniformly from the
+  Pareto front of the sample over those metrics (Liu et al. 2020's multi-architecture selection). An
+  evaluation whose metrics carry ``rejected`` > 0 is recorded but never joins the population (their
+  quality and stability rejection).
 
 Both follow the run's searcher protocol (``step(evaluate)``, ``state_bytes``), draw every random number from
 their own numpy generator, and checkpoint whole, so a resumed search continues exactly.
@@ -30,7 +33,8 @@ Evaluate = Callable[[list[Any]], list[Evaluation]]
 class _StructuredSearcher:
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
-        self.history: list[tuple[Any, float]] = []  # every scored genome, in order
+        self.history: list[tuple[Any, float]] = []  # every scored (not rejected) genome, in order
+        self.rejected = 0
 
     @property
     def center(self) -> None:
@@ -40,9 +44,18 @@ class _StructuredSearcher:
     def best(self) -> tuple[Any, float] | None:
         return max(self.history, key=lambda item: item[1], default=None)
 
-    def _score(self, genomes: list[Any], evaluate: Evaluate) -> list[tuple[Any, float]]:
-        scored = [(genome, e.fitness) for genome, e in zip(genomes, evaluate(genomes)) if not e.failed]
-        self.history.extend(scored)
+    def _score(self, genomes: list[Any], evaluate: Evaluate) -> list[tuple[Any, float, tuple[float, ...]]]:
+        """(genome, fitness, objective values) of every evaluation that neither failed nor was rejected."""
+        scored = []
+        for genome, evaluation in zip(genomes, evaluate(genomes)):
+            if evaluation.failed:
+                continue
+            if evaluation.metrics.get("rejected", 0) > 0:
+                self.rejected += 1
+                continue
+            objectives = tuple(evaluation.metrics[name] for name in getattr(self, "objectives", ()))
+            scored.append((genome, evaluation.fitness, objectives or (evaluation.fitness,)))
+        self.history.extend((genome, fitness) for genome, fitness, _ in scored)
         return scored
 
     def state_bytes(self) -> bytes:
@@ -67,33 +80,57 @@ class RandomSampling(_StructuredSearcher):
 
 class RegularizedEvolution(_StructuredSearcher):
     def __init__(self, initial: Sequence[Any], population_size: int, sample_size: int, children: int,
-                 seed: int) -> None:
+                 seed: int, objectives: Sequence[str] = (), mutate_kwargs: dict[str, Any] | None = None,
+                 sample: Callable[[np.random.Generator], Any] | None = None) -> None:
         super().__init__(seed)
+        self.sample = sample  # draws fresh genomes while the population is short of population_size
+        self.objectives = tuple(objectives)
+        self.mutate_kwargs = dict(mutate_kwargs or {})  # e.g. a layer search's allow_batch=False
         if not 1 <= sample_size <= population_size:
             raise ValueError(f"sample_size must be in [1, population_size={population_size}], got {sample_size}")
         self.pending = list(initial)  # initial genomes not yet scored
         self.population_size, self.sample_size, self.children = population_size, sample_size, children
-        self.population: deque[tuple[Any, float]] = deque()
+        self.population: deque[tuple[Any, float, tuple[float, ...]]] = deque()
 
     def _child(self) -> Any:
-        picks = self.rng.choice(len(self.population), size=self.sample_size, replace=False)
-        parent = max((self.population[int(i)] for i in picks), key=lambda item: item[1])[0]
-        return parent.mutate(self.rng)
+        picks = self.rng.choice(len(self.population), size=min(self.sample_size, len(self.population)),
+                                replace=False)
+        sample = [self.population[int(i)] for i in picks]
+        if self.objectives:
+            front = pareto_front([scores for _, _, scores in sample])
+            parent = sample[front[int(self.rng.integers(len(front)))]][0]
+        else:
+            parent = max(sample, key=lambda item: item[1])[0]
+        return parent.mutate(self.rng, **self.mutate_kwargs)
 
     def step(self, evaluate: Evaluate) -> None:
         """Score the initial population first (in batches of ``children``), then ``children`` offspring."""
         if self.pending:
             genomes, self.pending = self.pending[:self.children], self.pending[self.children:]
+        elif len(self.population) < self.population_size and self.sample is not None:
+            genomes = [self.sample(self.rng) for _ in range(self.children)]  # rejected ones left gaps
         elif not self.population:
             raise RuntimeError("every genome of the initial population failed; nothing to evolve from")
         else:
             genomes = [self._child() for _ in range(self.children)]
         for member in self._score(genomes, evaluate):
             self.population.append(member)
-            if len(self.population) > self.population_size and not self.pending:
+            if len(self.population) > self.population_size:
                 self.population.popleft()  # aging: the oldest leaves, however fit
 
     def metrics(self) -> dict[str, float]:
-        fitness = [f for _, f in self.population]
+        fitness = [f for _, f, _ in self.population]
         return {"population": float(len(fitness)), "population_best": max(fitness, default=float("nan")),
-                "population_mean": float(np.mean(fitness)) if fitness else float("nan")}
+                "population_mean": float(np.mean(fitness)) if fitness else float("nan"),
+                "rejected_total": float(self.rejected)}
+
+
+def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the points no other point dominates (>= in every objective and > in one; maximisation)."""
+    front = []
+    for i, p in enumerate(points):
+        dominated = any(all(q_k >= p_k for q_k, p_k in zip(q, p)) and any(q_k > p_k for q_k, p_k in zip(q, p))
+                        for j, q in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return front

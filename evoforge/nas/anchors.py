@@ -1,0 +1,72 @@
+"""Small anchor architectures whose normalization-activation layers can be swapped (Liu et al. 2020, section 4.3:
+a layer is judged on several architectures at once, because one found for a single architecture rarely
+generalises).
+
+Each model takes a ``norm_act(channels) -> nn.Module`` factory and uses it wherever the usual design has
+BatchNorm followed by ReLU: a pre-activation ResNet, a MobileNetV2-style network of inverted residual blocks
+(depthwise convolutions; the linear projections keep no normalization) and a plain stack of convolutions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+NormAct = Callable[[int], nn.Module]
+
+
+class PreActBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, norm_act: NormAct) -> None:
+        super().__init__()
+        self.norm1, self.conv1 = norm_act(c_in), nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.norm2, self.conv2 = norm_act(c_out), nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.shortcut = (nn.Conv2d(c_in, c_out, 1, stride, bias=False) if stride != 1 or c_in != c_out
+                         else nn.Identity())
+
+    def forward(self, x):
+        out = self.norm1(x)
+        shortcut = self.shortcut(out) if not isinstance(self.shortcut, nn.Identity) else x
+        return self.conv2(self.norm2(self.conv1(out))) + shortcut
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, expand: int, norm_act: NormAct) -> None:
+        super().__init__()
+        hidden = c_in * expand
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, hidden, 1, bias=False), norm_act(hidden),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), norm_act(hidden),
+            nn.Conv2d(hidden, c_out, 1, bias=False))
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x):
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+def resnet(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
+        PreActBlock(width, width, 1, norm_act), PreActBlock(width, 2 * width, 2, norm_act),
+        PreActBlock(2 * width, 2 * width, 1, norm_act), norm_act(2 * width),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, classes))
+
+
+def mobilenet(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), norm_act(width),
+        InvertedResidual(width, width, 1, 4, norm_act), InvertedResidual(width, 2 * width, 2, 4, norm_act),
+        InvertedResidual(2 * width, 2 * width, 1, 4, norm_act),
+        nn.Conv2d(2 * width, 4 * width, 1, bias=False), norm_act(4 * width),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, classes))
+
+
+def plain(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), norm_act(width),
+        nn.Conv2d(width, 2 * width, 3, 2, 1, bias=False), norm_act(2 * width),
+        nn.Conv2d(2 * width, 2 * width, 3, 1, 1, bias=False), norm_act(2 * width),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, classes))
+
+
+ANCHORS: dict[str, Callable[..., nn.Module]] = {"resnet": resnet, "mobilenet": mobilenet, "plain": plain}

@@ -1,0 +1,56 @@
+"""Train a layer search's best layers against BN-ReLU, GN-ReLU, EvoNorm-B0 and EvoNorm-S0 on every anchor, at a
+large and a tiny batch, over several seeds (Liu et al. 2020's comparison, on the search's proxy task).
+
+    python scripts/evonorm_compare.py runs/evonorm                  # top 3, batches 128 and 4, seeds 0 1 2
+    python scripts/evonorm_compare.py runs/evonorm --top 2 --seeds 0 1 --serial
+
+Writes RUN/compare.md (mean +- std test accuracy, n, diverged runs) and RUN/compare.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from evoforge.experiments.evonorm import best_layers, compare_layers
+from evoforge.experiments.runs import run_experiment
+from evoforge.nas.evonorm import BASELINES
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--top", type=int, default=3)
+    parser.add_argument("--batches", type=int, nargs="+", default=[128, 4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--serial", action="store_true")
+    args = parser.parse_args()
+    experiment = run_experiment(args.run_dir)
+    found = best_layers(args.run_dir, args.top)
+    if not found:
+        sys.exit(f"{args.run_dir}: the search accepted no layer yet")
+    layers = {f"evolved_{k + 1}": graph for k, (graph, _) in enumerate(found)}
+    layers.update(BASELINES)
+    rows = compare_layers(experiment.config, layers, args.batches, args.seeds, "serial" if args.serial else "ray")
+    lines = [f"Test accuracy (%) after {experiment.config.training.steps} steps, seeds {args.seeds}; "
+             "mean +- std over the runs that did not diverge.", "",
+             "| layer | formula | anchor | " + " | ".join(f"batch {b}" for b in args.batches) + " |",
+             "|---|---|---|" + "---|" * len(args.batches)]
+    for name in layers:
+        for anchor in experiment.config.anchors:
+            cells = []
+            for batch in args.batches:
+                row = next(r for r in rows if (r["layer"], r["anchor"], r["batch"]) == (name, anchor, batch))
+                text = f"{row['mean']:.1f} +- {row['std']:.1f}" if row["n"] else "diverged"
+                cells.append(text + (f" ({row['diverged']} diverged)" if row["n"] and row["diverged"] else ""))
+            lines.append(f"| {name} | `{layers[name]}` | {anchor} | " + " | ".join(cells) + " |")
+    (args.run_dir / "compare.md").write_text("\n".join(lines) + "\n")
+    (args.run_dir / "compare.json").write_text(json.dumps(rows, indent=1))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
