@@ -112,19 +112,29 @@ class LayerGraph(StructuredGenome):
         return cls(tuple((op, tuple(inputs)) for op, inputs in data["nodes"]))
 
     # -- search operators -----------------------------------------------------------------------------------------
+    @property
+    def reads_input(self) -> bool:
+        """Whether the output depends on x at all (a layer that ignores its input is not worth training)."""
+        return 0 in self.live()
+
     @classmethod
     def random(cls, rng: np.random.Generator, size: int | None = None, allow_batch: bool = True) -> "LayerGraph":
-        """A random graph of ``size`` intermediate nodes (default 2-6), each reading random earlier nodes."""
+        """A random graph of ``size`` intermediate nodes (default 2-6), each reading random earlier nodes, drawn
+        again until its output depends on x (about 1 in 3 do)."""
         size = int(rng.integers(2, 7)) if size is None else size
         ops = _ops(allow_batch)
-        nodes = []
-        for index in range(len(INITIAL), len(INITIAL) + size):
-            op = ops[int(rng.integers(len(ops)))]
-            nodes.append((op, tuple(_random_input(rng, index) for _ in range(arity(op)))))
-        return cls(tuple(nodes))
+        while True:
+            nodes = []
+            for index in range(len(INITIAL), len(INITIAL) + size):
+                op = ops[int(rng.integers(len(ops)))]
+                nodes.append((op, tuple(_random_input(rng, index) for _ in range(arity(op)))))
+            graph = cls(tuple(nodes))
+            if graph.reads_input:
+                return graph
 
     def mutate(self, rng: np.random.Generator, allow_batch: bool = True) -> "LayerGraph":
-        """Liu et al.'s mutation: a random intermediate node gets a new op, new inputs, or both."""
+        """Liu et al.'s mutation: a random intermediate node gets a new op, new inputs, or both (drawn again
+        until the child differs and still reads x)."""
         nodes = list(self.nodes)
         position = int(rng.integers(len(nodes)))
         index = position + len(INITIAL)
@@ -137,7 +147,7 @@ class LayerGraph(StructuredGenome):
             inputs = tuple(_random_input(rng, index) for _ in range(arity(op)))
         nodes[position] = (op, inputs)
         child = LayerGraph(tuple(nodes))
-        return child if child != self else self.mutate(rng, allow_batch)
+        return child if child != self and child.reads_input else self.mutate(rng, allow_batch)
 
 
 def _ops(allow_batch: bool) -> tuple[str, ...]:

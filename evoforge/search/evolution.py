@@ -83,7 +83,7 @@ class RegularizedEvolution(_StructuredSearcher):
                  seed: int, objectives: Sequence[str] = (), mutate_kwargs: dict[str, Any] | None = None,
                  sample: Callable[[np.random.Generator], Any] | None = None) -> None:
         super().__init__(seed)
-        self.sample = sample  # draws fresh genomes while the population is short of population_size
+        self.sample = sample  # draws fresh genomes while no genome has been accepted yet
         self.objectives = tuple(objectives)
         self.mutate_kwargs = dict(mutate_kwargs or {})  # e.g. a layer search's allow_batch=False
         if not 1 <= sample_size <= population_size:
@@ -107,8 +107,8 @@ class RegularizedEvolution(_StructuredSearcher):
         """Score the initial population first (in batches of ``children``), then ``children`` offspring."""
         if self.pending:
             genomes, self.pending = self.pending[:self.children], self.pending[self.children:]
-        elif len(self.population) < self.population_size and self.sample is not None:
-            genomes = [self.sample(self.rng) for _ in range(self.children)]  # rejected ones left gaps
+        elif not self.population and self.sample is not None:
+            genomes = [self.sample(self.rng) for _ in range(self.children)]  # every one so far was rejected
         elif not self.population:
             raise RuntimeError("every genome of the initial population failed; nothing to evolve from")
         else:
