@@ -98,11 +98,10 @@ class LayerGraph(StructuredGenome):
             return f"({args[0]} {infix[op]} {args[1]})"
         if op == "neg":
             return f"-{args[0]}"
-        return f"{op}({', '.join(args)})"
+        return f"{op}({', '.join(_bare(arg) for arg in args)})"
 
     def __str__(self) -> str:
-        text = self.expression()
-        return text[1:-1] if text.startswith("(") and text.endswith(")") else text
+        return _bare(self.expression())
 
     def to_dict(self) -> dict[str, Any]:
         return {"nodes": [[op, list(inputs)] for op, inputs in self.nodes]}
@@ -148,6 +147,18 @@ class LayerGraph(StructuredGenome):
         nodes[position] = (op, inputs)
         child = LayerGraph(tuple(nodes))
         return child if child != self and child.reads_input else self.mutate(rng, allow_batch)
+
+
+def _bare(text: str) -> str:
+    """``text`` without one pair of enclosing parentheses, if they enclose all of it."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth = 0
+    for position, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and position < len(text) - 1:
+            return text  # e.g. "(a) + (b)": the first parenthesis closes early
+    return text[1:-1]
 
 
 def _ops(allow_batch: bool) -> tuple[str, ...]:

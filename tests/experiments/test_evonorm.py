@@ -80,4 +80,4 @@ def test_compare_script_trains_the_best_layers_against_the_baselines(tmp_path, m
     rows = json.loads((out / "compare.json").read_text())
     assert {r["layer"] for r in rows} == {"evolved_1", "bn_relu", "gn_relu", "evonorm_b0", "evonorm_s0"}
     assert len(rows) == 5 * 3 * 2 and all(r["n"] + r["diverged"] == 1 for r in rows)
-    assert "| evonorm_s0 | `(x * sigmoid((v1 * x))) / std_group(x)` |" in (out / "compare.md").read_text()
+    assert "| evonorm_s0 | `(x * sigmoid(v1 * x)) / std_group(x)` |" in (out / "compare.md").read_text()

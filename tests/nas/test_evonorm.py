@@ -79,8 +79,9 @@ def test_evonorm_s0_equals_its_published_formula():
 
 
 def test_formulas_print_readably():
-    assert str(BASELINES["evonorm_s0"]) == "(x * sigmoid((v1 * x))) / std_group(x)"
-    assert str(BASELINES["evonorm_b0"]) == "x / max(std_batch(x), ((v1 * x) + std_instance(x)))"
+    assert str(BASELINES["evonorm_s0"]) == "(x * sigmoid(v1 * x)) / std_group(x)"
+    assert str(BASELINES["evonorm_b0"]) == "x / max(std_batch(x), (v1 * x) + std_instance(x))"
+    assert str(LayerGraph((("neg", (0,)), ("add", (4, 2)), ("mul", (5, 5))))) == "(-x + v1) * (-x + v1)"
     assert group_count(24) == 24 and group_count(64) == 32 and group_count(48) == 24
 
 
