@@ -115,15 +115,8 @@ def best_layers(run_dir: Path, top: int = 3) -> list[tuple[LayerGraph, float]]:
 
 
 
-class ComparisonEvaluator(Evaluator):
+class ComparisonEvaluator(LayerEvaluator):
     """Trains (layer, anchor, batch size, seed) jobs from scratch; fitness = test accuracy (failed if unstable)."""
-
-    def __init__(self, config: EvoNormConfig) -> None:
-        self.config = config
-
-    def setup(self) -> None:
-        torch.set_num_threads(1)
-        self.data = load_data(self.config.data)
 
     def evaluate(self, genomes: Sequence[tuple[LayerGraph, str, int, int]], seeds: Sequence[int]
                  ) -> list[Evaluation]:
