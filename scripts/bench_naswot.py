@@ -7,7 +7,8 @@ an all-ones output gradient to arm the "visited" flags of every module whose typ
 ReLUs and the ReLU-conv-BN ops); a second forward on a clone of the batch in which every visited one adds
 ``c c^T + (1 - c)(1 - c)^T`` of its binarised input to a numpy kernel; slogdet.
 evoforge's (:func:`evoforge.nas.proxies.naswot`): build; one no-grad forward in channels-last format whose
-pre-hooks add one +-1 Gram matrix per distinct input tensor; slogdet. Prints architectures scored per second for each, and the ratio (goal: >= 4x).
+pre-hooks add one +-1 Gram matrix per distinct input tensor; slogdet. Prints architectures scored per second
+for each, and the ratio (goal: >= 4x).
 
     python scripts/bench_naswot.py                 # 20 cells, 2 threads
     python scripts/bench_naswot.py --cells 50 --threads 2

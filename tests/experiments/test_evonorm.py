@@ -40,7 +40,8 @@ def test_a_search_whose_every_candidate_is_rejected_runs_to_its_end(tmp_path):
     assert main(["run", str(CONFIGS / "evonorm_digits.yaml"), "--serial", "--quiet", "--out", str(out), *TINY,
                  "--set", "search.generations=3", "--set", "rejection.quality_threshold=100"]) == 0
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["rejected_total"] for r in records] == [2, 4, 6]  # the 4 baselines in 2 + 2, then 2 random and records[-1]["population"] == 0
+    # the 4 baselines in 2 + 2, then 2 random graphs: all rejected, the population stays empty
+    assert [r["rejected_total"] for r in records] == [2, 4, 6] and records[-1]["population"] == 0
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"
 
 
