@@ -278,6 +278,25 @@ def compile_layer(graph: LayerGraph, channels: int, **kwargs: Any) -> EvoNormLay
     return EvoNormLayer(graph, channels, **kwargs)
 
 
+def swap_norm_act(model: nn.Module, graph: LayerGraph) -> int:
+    """Replace every ``BatchNorm2d`` directly followed by a ``ReLU`` inside an ``nn.Sequential`` of ``model`` with
+    the compiled layer (and the ReLU with an identity), in place; returns how many pairs were swapped. Models
+    that call ReLU functionally or keep BN and ReLU in separate attributes need their own wiring, as the anchors
+    in :mod:`evoforge.nas.anchors` do with a ``norm_act`` factory."""
+    swapped = 0
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        names = list(module._modules)
+        for first, second in zip(names, names[1:]):
+            norm, act = module._modules[first], module._modules[second]
+            if isinstance(norm, nn.BatchNorm2d) and isinstance(act, nn.ReLU):
+                module._modules[first] = compile_layer(graph, norm.num_features)
+                module._modules[second] = nn.Identity()
+                swapped += 1
+    return swapped
+
+
 # -- the baselines, written in the search space --------------------------------------------------------------------
 def _graph(*nodes: tuple[str, tuple[int, ...]]) -> LayerGraph:
     return LayerGraph(tuple(nodes))

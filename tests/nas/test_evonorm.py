@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from evoforge.nas.evonorm import BASELINES, EPS, LayerGraph, compile_layer, group_count
+from evoforge.nas.evonorm import BASELINES, EPS, LayerGraph, compile_layer, group_count, swap_norm_act
 
 
 def _randomise(layer, generator):
@@ -112,3 +112,13 @@ def test_bad_graphs_are_refused_with_one_clear_error():
         LayerGraph((("add", (0,)),))
     with pytest.raises(ValueError, match="among nodes"):
         LayerGraph((("neg", (4,)),))
+
+
+def test_swapping_bn_relu_pairs_in_an_existing_model():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Sequential(nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU()),
+                          nn.BatchNorm2d(16), nn.Flatten())  # a BN without a ReLU after it stays
+    assert swap_norm_act(model, BASELINES["evonorm_s0"]) == 2
+    kinds = [type(m).__name__ for m in model.modules()]
+    assert kinds.count("EvoNormLayer") == 2 and kinds.count("BatchNorm2d") == 1 and "ReLU" not in kinds
+    assert model(torch.randn(2, 3, 9, 9)).shape == (2, 16 * 5 * 5)
