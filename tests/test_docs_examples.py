@@ -25,3 +25,10 @@ def test_nas_example_scores_cells_and_picks_the_best():
     assert result["batch_shape"] == (128, 3, 16, 16) and len(result["scores"]) == 4
     assert result["scores"][result["cells"].index(result["best"])] == max(result["scores"])
     assert result["params"] == 1_531_546  # NAS-Bench-201's count for the all-3x3-conv cell
+
+
+def test_evonorm_example_prints_formulas_and_swaps_a_layer():
+    module = runpy.run_path(str(REPO / "docs" / "examples" / "evonorm_layers.py"))
+    result = module["main"]()
+    assert result["s0"] == "(x * sigmoid(v1 * x)) / std_group(x)" and result["mine"] == "tanh(x / std_batch(x))"
+    assert result["out_shape"] == (8, 64, 4, 4) and result["swapped"] == 1 and result["logits_shape"] == (4, 10)
