@@ -1,4 +1,10 @@
-"""Neural architecture search: cell spaces, zero-cost proxies, accuracy benchmarks, evolved layers.
+"""Neural architecture search and evolved layers.
 
-Filled in by the NAS capabilities; the engine does not depend on it.
+* :mod:`~evoforge.nas.space`, :mod:`~evoforge.nas.network`: the NAS-Bench-201 cell space and its network;
+* :mod:`~evoforge.nas.proxies`: zero-cost proxies of untrained networks (NASWOT and baselines);
+* :mod:`~evoforge.nas.data`, :mod:`~evoforge.nas.training`: offline image data and short-schedule training;
+* :mod:`~evoforge.nas.evonorm`, :mod:`~evoforge.nas.anchors`, :mod:`~evoforge.nas.evonorm_train`: evolvable
+  normalization-activation layers, the architectures they are judged on, and the judging.
+
+The engine does not depend on this package; experiments wire it to the engine.
 """
