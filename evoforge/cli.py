@@ -1,4 +1,4 @@
-"""The ``evoforge`` command: run | resume | inspect | replay.
+"""The ``evoforge`` command: run | resume | inspect | replay | report | ablate.
 
 Exit codes: 0 done, 1 the search failed (too many failed evaluations, workers keep dying), 2 bad input
 (config, checkpoint, arguments), 128 + signal number when interrupted (after checkpointing).
@@ -67,6 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--grid", type=Path, help="PCGRL runs: where to write the level grid (default RUN/levels.png)")
     replay.add_argument("--agent", type=int, help="POET runs: the agent (pair id; default the best active one)")
     replay.add_argument("--on", type=int, help="POET runs: the environment id to run it on (default its own)")
+
+    report = sub.add_parser("report", help="write a self-contained HTML report of a run (open it in any browser)")
+    report.add_argument("run_dir", type=Path)
+    report.add_argument("--out", type=Path, help="where to write it (default: RUN_DIR/report.html)")
+    report.add_argument("--no-media", action="store_true",
+                        help="skip what needs new rollouts (agent videos, weight trajectories, generated levels)")
+
+    ablate = sub.add_parser("ablate", help="run every variant x seed of an ablation spec, then tabulate and plot")
+    ablate.add_argument("spec", type=Path)
+    ablate.add_argument("--out", type=Path, help="ablation directory (default: ablations/NAME); "
+                        "running again on it resumes where it stopped")
+    ablate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value in every variant, e.g. --set search.generations=2 (repeatable)")
+    ablate.add_argument("--max-concurrent", type=int, metavar="N",
+                        help="runs at once (default: as many as the Ray cluster's CPUs allow)")
+    ablate.add_argument("--address", help="join a Ray cluster: 'auto' or HOST:PORT (default: start a local Ray)")
+    ablate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -318,7 +335,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "inspect": cmd_inspect, "replay": cmd_replay}
+def cmd_report(args: argparse.Namespace) -> int:
+    from evoforge.report import write_report
+
+    if not (args.run_dir / "config.yaml").is_file():
+        raise UserError(f"{args.run_dir} is not a run directory (no config.yaml)")
+    try:
+        out = write_report(args.run_dir, args.out, media=not args.no_media)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"report -> {out}")
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from evoforge.ablation import run_ablation_command
+
+    return run_ablation_command(args)
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "inspect": cmd_inspect, "replay": cmd_replay,
+            "report": cmd_report, "ablate": cmd_ablate}
 
 
 def main(argv: list[str] | None = None) -> int:
