@@ -336,15 +336,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from evoforge.report import write_report
+    from evoforge.report import build_report, save_report
 
     if not (args.run_dir / "config.yaml").is_file():
         raise UserError(f"{args.run_dir} is not a run directory (no config.yaml)")
     try:
-        out = write_report(args.run_dir, args.out, media=not args.no_media)
+        report = build_report(args.run_dir, media=not args.no_media)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    print(f"report -> {out}")
+    for problem in report.problems:
+        print(f"evoforge: warning: {problem}", file=sys.stderr)
+    print(f"report -> {save_report(report, args.out or args.run_dir / 'report.html')}")
     return 0
 
 

@@ -1,0 +1,161 @@
+"""`evoforge report`: one self-contained HTML page per run, checked in headless Chromium for every kind of run.
+
+The browser part needs Debian's chromium and chromium-driver (installed by .ci/run). Without them these tests
+skip, unless EVOFORGE_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from evoforge.cli import main
+
+from .conftest import CONFIGS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+POET_TINY = ["agent.max_episode_steps=40", "search.popsize=4", "poet.reproduce_every=2", "poet.transfer_every=2",
+             "poet.repro_threshold=-1000", "poet.mc_low=-1000", "poet.mc_high=1000", "poet.children=3",
+             "poet.capacity=2", "poet.iterations=4"]
+NAS_TINY = ["data.image_size=8", "data.max_train=64", "network.channels=4", "training.epochs=1",
+            "proxy.batch_size=16"]
+EVONORM_TINY = ["data.image_size=8", "data.max_train=128", "training.width=4", "training.steps=6",
+                "rejection.quality_steps=3", "rejection.stress_steps=3", "search.population_size=3",
+                "search.sample_size=2", "search.children=2", "search.generations=3", "rejection.quality_threshold=0"]
+
+# kind -> (config, overrides, section titles the report must have, videos it must have)
+RUNS = {
+    "hebbian": ("quickstart.yaml", ["search.generations=2", "search.popsize=8", "center_eval.evaluations=2"],
+                ["Learning curves", "Best agent", "Weights during an episode"], 1),
+    "gym_control": ("es_cartpole.yaml", ["search.generations=2", "search.popsize=8"],
+                    ["Learning curves", "Best agent"], 1),
+    "function": ("function_sphere.yaml", ["search.generations=3"], ["Learning curves", "Metrics"], 0),
+    "pcgrl": ("pcgrl_binary_nca.yaml", ["search.popsize=8", "search.generations=2", "generator.maps=3",
+                                        "center_eval.every=0"], ["Generated levels", "Editing animation"], 1),
+    "poet": ("poet_quick.yaml", POET_TINY, ["POET", "Environment tree", "Best agent"], 1),
+    "nas": ("nas_random_digits.yaml", [*NAS_TINY, "search.generations=3"], ["Architectures"], 0),
+    "nas_benchmark": ("nas_benchmark_digits.yaml", [*NAS_TINY, "benchmark.architectures=4", "benchmark.chunk=2",
+                                                    "training.seeds=[0,1]", "benchmark.select_n=[2]",
+                                                    "benchmark.repeats=10"],
+                      ["Proxies against accuracy", "Most accurate cells"], 0),
+    "evonorm": ("evonorm_digits.yaml", EVONORM_TINY, ["Layers"], 0),
+}
+
+
+def _run(kind: str, out: Path) -> Path:
+    config, overrides, _, _ = RUNS[kind]
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    assert main(["run", str(CONFIGS / config), "--serial", "--quiet", "--out", str(out), *sets]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        if os.environ.get("EVOFORGE_REQUIRE_BROWSER") == "1":
+            pytest.fail("EVOFORGE_REQUIRE_BROWSER=1 but chromium / chromedriver are not installed")
+        pytest.skip("headless Chromium not installed (Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # Without the background-networking flags Chromium keeps trying to reach the internet at start.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required", "--window-size=1300,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def render(driver, path: Path) -> dict:
+    """Open the page and collect what a reader would notice: script errors, broken images, unplayable videos."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.get(path.resolve().as_uri())
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete' && Array.from(document.querySelectorAll('video'))"
+        ".every(v => v.readyState >= 2 || v.error)"))
+    page = driver.execute_script("""
+        return {
+          figures: document.body.dataset.figures,
+          images: Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
+          videos: Array.from(document.querySelectorAll('video')).map(v => [v.readyState, v.videoWidth,
+                                                                          v.error ? v.error.code : 0]),
+          sections: Array.from(document.querySelectorAll('section h2')).map(h => h.textContent),
+          toc: document.querySelectorAll('nav a').length,
+        };""")
+    page["errors"] = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    return page
+
+
+@pytest.mark.parametrize("kind", list(RUNS))
+def test_report_of_every_kind_of_run_renders_in_chromium(kind, tmp_path, browser, capsys):
+    run_dir = _run(kind, tmp_path / kind)
+    capsys.readouterr()
+    assert main(["report", str(run_dir)]) == 0
+    assert "warning" not in capsys.readouterr().err  # no view failed
+    html = (run_dir / "report.html").read_text()
+    # Self-contained: every image and video is inlined, nothing is fetched.
+    sources = re.findall(r'\bsrc="([^"]*)"', html)
+    assert sources and all(source.startswith("data:") for source in sources)
+    assert "http://" not in html and "https://" not in html
+
+    page = render(browser, run_dir / "report.html")
+    assert page["errors"] == []
+    _, _, sections, videos = RUNS[kind]
+    for title in ["Overview", *sections, "Config", "Files"]:
+        assert title in page["sections"], (title, page["sections"])
+    assert page["toc"] == len(page["sections"])
+    assert len(page["images"]) >= 2 and all(done and w > 50 and h > 50 for done, w, h in page["images"])
+    assert len(page["videos"]) == videos
+    assert all(state >= 2 and width > 0 and error == 0 for state, width, error in page["videos"])
+    assert int(page["figures"]) == len(page["images"]) + len(page["videos"])
+
+
+def test_tables_sort_when_a_header_is_clicked(tmp_path, browser):
+    run_dir = _run("function", tmp_path / "run")
+    main(["report", str(run_dir), "--out", str(tmp_path / "r.html")])
+    render(browser, tmp_path / "r.html")
+    from selenium.webdriver.common.by import By
+
+    metrics = [s for s in browser.find_elements(By.CSS_SELECTOR, "section") if "Metrics" in s.text][0]
+    header = metrics.find_elements(By.CSS_SELECTOR, "th")[0]  # generation
+    column = "return Array.from(arguments[0].querySelectorAll('tbody tr td:first-child')).map(td => td.textContent)"
+    assert browser.execute_script(column, metrics) == ["0", "1", "2"]
+    header.click()
+    header.click()  # second click: descending
+    assert browser.execute_script(column, metrics) == ["2", "1", "0"]
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_no_media_leaves_out_replays_and_bad_input_is_one_line(tmp_path, capsys):
+    run_dir = _run("gym_control", tmp_path / "run")
+    assert main(["report", str(run_dir), "--no-media", "--out", str(tmp_path / "quick.html")]) == 0
+    html = (tmp_path / "quick.html").read_text()
+    assert "<video" not in html and "left out (--no-media)" in html and "<img" in html
+    capsys.readouterr()
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a run directory" in err
+
+
+def test_report_of_a_run_that_has_not_finished_a_generation(tmp_path):
+    from evoforge.report import build_report
+
+    run_dir = tmp_path / "fresh"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text((CONFIGS / "function_sphere.yaml").read_text())
+    report = build_report(run_dir)
+    assert report.problems == []
+    assert "No summary.json yet" in report.render()
