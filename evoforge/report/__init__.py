@@ -6,8 +6,9 @@ trajectories and an agent video for Hebbian runs, level grids and an editing ani
 environment tree with terrain thumbnails for POET, architecture diagrams and proxy/accuracy scatter plots for
 NAS, formulas and per-architecture accuracy for normalization-activation layers.
 
-Views that need new rollouts (videos, weight trajectories, generated levels) are seeded, so a report of the
-same run is the same report; ``media=False`` leaves them out for a quick look.
+Views that need new rollouts (videos, weight trajectories, generated levels) use fixed seeds, so two reports
+of the same run show the same episodes; ``media=False`` leaves them out for a quick look. A new kind of
+experiment gets its own view by adding ``view(report, run, media)`` to :data:`evoforge.report.views.VIEWS`.
 
     from evoforge.report import write_report
     write_report("runs/quickstart-20261124-101500")      # -> runs/quickstart-.../report.html

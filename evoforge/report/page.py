@@ -54,13 +54,17 @@ class Section:
         self.blocks.append(Block(pre))
         return self
 
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str | None = None) -> "Section":
-        """A sortable table (click a column header); numbers are right-aligned and printed compactly."""
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str | None = None,
+              fold_after: int = 40) -> "Section":
+        """A sortable table (click a column header); numbers are right-aligned and printed compactly. Tables
+        longer than ``fold_after`` rows start folded (a click opens them)."""
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
         body = "".join("<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in rows)
         cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-        self.blocks.append(Block(f'<table class="sortable">{cap}<thead><tr>{head}</tr></thead>'
-                                 f"<tbody>{body}</tbody></table>"))
+        table = f'<table class="sortable">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        if len(rows) > fold_after:
+            table = f"<details><summary>{html.escape(caption or 'table')} ({len(rows)} rows)</summary>{table}</details>"
+        self.blocks.append(Block(table))
         return self
 
     def figure(self, figure: Any, caption: str, dpi: int = 100) -> "Section":
