@@ -340,8 +340,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not (args.run_dir / "config.yaml").is_file():
         raise UserError(f"{args.run_dir} is not a run directory (no config.yaml)")
+    from rich.console import Console
+
     try:
-        report = build_report(args.run_dir, media=not args.no_media)
+        with Console(stderr=True).status(f"writing the report of {args.run_dir} (replays the best genome)"
+                                         if not args.no_media else f"writing the report of {args.run_dir}"):
+            report = build_report(args.run_dir, media=not args.no_media)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     for problem in report.problems:
