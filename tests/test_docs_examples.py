@@ -1,8 +1,23 @@
-"""Every example under docs/examples runs and does what its text says."""
+"""Every example under docs/examples runs and does what its text says, and every ```python block of README.md and
+docs/*.md runs.
 
+Python blocks: the blocks of one page run in order in one fresh namespace (later blocks use what earlier ones
+defined), as the ``__main__`` module of a fresh process would (so ``if __name__ == "__main__":`` runs, and
+classes a block defines pickle), in an empty temporary working directory.
+"""
+
+import json
+import re
 import runpy
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
 
 from .conftest import REPO
+from .markdown_blocks import PAGES, fenced_blocks
 
 
 def test_custom_evaluator_example_finds_the_rosenbrock_optimum():
@@ -32,3 +47,134 @@ def test_evonorm_example_prints_formulas_and_swaps_a_layer():
     result = module["main"]()
     assert result["s0"] == "(x * sigmoid(v1 * x)) / std_group(x)" and result["mine"] == "tanh(x / std_batch(x))"
     assert result["out_shape"] == (8, 64, 4, 4) and result["swapped"] == 1 and result["logits_shape"] == (4, 10)
+
+
+# -- docs/extending.md ---------------------------------------------------------------------------------------
+
+TIMING = {"evals_per_s", "env_steps_per_s", "wall_s", "nodes"}
+
+
+def _extending(monkeypatch):
+    # Imported by its package path, as `experiment: docs.examples.extending:...` names it: checkpoints pickle
+    # its genome class by that name.
+    monkeypatch.syspath_prepend(str(REPO))
+    from docs.examples import extending
+
+    return extending
+
+
+def _metrics(run_dir):
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING}
+            for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _sorts(pairs, values):
+    values = list(values)
+    for i, j in pairs:
+        values[i], values[j] = min(values[i], values[j]), max(values[i], values[j])
+    return values == sorted(values)
+
+
+def test_extending_example_evolves_a_sorting_network_in_a_run_directory(tmp_path, monkeypatch, capsys):
+    extending = _extending(monkeypatch)
+    run = extending.main(str(tmp_path / "sorting"))
+    printed = capsys.readouterr().out
+    page = (REPO / "docs" / "extending.md").read_text()
+    assert printed.strip() and printed.strip() in page  # the page shows this very output
+    best = run.best_genome
+    assert isinstance(best, extending.Network) and best.n == 6
+    rng = np.random.default_rng(0)  # a correct network sorts any input, not only the 0-1 inputs it was scored on
+    assert all(_sorts(best.pairs, rng.permutation(6)) for _ in range(300))
+    assert all(_sorts(best.pairs, rng.normal(size=6)) for _ in range(300))
+    assert run.state.best_fitness == pytest.approx(-0.01 * len(best.pairs)) and len(best.pairs) == 13
+    out = tmp_path / "sorting"
+    assert {p.name for p in out.iterdir()} >= {"metrics.jsonl", "checkpoints", "best.pt", "summary.json"}
+    assert len(_metrics(out)) == 100 and _metrics(out)[-1]["unsorted_mean"] >= 0
+    assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+
+
+def test_extending_example_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    extending = _extending(monkeypatch)
+    straight = extending.main(str(tmp_path / "straight"), generations=60)
+    extending.main(str(tmp_path / "split"), generations=25)
+    resumed = extending.main(str(tmp_path / "split"), generations=60)  # restores generation 25, runs 35 more
+    assert resumed.best_genome == straight.best_genome
+    assert _metrics(tmp_path / "split") == _metrics(tmp_path / "straight")
+
+
+def test_extending_page_shows_the_example_verbatim():
+    page = REPO / "docs" / "extending.md"
+    lines = page.read_text().splitlines()
+    start = lines.index("## The pieces") + 1
+    stop = next(i for i in range(start, len(lines)) if lines[i].startswith("## ")) + 1
+    source = (REPO / "docs" / "examples" / "extending.py").read_text()
+    excerpts = [b for b in fenced_blocks(page, "python") if start < b.line < stop and not b.text.startswith("run = ")]
+    assert len(excerpts) >= 4
+    for block in excerpts:
+        assert block.text in source, f"extending.md:{block.line} is not an excerpt of docs/examples/extending.py"
+    config = (REPO / "docs" / "examples" / "extending.yaml").read_text().splitlines()
+    (shown,) = fenced_blocks(page, "yaml")
+    assert shown.text.splitlines() == [line for line in config if not line.startswith("#")]
+
+
+def test_a_user_experiment_is_named_in_the_config_as_module_and_class(tmp_path, monkeypatch, capsys):
+    from evoforge.cli import main
+    from evoforge.experiments import load_experiment
+
+    monkeypatch.chdir(REPO)  # the module is found from the current directory, as from the console script
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(REPO))])
+    for name in ("docs", "docs.examples", "docs.examples.extending"):  # imported afresh, through the hook
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    experiment = load_experiment(REPO / "docs" / "examples" / "extending.yaml", ["inputs=5"])
+    assert type(experiment).__name__ == "SortingExperiment" and experiment.config.inputs == 5
+    bad = tmp_path / "bad.yaml"
+    for kind, message in [("no_such_module_xyz:Thing", "experiment: cannot import 'no_such_module_xyz'"),
+                          ("docs.examples.extending:Sorting", "is not a class with a config_class"),
+                          ("docs.examples.extending:main", "is not a class with a config_class")]:
+        bad.write_text(f"experiment: {kind}\nname: x\n")
+        assert main(["run", str(bad), "--out", str(tmp_path / "run")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    bad.write_text("experiment: docs.examples.extending:SortingExperiment\nname: x\nsearch: {generatoins: 3}\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "run")]) == 2
+    assert "search.generatoins: unknown key" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing starts before the config is valid
+
+
+@pytest.mark.slow
+def test_extending_example_on_ray_gives_the_serial_result(tmp_path):
+    """The example's ``--ray`` flag: a local Ray started by the run (slow: starting Ray takes ~10 s here)."""
+    script = REPO / "docs" / "examples" / "extending.py"
+    outputs = [subprocess.run([sys.executable, str(script), str(tmp_path / backend), *flags], cwd=REPO,
+                              capture_output=True, text=True, timeout=300, check=True).stdout
+               for backend, flags in (("serial", []), ("ray", ["--ray"]))]
+    assert outputs[0] == outputs[1] and "13 comparators" in outputs[0]
+    assert _metrics(tmp_path / "serial") == _metrics(tmp_path / "ray")
+
+
+# -- every ```python block -----------------------------------------------------------------------------------
+
+PYTHON_PAGES = [page for page in PAGES if fenced_blocks(page, "python")]
+
+
+def test_the_documentation_has_python_blocks_to_run():
+    assert {"engine.md", "extending.md", "nas.md", "pcgrl.md", "evonorm.md"} <= {p.name for p in PYTHON_PAGES}
+
+
+@pytest.mark.parametrize("page", PYTHON_PAGES, ids=lambda page: page.name)
+def test_python_blocks_of_the_page_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "argv", [str(page)])
+    module = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", module)  # what the blocks define pickles as __main__.<name>
+    for block in fenced_blocks(page, "python"):
+        # Pad with blank lines so that a traceback names the page's own line numbers.
+        code = compile("\n" * (block.line - 1) + block.text, str(page), "exec")
+        exec(code, module.__dict__)
+
+
+def test_python_blocks_are_not_shell_sessions():
+    for page in PYTHON_PAGES:
+        for block in fenced_blocks(page, "python"):
+            assert not re.match(r"^\s*(\$|>>>)", block.text), f"{page.name}:{block.line}: a session, not a program"
