@@ -30,4 +30,5 @@ def make_env(env_id: str, *, max_episode_steps: int | None = None, render_mode: 
 
 
 def is_registered(env_id: str) -> bool:
+    """Whether ``env_id`` is already in gymnasium's registry."""
     return env_id in gymnasium.registry

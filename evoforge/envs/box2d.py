@@ -28,5 +28,6 @@ class FreshBox2DWorld(gymnasium.Wrapper):
 
 
 def uses_box2d(env: gymnasium.Env) -> bool:
+    """Whether ``env`` simulates with a Box2D world that :class:`FreshBox2DWorld` can replace at reset."""
     world = getattr(env.unwrapped, "world", None)
     return type(world).__name__ == "b2World" and hasattr(env.unwrapped, "_destroy")

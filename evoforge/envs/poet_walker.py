@@ -58,6 +58,7 @@ class TerrainConfig:
 
     @property
     def obstacles(self) -> tuple[str, ...]:
+        """The obstacle kinds this terrain enables, in the reference's order: stump, stairs, pit."""
         kinds = []
         if self.stump_height is not None:
             kinds.append("stump")
@@ -68,6 +69,7 @@ class TerrainConfig:
         return tuple(kinds)  # the reference's state numbering order: stump, stairs, pit
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain dict with ranges as lists (JSON and YAML friendly); :meth:`from_dict` reverses it."""
         data = asdict(self)
         for key in ("pit_gap", "stump_height", "stair_height", "stair_steps"):
             if data[key] is not None:
@@ -76,6 +78,7 @@ class TerrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TerrainConfig":
+        """The terrain of a :meth:`to_dict` dict (ranges back to tuples)."""
         data = dict(data)
         for key in ("pit_gap", "stump_height", "stair_height", "stair_steps"):
             if data.get(key) is not None:

@@ -56,6 +56,7 @@ LOAD_FLAGS = (  # MJCFBasedRobot.reset
 
 
 def ant_xml_path() -> str:
+    """Path of pybullet_data's MJCF ant, the quadruped's default body."""
     return os.path.join(pybullet_data.getDataPath(), "mjcf", "ant.xml")
 
 

@@ -25,6 +25,7 @@ PCGRL_REPRESENTATIONS = ("narrow", "turtle", "wide")
 
 
 def pcgrl_id(problem: str, representation: str) -> str:
+    """Gymnasium id of a PCGRL env: ``evoforge/pcgrl-{problem}-{representation}-v0``."""
     return f"evoforge/pcgrl-{problem}-{representation}-v0"
 
 

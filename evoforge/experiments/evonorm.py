@@ -29,6 +29,10 @@ from evoforge.search.seeds import derive_seed
 
 
 class LayerSearchSettings(BaseModel):
+    """The ``search:`` section of a layer search: regularized evolution's budget, population, tournament, and
+    the initial population (random graphs or the baselines).
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     generations: int = Field(20, ge=1)
@@ -46,6 +50,8 @@ class LayerSearchSettings(BaseModel):
         return self
 
 class EvoNormConfig(BaseRunConfig):
+    """Config of ``experiment: evonorm``: evolve normalization-activation layers (Liu et al. 2020)."""
+
     experiment: Literal["evonorm"]
     data: DataSettings = DataSettings()
     anchors: list[Literal["resnet", "mobilenet", "plain"]] = Field(
@@ -57,6 +63,10 @@ class EvoNormConfig(BaseRunConfig):
 
 
 class LayerEvaluator(Evaluator):
+    """Judges each layer graph on the anchor architectures (:func:`~evoforge.nas.evonorm_train.judge_layer`);
+    fitness = mean accuracy over the anchors, 0 for a rejected layer (``rejected`` > 0 in its metrics).
+    """
+
     def __init__(self, config: EvoNormConfig) -> None:
         self.config = config
 
@@ -74,6 +84,8 @@ class LayerEvaluator(Evaluator):
 
 
 class EvoNormExperiment:
+    """``experiment: evonorm``: regularized evolution with Pareto tournaments over the per-anchor accuracies."""
+
     config_class = EvoNormConfig
 
     def __init__(self, config: EvoNormConfig) -> None:
@@ -81,9 +93,13 @@ class EvoNormExperiment:
         self.settings = config.run_settings(config.search.generations, None)
 
     def evaluator_factory(self) -> partial[LayerEvaluator]:
+        """A picklable factory of :class:`LayerEvaluator` with this config."""
         return partial(LayerEvaluator, self.config)
 
     def make_searcher(self) -> RegularizedEvolution:
+        """Regularized evolution from the baselines' graphs or seeded random graphs, parents picked from the
+        Pareto front of each tournament over ``accuracy_<anchor>``.
+        """
         from evoforge.nas.evonorm import BASELINES
 
         search = self.config.search

@@ -37,6 +37,8 @@ class FaultSettings(BaseModel):
 
 
 class FunctionSettings(BaseModel):
+    """The ``function:`` section: which benchmark function, its dimension, fitness noise and injected faults."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: Literal["sphere", "rastrigin"] = "sphere"
@@ -46,6 +48,8 @@ class FunctionSettings(BaseModel):
 
 
 class FunctionConfig(BaseRunConfig):
+    """Config of ``experiment: function``: ES (the ``search:`` section) on a benchmark function."""
+
     experiment: Literal["function"]
     function: FunctionSettings = FunctionSettings()
     search: ESSettings = ESSettings()
@@ -53,6 +57,7 @@ class FunctionConfig(BaseRunConfig):
 
 
 def sphere(x: torch.Tensor) -> torch.Tensor:
+    """Sphere: sum of x_i^2 over the last axis, global minimum 0 at the origin."""
     return (x**2).sum(dim=-1)
 
 
@@ -65,6 +70,8 @@ FUNCTIONS = {"sphere": sphere, "rastrigin": rastrigin}
 
 
 class FunctionEvaluator(Evaluator):
+    """Fitness = -f(x) for a chunk of vector genomes in one vectorised call, with the configured noise and faults."""
+
     def __init__(self, settings: FunctionSettings) -> None:
         self.settings = settings
 
@@ -90,6 +97,8 @@ class FunctionEvaluator(Evaluator):
 
 
 class FunctionExperiment:
+    """``experiment: function``: ES from a seeded random centre in [-2, 2)^dim on -f(x)."""
+
     config_class = FunctionConfig
 
     def __init__(self, config: FunctionConfig) -> None:
@@ -97,9 +106,11 @@ class FunctionExperiment:
         self.settings = config.run_settings(config.search.generations, config.stop_fitness)
 
     def evaluator_factory(self) -> partial[FunctionEvaluator]:
+        """A picklable factory of :class:`FunctionEvaluator` with this config's ``function:`` section."""
         return partial(FunctionEvaluator, self.config.function)
 
     def make_searcher(self) -> ESSearcher:
+        """The configured ES from a random centre drawn from the run seed."""
         generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
         center = torch.rand(self.config.function.dim, generator=generator) * 4 - 2
         return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
@@ -107,6 +118,7 @@ class FunctionExperiment:
     def replay(
         self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
     ) -> tuple[list[float], list]:
+        """Fitness of ``genome`` on ``episodes`` seeds derived from ``seed`` (faults off); no frames to record."""
         evaluator = FunctionEvaluator(self.config.function.model_copy(update={"faults": FaultSettings()}))
         seeds = [derive_seed(seed, i) for i in range(episodes)]
         return [e.fitness for e in evaluator.evaluate(genome.reshape(1, -1).repeat(episodes, 1), seeds)], []

@@ -30,6 +30,8 @@ from evoforge.search.seeds import derive_seed, episode_seeds
 
 
 class EnvSettings(BaseModel):
+    """The ``env:`` section: gymnasium env id(s), episodes per evaluation, episode cap and ``gymnasium.make`` kwargs."""
+
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="gymnasium env id, e.g. CartPole-v1")
@@ -58,10 +60,13 @@ class EnvSettings(BaseModel):
 
     @property
     def all_ids(self) -> list[str]:
+        """The main env id followed by ``also_ids``: every env an evaluation runs on."""
         return [self.id, *self.also_ids]
 
 
 class PolicySettings(BaseModel):
+    """The ``policy:`` section: the MLP's hidden widths, activation, bias, initial centre and weight penalty."""
+
     model_config = ConfigDict(extra="forbid")
 
     hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden layer widths")
@@ -81,6 +86,8 @@ class PolicySettings(BaseModel):
 
 
 class GymControlConfig(BaseRunConfig):
+    """Config of ``experiment: gym_control``: ES on the weights of a batched MLP policy for gymnasium envs."""
+
     experiment: Literal["gym_control"]
     env: EnvSettings
     policy: PolicySettings = PolicySettings()
@@ -121,6 +128,7 @@ class ActionMap:
 
     @property
     def output_activation(self) -> Activation:
+        """The network's output activation that suits the action space: linear for argmax, tanh for boxes."""
         return "linear" if self.kind == "discrete" else "tanh"
 
     def __call__(self, outputs: np.ndarray) -> np.ndarray:
@@ -133,6 +141,7 @@ class ActionMap:
 
 
 def build_policy(env: gymnasium.Env, policy: PolicySettings) -> tuple[BatchedMLP, ActionMap]:
+    """The batched MLP for ``env``'s observation and action spaces, and the map from its outputs to actions."""
     action_map = ActionMap(env.action_space)
     mlp = BatchedMLP(
         sizes=(_observation_size(env.observation_space), *policy.hidden, action_map.size),
@@ -169,6 +178,7 @@ class GymEpisodesEvaluator(Evaluator):
         self.build(first)
 
     def build(self, env: gymnasium.Env) -> None:
+        """Build the policy's network for ``env``'s spaces (called once per worker by :meth:`setup`)."""
         raise NotImplementedError
 
     def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
@@ -176,6 +186,7 @@ class GymEpisodesEvaluator(Evaluator):
         raise NotImplementedError
 
     def fitness_penalty(self, genomes: torch.Tensor) -> np.ndarray:
+        """What is subtracted from each genome's mean return (none here; subclasses penalise weights or rules)."""
         return np.zeros(genomes.shape[0])
 
     def rollout(
@@ -248,6 +259,7 @@ class GymPolicyEvaluator(GymEpisodesEvaluator):
         return act
 
     def fitness_penalty(self, genomes: torch.Tensor) -> np.ndarray:
+        """``policy.weight_penalty`` x mean(w^2) per genome, the static baselines' penalty of Najarro & Risi 2020."""
         return (self.policy_settings.weight_penalty * (genomes.double() ** 2).mean(dim=1)).numpy()
 
 
@@ -263,12 +275,15 @@ class GymControlExperiment:
         self.center_init = self.initial_center()  # also checks policy.init_from before anything starts
 
     def evaluator_factory(self) -> partial[GymPolicyEvaluator]:
+        """A picklable factory of :class:`GymPolicyEvaluator` with this config's env and policy sections."""
         return partial(GymPolicyEvaluator, self.config.env, self.config.policy)
 
     def make_searcher(self) -> ESSearcher:
+        """The configured ES from :meth:`initial_center`."""
         return ESSearcher(self.config.search, self.center_init.clone(), seed=derive_seed(self.config.seed, 1))
 
     def initial_center(self) -> torch.Tensor:
+        """The ES's starting weights: from ``policy.init_from``, zeros, or a seeded Linear-style initialisation."""
         probe = make_env(self.config.env.id, max_episode_steps=self.config.env.max_episode_steps, **self.config.env.kwargs)
         mlp, _ = build_policy(probe, self.config.policy)
         probe.close()

@@ -35,6 +35,8 @@ from evoforge.search.seeds import derive_seed
 
 
 class HebbianNetworkSettings(BaseModel):
+    """The ``network:`` section: layers, optional CNN, plasticity rule and sharing, initial weights, normalisation."""
+
     model_config = ConfigDict(extra="forbid")
 
     hidden: list[int] = Field(default_factory=lambda: [128, 64], description="hidden widths (paper: 128, 64)")
@@ -53,6 +55,8 @@ class HebbianNetworkSettings(BaseModel):
 
 
 class HebbianConfig(BaseRunConfig):
+    """Config of ``experiment: hebbian``: ES on plasticity rules (Najarro & Risi 2020) for gymnasium envs."""
+
     experiment: Literal["hebbian"]
     env: EnvSettings
     network: HebbianNetworkSettings = HebbianNetworkSettings()
@@ -74,6 +78,7 @@ class CarRacingActionMap:
 def build_network(
     env: gymnasium.Env, settings: HebbianNetworkSettings
 ) -> tuple[HebbianMLP, ActionMap | CarRacingActionMap]:
+    """The Hebbian network (with the CNN for pixels) for ``env``'s spaces and the map from its outputs to actions."""
     if settings.action_map == "car_racing":
         space = env.action_space
         if not (isinstance(space, gymnasium.spaces.Box) and space.shape == (3,)):
@@ -128,11 +133,14 @@ class HebbianEvaluator(GymEpisodesEvaluator):
         return act
 
     def fitness_penalty(self, genomes: torch.Tensor) -> np.ndarray:
+        """``network.coefficient_penalty`` x mean(coefficients^2) per genome (the reference's penalty on the rules)."""
         coefficients = genomes[:, : self.net.num_coefficients].double()
         return (self.network_settings.coefficient_penalty * (coefficients**2).mean(dim=1)).numpy()
 
 
 class HebbianExperiment:
+    """``experiment: hebbian``: ES on the rule coefficients, starting from N(0, ``coefficient_std``^2)."""
+
     config_class = HebbianConfig
 
     def __init__(self, config: HebbianConfig) -> None:
@@ -144,9 +152,11 @@ class HebbianExperiment:
         probe.close()
 
     def evaluator_factory(self) -> partial[HebbianEvaluator]:
+        """A picklable factory of :class:`HebbianEvaluator` with this config's env and network sections."""
         return partial(HebbianEvaluator, self.config.env, self.config.network)
 
     def make_searcher(self) -> ESSearcher:
+        """The configured ES from a seeded N(0, ``coefficient_std``^2) centre."""
         generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
         center = torch.randn(self.net.num_params, generator=generator) * self.config.network.coefficient_std
         return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
@@ -154,6 +164,7 @@ class HebbianExperiment:
     def replay(
         self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
     ) -> tuple[list[float], list[Any]]:
+        """Returns of ``episodes`` episodes of ``genome`` (seeds derived from ``seed``); their frames if ``record``."""
         env = replay_env_settings(self.config.env, env_id)
         evaluator = HebbianEvaluator(env, self.config.network, render_mode="rgb_array" if record else None)
         evaluator.setup()

@@ -38,6 +38,7 @@ class EpisodeTrace:
 
     @property
     def total(self) -> float:
+        """The episode's return."""
         return float(np.sum(self.rewards))
 
 
@@ -85,6 +86,9 @@ def run_episode(
 
 
 def plot_weights(trace: EpisodeTrace, path: Path, title: str = "") -> Path:
+    """Plot the weights of one episode into ``path``: the output layer at a few moments, 25 synapses per layer over
+    time, and the weight vector's first two principal components coloured by time.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,6 +135,7 @@ def plot_weights(trace: EpisodeTrace, path: Path, title: str = "") -> Path:
 
 
 def plot_perturbations(traces: dict[str, EpisodeTrace], perturb_at: int, path: Path, title: str = "") -> Path:
+    """Plot the cumulative reward of each trace (unperturbed, zeroed, re-randomised at ``perturb_at``) into ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")

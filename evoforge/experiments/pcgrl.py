@@ -42,6 +42,10 @@ PATH_STAT = {"binary": "path-length", "zelda": "path-length", "sokoban": "soluti
 
 
 class GeneratorSettings(BaseModel):
+    """The ``generator:`` section: PCGRL problem, representation (or ``nca``), maps per evaluation, budgets,
+    network width, initial sampling and the fitness weights of validity and diversity.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     problem: Literal["binary", "zelda", "sokoban"] = "binary"
@@ -60,6 +64,8 @@ class GeneratorSettings(BaseModel):
 
 
 class PCGRLConfig(BaseRunConfig):
+    """Config of ``experiment: pcgrl``: ES on the weights of a level generator."""
+
     experiment: Literal["pcgrl"]
     generator: GeneratorSettings = GeneratorSettings()
     search: ESSettings = ESSettings()
@@ -67,6 +73,9 @@ class PCGRLConfig(BaseRunConfig):
 
 
 def build_generator(settings: GeneratorSettings, problem: Problem):
+    """The generator network for ``settings.representation``: an NCA, a fully convolutional policy (wide) or
+    a conv policy on the egocentric crop (narrow, turtle).
+    """
     rep = settings.representation
     if rep == "nca":
         return NCAGenerator(problem.num_tiles, problem.border_tile, settings.width or 32, settings.nca_steps)
@@ -101,6 +110,10 @@ class Generated:
 
 
 class PCGRLGenerationEvaluator(Evaluator):
+    """Runs a chunk of generator genomes on seeded random maps in one simulator; fitness = mean score +
+    ``valid_weight`` x valid share + ``diversity_weight`` x Hamming diversity of the genome's levels.
+    """
+
     def __init__(self, settings: GeneratorSettings) -> None:
         self.settings = settings
 
@@ -110,6 +123,7 @@ class PCGRLGenerationEvaluator(Evaluator):
 
     @property
     def num_params(self) -> int:
+        """Number of weights of one generator (the genome's length)."""
         return self.generator.num_params
 
     def generate(self, genomes: torch.Tensor, seeds: Sequence[int], record: bool = False) -> Generated:
@@ -172,6 +186,8 @@ class PCGRLGenerationEvaluator(Evaluator):
 
 
 class PCGRLExperiment:
+    """``experiment: pcgrl``: ES on level generators; replays write level grids and editing animations."""
+
     config_class = PCGRLConfig
     video_fps = 10  # editing animations: a few steps per second are readable
 
@@ -180,6 +196,7 @@ class PCGRLExperiment:
         self.settings = config.run_settings(config.search.generations, config.stop_fitness)
 
     def evaluator_factory(self) -> partial[PCGRLGenerationEvaluator]:
+        """A picklable factory of :class:`PCGRLGenerationEvaluator` with this config's ``generator:`` section."""
         return partial(PCGRLGenerationEvaluator, self.config.generator)
 
     def _evaluator(self, maps: int | None = None) -> PCGRLGenerationEvaluator:
@@ -189,6 +206,9 @@ class PCGRLExperiment:
         return evaluator
 
     def make_searcher(self) -> ESSearcher:
+        """The configured ES from the fittest of ``generator.init_samples`` seeded random genomes (the first one
+        when ``init_samples`` <= 1).
+        """
         settings = self.config.generator
         evaluator = self._evaluator()
         generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))

@@ -46,6 +46,8 @@ STATE_FILE = "poet_state.ckpt"
 
 
 class AgentSettings(BaseModel):
+    """The ``agent:`` section: a static MLP or a Hebbian network of the reference's shape, and the episode cap."""
+
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["mlp", "hebbian"] = Field(
@@ -59,6 +61,8 @@ class AgentSettings(BaseModel):
 
 
 class POETConfig(BaseRunConfig):
+    """Config of ``experiment: poet``: the POET loop, the agents' ES, the agent and the terrain categories."""
+
     experiment: Literal["poet"]
     poet: POETSettings = POETSettings()
     # the reference's ES: sigma 0.1 x 0.999 per step (floor 0.01), lr 0.01 (Adam), L2 0.01; 512 rollouts there
@@ -76,16 +80,20 @@ class WalkerSpace:
         self.categories = tuple(categories)
 
     def mutate(self, env: dict, rng: np.random.Generator) -> dict:
+        """A child terrain of ``env``: the original POET's mutation of every enabled category, a new terrain seed."""
         return mutate_terrain(TerrainConfig.from_dict(env), rng, self.categories).to_dict()
 
     def encoding(self, env: dict) -> np.ndarray:
+        """The terrain's encoding vector (novelty distances are computed between these)."""
         return TerrainConfig.from_dict(env).vector()
 
     def name(self, env: dict) -> str:
+        """The terrain's name; POET rejects a child named like an active environment."""
         return TerrainConfig.from_dict(env).name  # the reference rejects a child named like an active env
 
 
 def walker_mlp(settings: AgentSettings) -> BatchedMLP:
+    """The reference's all-tanh MLP for BipedalWalker: 24 inputs, ``settings.hidden``, 4 outputs."""
     return BatchedMLP((24, *settings.hidden, 4), activation="tanh", output_activation="tanh")
 
 
@@ -105,6 +113,9 @@ class WalkerAgent:
             self.num_params = self.hebbian.num_params
 
     def controller(self, genome: torch.Tensor, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+        """A function from one observation to one action for ``genome``; Hebbian agents start from weights drawn
+        from ``seed``.
+        """
         genome = torch.as_tensor(genome, dtype=torch.float32).reshape(1, -1)
         if self.settings.kind == "mlp":
             layers = self.mlp.numpy_layers(genome)
@@ -158,6 +169,10 @@ class WalkerEvaluator(Evaluator):
 
 
 class POETExperiment:
+    """``experiment: poet``: runs its own outer loop (:meth:`run`) on the shared evaluator pool, with
+    ``poet.iterations`` as the budget that ``evoforge resume --generations`` extends.
+    """
+
     config_class = POETConfig
     budget_key = "poet.iterations"  # what `evoforge resume --generations N` extends
 
@@ -167,18 +182,22 @@ class POETExperiment:
 
     @staticmethod
     def describe(summary: dict[str, Any]) -> str:
+        """One line on a finished run: iterations, environments, ANNECS."""
         return (f"{summary['iterations']} iterations, {summary['environments']} environments, "
                 f"ANNECS {summary['annecs']}")
 
     def evaluator_factory(self) -> partial[WalkerEvaluator]:
+        """A picklable factory of the walker evaluator with this config's ``agent:`` section."""
         return partial(WalkerEvaluator, self.config.agent)
 
     def make_poet(self) -> POET:
+        """A fresh POET loop whose first environment is ``first_env`` (flat by default)."""
         first = TerrainConfig.from_dict(self.config.first_env).to_dict()
         return POET(self.config.poet, self.config.search, WalkerSpace(self.config.categories), first,
                     WalkerAgent(self.config.agent).num_params, seed=self.config.seed)
 
     def load_poet(self, run_dir: Path) -> POET | None:
+        """The POET state saved in ``run_dir`` (after the last completed iteration), or None when there is none."""
         path = Path(run_dir) / STATE_FILE
         if not path.is_file():
             return None
@@ -233,6 +252,9 @@ class POETExperiment:
 
 
 def write_environments(poet: POET, path: Path) -> None:
+    """Write every environment ever created to ``path`` as JSON: terrain, parent, creation, best score,
+    solved / retired iteration and difficulty class.
+    """
     rows = []
     for record in poet.envs.values():
         config = TerrainConfig.from_dict(record.env)

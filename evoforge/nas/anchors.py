@@ -17,6 +17,10 @@ NormAct = Callable[[int], nn.Module]
 
 
 class PreActBlock(nn.Module):
+    """Pre-activation residual block (He et al. 2016): norm-act, 3x3 conv, norm-act, 3x3 conv, plus a
+    (1x1 strided) shortcut.
+    """
+
     def __init__(self, c_in: int, c_out: int, stride: int, norm_act: NormAct) -> None:
         super().__init__()
         self.norm1, self.conv1 = norm_act(c_in), nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
@@ -31,6 +35,10 @@ class PreActBlock(nn.Module):
 
 
 class InvertedResidual(nn.Module):
+    """MobileNetV2's inverted residual (Sandler et al. 2018): 1x1 expansion, 3x3 depthwise, 1x1 projection,
+    with a norm-act after the first two and a residual when shapes allow.
+    """
+
     def __init__(self, c_in: int, c_out: int, stride: int, expand: int, norm_act: NormAct) -> None:
         super().__init__()
         hidden = c_in * expand
@@ -45,6 +53,7 @@ class InvertedResidual(nn.Module):
 
 
 def resnet(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) -> nn.Module:
+    """A small pre-activation ResNet around ``norm_act``: stem conv, three blocks (one strided), global pool, linear."""
     return nn.Sequential(
         nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
         PreActBlock(width, width, 1, norm_act), PreActBlock(width, 2 * width, 2, norm_act),
@@ -53,6 +62,7 @@ def resnet(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) -
 
 
 def mobilenet(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) -> nn.Module:
+    """A small MobileNetV2-style network around ``norm_act``: three inverted residuals, 1x1 conv, pool, linear."""
     return nn.Sequential(
         nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), norm_act(width),
         InvertedResidual(width, width, 1, 4, norm_act), InvertedResidual(width, 2 * width, 2, 4, norm_act),
@@ -62,6 +72,7 @@ def mobilenet(norm_act: NormAct, in_channels: int, classes: int, width: int = 16
 
 
 def plain(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) -> nn.Module:
+    """A plain CNN around ``norm_act``: three 3x3 convolutions (one strided), global pool, linear."""
     return nn.Sequential(
         nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), norm_act(width),
         nn.Conv2d(width, 2 * width, 3, 2, 1, bias=False), norm_act(2 * width),

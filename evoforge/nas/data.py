@@ -25,6 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class DataSettings(BaseModel):
+    """The ``data:`` section: which images (scikit-learn's digits, CIFAR-10 batches on disk or a folder),
+    their size and channels, and the digits' train / test split.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     source: Literal["digits", "cifar10", "folder"] = "digits"
@@ -47,10 +51,14 @@ class ImageData:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
 
 
 def load_data(settings: DataSettings) -> ImageData:
+    """The images ``settings`` names, from disk (nothing is downloaded), resized and standardised per channel with the
+    training set's mean and std.
+    """
     if settings.source == "digits":
         train_x, train_y, test_x, test_y = _digits(settings)
     elif settings.source == "cifar10":

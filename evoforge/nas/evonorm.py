@@ -40,6 +40,7 @@ MAX_NODES = 14  # initial nodes included (the MONAI reimplementation's cap)
 
 
 def arity(op: str) -> int:
+    """Number of inputs of ``op``: 2 for add, mul, div and max, 1 for the rest."""
     return 2 if op in BINARY else 1
 
 
@@ -67,6 +68,7 @@ class LayerGraph(StructuredGenome):
     # -- reading --------------------------------------------------------------------------------------------------
     @property
     def output(self) -> int:
+        """Index of the output node (the last one)."""
         return len(INITIAL) + len(self.nodes) - 1
 
     def live(self) -> set[int]:
@@ -88,6 +90,7 @@ class LayerGraph(StructuredGenome):
                    for node in self.live())
 
     def expression(self, node: int | None = None) -> str:
+        """The formula computed at ``node`` (default: the output) in terms of x, v0, v1 and zero."""
         node = self.output if node is None else node
         if node < len(INITIAL):
             return INITIAL[node]
@@ -104,10 +107,12 @@ class LayerGraph(StructuredGenome):
         return _bare(self.expression())
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"nodes": [[op, [inputs...]], ...]}``, JSON-friendly; :meth:`from_dict` reverses it."""
         return {"nodes": [[op, list(inputs)] for op, inputs in self.nodes]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LayerGraph":
+        """The graph of a :meth:`to_dict` dict."""
         return cls(tuple((op, tuple(inputs)) for op, inputs in data["nodes"]))
 
     # -- search operators -----------------------------------------------------------------------------------------
@@ -275,6 +280,7 @@ def _broadcast(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def compile_layer(graph: LayerGraph, channels: int, **kwargs: Any) -> EvoNormLayer:
+    """An ``nn.Module`` computing ``graph`` on (N, ``channels``, H, W) inputs, a drop-in for BatchNorm2d + ReLU."""
     return EvoNormLayer(graph, channels, **kwargs)
 
 

@@ -29,6 +29,10 @@ from evoforge.nas.evonorm import LayerGraph, compile_layer
 
 
 class LayerTraining(BaseModel):
+    """How each candidate layer is trained on every anchor: width, SGD steps, batch, learning rate, momentum,
+    weight decay.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     width: int = Field(16, ge=1, description="channels of the anchors' first stage")
@@ -40,6 +44,8 @@ class LayerTraining(BaseModel):
 
 
 class Rejection(BaseModel):
+    """The quality and stability tests a candidate must pass before it is trained (Liu et al. 2020, Sec. 4)."""
+
     model_config = ConfigDict(extra="forbid")
 
     quality_steps: int = Field(30, ge=1)
@@ -55,6 +61,9 @@ class Unstable(RuntimeError):
 
 
 def make_model(layer: LayerGraph | Callable[[int], nn.Module], anchor: str, data: ImageData, width: int) -> nn.Module:
+    """The ``anchor`` architecture for ``data`` with ``layer`` (a graph, or a ``channels -> module`` factory) as
+    its normalization-activation.
+    """
     norm_act = layer if callable(layer) and not isinstance(layer, LayerGraph) else (
         lambda channels: compile_layer(layer, channels))
     return ANCHORS[anchor](norm_act, data.input_shape[0], data.num_classes, width)

@@ -21,17 +21,22 @@ from evoforge.nas.space import EDGES, Cell
 
 
 class ReLUConvBN(nn.Sequential):
+    """NAS-Bench-201's convolution operation: ReLU, conv (same padding, no bias), BatchNorm."""
+
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
         super().__init__(nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
                          nn.BatchNorm2d(c_out))
 
 
 class Zero(nn.Module):
+    """NAS-Bench-201's ``none`` operation: zeros of the input's shape (the edge carries nothing)."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mul(0.0)
 
 
 def make_op(name: str, channels: int) -> nn.Module:
+    """The module of NAS-Bench-201 operation ``name`` on ``channels`` channels."""
     if name == "none":
         return Zero()
     if name == "skip_connect":

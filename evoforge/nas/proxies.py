@@ -100,6 +100,9 @@ def naswot(cell: Cell, inputs: torch.Tensor, channels: int, cells_per_stage: int
 
 
 def jacob_cov(cell: Cell, inputs: torch.Tensor, channels: int, cells_per_stage: int, seed: int = 0) -> float:
+    """NASWOT v1 (Mellor et al., arXiv 2006.04647v1): -sum_i [log(s_i + k) + 1 / (s_i + k)], k = 1e-5, over the
+    eigenvalues s of the correlation matrix of the input Jacobians of a one-output network; NaN when undefined.
+    """
     torch.manual_seed(seed)
     network = build_network(cell, inputs.shape[1:], 1, channels, cells_per_stage)
     network.train()
@@ -121,6 +124,9 @@ def _weights(network: nn.Module) -> list[torch.Tensor]:
 
 def synflow(cell: Cell, inputs: torch.Tensor, channels: int, cells_per_stage: int, num_classes: int,
             seed: int = 0) -> float:
+    """SynFlow (Tanaka et al. 2020): sum |theta * dR/dtheta| with BN removed, |weights|, an all-ones input and
+    R the sum of the outputs (float64).
+    """
     torch.manual_seed(seed)
     network = build_network(cell, inputs.shape[1:], num_classes, channels, cells_per_stage)
     _remove_batch_norm(network)
@@ -151,18 +157,23 @@ def _loss_gradients(cell: Cell, inputs: torch.Tensor, labels: torch.Tensor, chan
 
 def snip(cell: Cell, inputs: torch.Tensor, labels: torch.Tensor, channels: int, cells_per_stage: int,
          num_classes: int, seed: int = 0) -> float:
+    """SNIP as a zero-cost proxy (Abdelfattah et al. 2021): sum |W * dL/dW| over conv and linear weights, L the
+    cross-entropy of one minibatch.
+    """
     weights = _loss_gradients(cell, inputs, labels, channels, cells_per_stage, num_classes, seed)
     return float(sum((w * w.grad).abs().sum() for w in weights).detach())
 
 
 def grad_norm(cell: Cell, inputs: torch.Tensor, labels: torch.Tensor, channels: int, cells_per_stage: int,
               num_classes: int, seed: int = 0) -> float:
+    """Gradient norm (Abdelfattah et al. 2021): sum over conv and linear layers of ||dL/dW||_2 for one minibatch."""
     weights = _loss_gradients(cell, inputs, labels, channels, cells_per_stage, num_classes, seed)
     return float(sum(w.grad.norm() for w in weights))
 
 
 def param_count(cell: Cell, input_shape: Sequence[int], channels: int, cells_per_stage: int,
                 num_classes: int) -> int:
+    """Trainable parameters of the cell's network in the benchmark's skeleton (NAS-Bench-201 reports the same)."""
     network = build_network(cell, input_shape, num_classes, channels, cells_per_stage)
     return sum(p.numel() for p in network.parameters())
 

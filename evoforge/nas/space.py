@@ -64,6 +64,7 @@ class Cell(StructuredGenome):
             raise ValueError(f"not a NAS-Bench-201 cell string: {text!r} ({exc})") from None
 
     def index(self) -> int:
+        """The cell's index in [0, 15625): its six ops read as base-5 digits."""
         value = 0
         for op in self.ops:
             value = value * len(OPS) + OPS.index(op)
@@ -71,6 +72,7 @@ class Cell(StructuredGenome):
 
     @classmethod
     def from_index(cls, index: int) -> "Cell":
+        """The cell of an :meth:`index`."""
         if not 0 <= index < NUM_CELLS:
             raise ValueError(f"cell index must be in [0, {NUM_CELLS}), got {index}")
         ops = []
@@ -80,15 +82,18 @@ class Cell(StructuredGenome):
         return cls(tuple(reversed(ops)))
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"arch": "|op~0|+|...|"}``, the NAS-Bench-201 string."""
         return {"arch": str(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Cell":
+        """The cell of a :meth:`to_dict` dict."""
         return cls.from_string(data["arch"])
 
     # -- search operators -----------------------------------------------------------------------------------------
     @classmethod
     def random(cls, rng: np.random.Generator) -> "Cell":
+        """A uniformly random cell of the 15,625."""
         return cls.from_index(int(rng.integers(NUM_CELLS)))
 
     def mutate(self, rng: np.random.Generator) -> "Cell":

@@ -19,6 +19,8 @@ from evoforge.nas.space import Cell
 
 
 class NetworkSettings(BaseModel):
+    """The ``network:`` section: the NAS-Bench-201 skeleton's C (channels) and N (cells per stage)."""
+
     model_config = ConfigDict(extra="forbid")
 
     channels: int = Field(16, ge=1, description="C: channels of the first stage (NAS-Bench-201: 16)")
@@ -26,6 +28,10 @@ class NetworkSettings(BaseModel):
 
 
 class TrainingSettings(BaseModel):
+    """How a network is trained, NAS-Bench-201's recipe on a short budget: epochs, batch size, learning rate
+    (cosine-annealed), Nesterov momentum and weight decay.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(12, ge=1)

@@ -27,15 +27,18 @@ class ConvFeatures:
 
     @property
     def weight_shapes(self) -> list[tuple[int, int, int, int]]:
+        """(out, in, k, k) of each convolution."""
         c_in = (self.in_channels, self.channels[0])
         return [(c_out, c, k, k) for c_out, c, k in zip(self.channels, c_in, self.kernels)]
 
     @property
     def num_params(self) -> int:
+        """Number of convolution weights (no biases)."""
         return sum(int(np.prod(shape)) for shape in self.weight_shapes)
 
     @property
     def output_side(self) -> int:
+        """Side of the last feature map: each convolution (no padding) is followed by a 2x2 max-pool."""
         side = self.image_size
         for kernel, stride in zip(self.kernels, self.strides):
             side = ((side - kernel) // stride + 1) // 2  # convolution, then 2x2 max-pool
@@ -43,6 +46,7 @@ class ConvFeatures:
 
     @property
     def num_features(self) -> int:
+        """Length of the flattened features fed to the Hebbian layers (648 for the paper's CNN)."""
         return self.channels[-1] * self.output_side**2
 
     def split(self, genomes: np.ndarray) -> list[torch.Tensor]:

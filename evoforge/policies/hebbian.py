@@ -103,24 +103,29 @@ class HebbianMLP:
 
     @property
     def layer_shapes(self) -> list[tuple[int, int]]:
+        """(inputs, outputs) of each plastic layer."""
         return list(zip(self.sizes[:-1], self.sizes[1:]))
 
     @property
     def num_coefficients(self) -> int:
+        """Number of rule coefficients over all layers, for the rule and sharing chosen."""
         return sum(coefficient_count(self.rule, i, o, self.sharing, self.shared_rules) for i, o in self.layer_shapes)
 
     @property
     def observation_shape(self) -> tuple[int, ...]:
+        """Shape of one observation: (inputs,) or (channels, side, side) with the CNN."""
         if self.conv is None:
             return (self.sizes[0],)
         return (self.conv.in_channels, self.conv.image_size, self.conv.image_size)
 
     @property
     def num_conv_params(self) -> int:
+        """Number of the CNN's weights in the genome (0 without the CNN)."""
         return 0 if self.conv is None else self.conv.num_params
 
     @property
     def num_params(self) -> int:
+        """Genome length: rule coefficients, CNN weights, and the initial weights when ``init`` is ``coevolve``."""
         weights = sum(i * o for i, o in self.layer_shapes) if self.init == "coevolve" else 0
         return self.num_coefficients + self.num_conv_params + weights
 

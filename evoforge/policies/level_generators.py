@@ -34,10 +34,12 @@ class Layer:
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
+        """(out, in, k, k) for a convolution, (out, in) for a linear layer."""
         return (self.c_out, self.c_in, self.kernel, self.kernel) if self.kind == "conv" else (self.c_out, self.c_in)
 
     @property
     def num_params(self) -> int:
+        """Number of the layer's weights and biases."""
         return int(np.prod(self.weight_shape)) + self.c_out
 
 
@@ -49,6 +51,7 @@ class GroupedNetwork:
 
     @property
     def num_params(self) -> int:
+        """Genome length: the weights and biases of every layer."""
         return sum(layer.num_params for layer in self.layers)
 
     def split(self, genomes: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -94,6 +97,7 @@ class CropConvPolicy:
 
     @property
     def num_params(self) -> int:
+        """Genome length."""
         return self.network.num_params
 
     def logits(self, params, observations: torch.Tensor) -> torch.Tensor:
@@ -112,9 +116,11 @@ class FullyConvPolicy:
 
     @property
     def num_params(self) -> int:
+        """Genome length."""
         return self.network.num_params
 
     def logits(self, params, observations: torch.Tensor) -> torch.Tensor:
+        """observations (B, G, C, H, W) -> (B, G, H * W * N), ordered as the wide action (row, col, tile)."""
         out = self.network.forward(params, observations)  # (B, G, N, H, W)
         return out.permute(0, 1, 3, 4, 2).reshape(*out.shape[:2], -1)
 
@@ -130,6 +136,7 @@ class NCAGenerator:
 
     @property
     def num_params(self) -> int:
+        """Genome length."""
         return self.network.num_params
 
     def _one_hot_padded(self, levels: torch.Tensor) -> torch.Tensor:

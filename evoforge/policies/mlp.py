@@ -60,10 +60,12 @@ class BatchedMLP:
 
     @property
     def layer_shapes(self) -> list[tuple[int, int]]:
+        """(inputs, outputs) of each layer."""
         return list(zip(self.sizes[:-1], self.sizes[1:]))
 
     @property
     def num_params(self) -> int:
+        """Genome length: every layer's weights, and biases when ``bias`` is set."""
         return sum(i * o + (o if self.bias else 0) for i, o in self.layer_shapes)
 
     def unflatten(self, genomes: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:

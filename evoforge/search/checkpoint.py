@@ -45,11 +45,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def encode(payload: Any) -> bytes:
+    """Pickle ``payload`` behind a header: magic number, payload length and the payload's SHA-256."""
     body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(MAGIC, len(body), hashlib.sha256(body).digest()) + body
 
 
 def decode(data: bytes, source: str = "checkpoint") -> Any:
+    """The payload of :func:`encode`'s bytes; raises :class:`CheckpointError` naming ``source`` when the bytes
+    are truncated, not a checkpoint, fail the checksum or cannot be unpickled.
+    """
     if len(data) < _HEADER.size:
         raise CheckpointError(f"{source} is truncated ({len(data)} bytes, header needs {_HEADER.size})")
     magic, length, digest = _HEADER.unpack_from(data)
@@ -67,6 +71,7 @@ def decode(data: bytes, source: str = "checkpoint") -> Any:
 
 
 def checkpoint_path(directory: Path, generation: int) -> Path:
+    """``directory/ckpt-NNNNNN.ckpt``, the checkpoint file of the state after ``generation`` generations."""
     return Path(directory) / f"ckpt-{generation:06d}.ckpt"
 
 
@@ -91,6 +96,7 @@ def save_checkpoint(directory: Path, generation: int, payload: Any, keep: int) -
 
 
 def load_checkpoint(path: Path) -> Any:
+    """The payload of the checkpoint file at ``path``; raises :class:`CheckpointError` if it is missing or damaged."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")

@@ -233,20 +233,25 @@ class ESSearcher:
 
     @property
     def center(self) -> torch.Tensor:
+        """A copy of the search distribution's centre (the genome the run re-scores and keeps as the solution)."""
         return self.algorithm.status["center"].detach().clone()
 
     @property
     def sigma_mean(self) -> float:
+        """Mean of the distribution's per-parameter standard deviations (or its step size, if it reports one)."""
         status = self.algorithm.status
         sigma = status["stdev"] if "stdev" in status else status["stepsize"]
         return float(torch.as_tensor(sigma).float().mean())
 
     def metrics(self) -> dict[str, float]:
+        """Numbers logged every generation: ``sigma_mean``."""
         return {"sigma_mean": self.sigma_mean}
 
     def state_bytes(self) -> bytes:
+        """The whole evotorch searcher pickled: distribution, optimiser state and its torch generator."""
         return pickle.dumps(self.algorithm, protocol=pickle.HIGHEST_PROTOCOL)
 
     def load_state_bytes(self, data: bytes) -> None:
+        """Restore the searcher pickled by :meth:`state_bytes`."""
         self.algorithm = pickle.loads(data)
         self.problem = self.algorithm.problem

@@ -38,6 +38,7 @@ class Evaluation:
 
     @classmethod
     def failure(cls, error: str) -> "Evaluation":
+        """A failed evaluation: NaN fitness, ``failed`` set, ``error`` saying why in one line."""
         return cls(fitness=float("nan"), failed=True, error=error)
 
 

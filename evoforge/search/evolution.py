@@ -66,19 +66,39 @@ class _StructuredSearcher:
 
 
 class RandomSampling(_StructuredSearcher):
+    """Every step scores ``batch`` fresh genomes drawn by ``sample(rng)``; the run keeps the best (NASWOT's
+    Algorithm 1 when the fitness is an untrained score).
+    """
+
     def __init__(self, sample: Callable[[np.random.Generator], Any], batch: int, seed: int) -> None:
         super().__init__(seed)
         self.sample, self.batch = sample, batch
 
     def step(self, evaluate: Evaluate) -> None:
+        """Draw ``batch`` genomes and score them with one call of ``evaluate``."""
         self._score([self.sample(self.rng) for _ in range(self.batch)], evaluate)
 
     def metrics(self) -> dict[str, float]:
+        """Genomes scored so far (``sampled``) and the best score among them."""
         best = self.best
         return {"sampled": float(len(self.history)), "best_score": best[1] if best else float("nan")}
 
 
 class RegularizedEvolution(_StructuredSearcher):
+    """Regularized (aging) evolution, Real et al. 2019 (arXiv 1802.01548), with optional Pareto tournaments over
+    ``objectives`` (Liu et al. 2020); see the module docstring.
+
+    Args:
+        initial: the initial population, scored ``children`` at a time before any child is made.
+        population_size: members kept; the oldest leaves when a child joins a full population.
+        sample_size: tournament size.
+        children: genomes proposed per step.
+        seed: seed of the searcher's own numpy generator.
+        objectives: metric names; if given, the tournament winner is a random member of the sample's Pareto front.
+        mutate_kwargs: keyword arguments passed to every ``mutate`` call.
+        sample: draws fresh genomes while every genome so far was rejected.
+    """
+
     def __init__(self, initial: Sequence[Any], population_size: int, sample_size: int, children: int,
                  seed: int, objectives: Sequence[str] = (), mutate_kwargs: dict[str, Any] | None = None,
                  sample: Callable[[np.random.Generator], Any] | None = None) -> None:
@@ -119,6 +139,7 @@ class RegularizedEvolution(_StructuredSearcher):
                 self.population.popleft()  # aging: the oldest leaves, however fit
 
     def metrics(self) -> dict[str, float]:
+        """The population's size, best and mean fitness, and the candidates rejected so far."""
         fitness = [f for _, f, _ in self.population]
         return {"population": float(len(fitness)), "population_best": max(fitness, default=float("nan")),
                 "population_mean": float(np.mean(fitness)) if fitness else float("nan"),

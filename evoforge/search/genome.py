@@ -30,10 +30,12 @@ class StructuredGenome:
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome's fields as a plain dict (``dataclasses.asdict``)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls: type[S], data: dict[str, Any]) -> S:
+        """The genome of a :meth:`to_dict` dict."""
         return cls(**data)
 
 
@@ -42,6 +44,7 @@ GenomeBatch = Union[torch.Tensor, Sequence[StructuredGenome]]
 
 
 def batch_size(genomes: GenomeBatch) -> int:
+    """Number of genomes in a batch: rows of a tensor, or items of a list."""
     return int(genomes.shape[0]) if isinstance(genomes, torch.Tensor) else len(genomes)
 
 

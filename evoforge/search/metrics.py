@@ -27,6 +27,7 @@ class MetricsLog:
         self.path.write_text("".join(line + "\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append one generation's record to metrics.jsonl and its finite numbers to TensorBoard."""
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record, default=float) + "\n")
         if self._writer is not None:
@@ -37,12 +38,14 @@ class MetricsLog:
             self._writer.flush()
 
     def close(self) -> None:
+        """Flush and close the TensorBoard writer."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``run_dir/metrics.jsonl`` in order, or [] when there is none."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []

@@ -131,6 +131,7 @@ class EvaluatorPool:
 
     @property
     def num_workers(self) -> int:
+        """Actors running (the serial backend counts as one worker)."""
         return len(self._actors) if self.backend == "ray" else 1
 
     @property
@@ -139,6 +140,7 @@ class EvaluatorPool:
         return list(self._actors)
 
     def start(self) -> "EvaluatorPool":
+        """Build the evaluator in this process (serial), or start or join Ray and its actors; idempotent."""
         if self._started:
             return self
         if self.backend == "serial":

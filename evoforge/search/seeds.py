@@ -37,4 +37,5 @@ def episode_seeds(genome_seed: int, episodes: int) -> list[int]:
 
 
 def as_seed_list(seeds: Sequence[int]) -> list[int]:
+    """``seeds`` as a list of Python ints."""
     return [int(s) for s in seeds]

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PoolSettings(BaseModel):
+    """The ``pool:`` section: backend, actors, chunk size, tolerated failures and actor restarts."""
+
     model_config = ConfigDict(extra="forbid")
 
     backend: Literal["ray", "serial"] = "ray"
@@ -25,6 +27,8 @@ class PoolSettings(BaseModel):
 
 
 class CheckpointSettings(BaseModel):
+    """The ``checkpoint:`` section: how often to write one and how many to keep."""
+
     model_config = ConfigDict(extra="forbid")
 
     every: int = Field(1, ge=1, description="write a checkpoint every N generations (and at the end)")

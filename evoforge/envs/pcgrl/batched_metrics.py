@@ -22,6 +22,7 @@ _IN_MAP_CROSS[1, 1, :] = _IN_MAP_CROSS[1, :, 1] = True
 
 
 def passable_mask(levels: np.ndarray, passable: Sequence[int]) -> np.ndarray:
+    """Boolean mask of the tiles of ``levels`` (any shape) that are one of the ``passable`` tile indices."""
     mask = levels == passable[0]
     for tile in passable[1:]:
         mask |= levels == tile

@@ -93,6 +93,7 @@ class PCGRLVectorEnv(VectorEnv):
 
     @property
     def levels(self) -> np.ndarray:
+        """A copy of the current maps, (num_envs, height, width) tile indices."""
         return self.sim.levels.copy()
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):

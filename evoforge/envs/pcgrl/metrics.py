@@ -23,6 +23,7 @@ NEIGHBOURS = ((0, -1), (0, 1), (-1, 0), (1, 0))
 
 
 def passable_mask(level: np.ndarray, passable: Sequence[int]) -> np.ndarray:
+    """Boolean mask of the tiles of ``level`` that are one of the ``passable`` tile indices."""
     lookup = np.zeros(max(int(level.max(initial=0)), *passable) + 1, dtype=bool)
     lookup[list(passable)] = True
     return lookup[level]

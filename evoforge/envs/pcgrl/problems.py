@@ -41,6 +41,7 @@ class Problem:
 
     @property
     def num_tiles(self) -> int:
+        """Number of tile types N (the length of ``tiles``)."""
         return len(self.tiles)
 
     def initial_probs(self) -> np.ndarray:
@@ -57,19 +58,24 @@ class Problem:
         return current
 
     def reward_terms(self) -> tuple[RewardTerm, ...]:
+        """The reward's terms, (statistic or function of the stats, weight, low, high) each; see :meth:`reward`."""
         raise NotImplementedError
 
     def stats(self, level: np.ndarray) -> Stats:
+        """The problem's statistics of one (height, width) map, computed by plain per-map BFS (the ground truth)."""
         raise NotImplementedError
 
     def batch_stats(self, levels: np.ndarray) -> Stats:
+        """The same statistics as :meth:`stats` for a stack of maps (M, height, width), one int array per statistic."""
         raise NotImplementedError
 
     def reward(self, new: Stats, old: Stats) -> float:
+        """The paper's delta reward of one edit: the sum of weight x range reward of every term, ``old`` to ``new``."""
         return float(sum(w * metrics.range_reward(_value(new, k), _value(old, k), lo, hi)
                          for k, w, lo, hi in self.reward_terms()))
 
     def batch_reward(self, new: Stats, old: Stats) -> np.ndarray:
+        """:meth:`reward` for a batch: ``new`` and ``old`` hold one array per statistic; returns one reward per map."""
         return sum(w * bm.range_reward(_value(new, k), _value(old, k), lo, hi) for k, w, lo, hi in self.reward_terms())
 
     def success(self, stats: Stats, start: Stats) -> Any:
@@ -310,6 +316,7 @@ PROBLEMS: dict[str, type[Problem]] = {p.name: p for p in (BinaryProblem, ZeldaPr
 
 
 def make_problem(name: str, **overrides: Any) -> Problem:
+    """The problem called ``name`` (binary, zelda, sokoban), its dataclass fields overridden by ``overrides``."""
     if name not in PROBLEMS:
         raise ValueError(f"unknown PCGRL problem {name!r}; choose from {sorted(PROBLEMS)}")
     return PROBLEMS[name](**overrides)

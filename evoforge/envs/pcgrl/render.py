@@ -16,6 +16,7 @@ AGENT_OUTLINE = (255, 0, 0)
 
 
 def palette(problem_name: str, tiles: tuple[str, ...]) -> np.ndarray:
+    """One RGB colour per tile of ``tiles``, (N, 3) uint8; tiles this problem has no colour for get fixed ones."""
     colours = PALETTES.get(problem_name, {})
     fallback = np.random.default_rng(0).integers(40, 230, size=(len(tiles), 3))  # unknown problems: fixed colours
     return np.array([colours.get(tile, tuple(fallback[i])) for i, tile in enumerate(tiles)], dtype=np.uint8)

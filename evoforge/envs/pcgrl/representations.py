@@ -29,6 +29,7 @@ TURTLE_MOVES = np.array([(0, -1), (0, 1), (-1, 0), (1, 0)])  # (dy, dx): left, r
 
 
 def observation_channels(problem: Problem) -> int:
+    """Observation channels: 1 (the raw 0/1 tile) for two-tile problems, else N one-hot channels."""
     return 1 if problem.num_tiles == 2 else problem.num_tiles
 
 
@@ -46,17 +47,22 @@ class EditResult:
 
 
 class Representation:
+    """How an agent edits a batch of maps: its action space, observation and the decoding of actions into edits."""
+
     name: ClassVar[str]
     uses_position: ClassVar[bool] = True
     random_positions: ClassVar[bool] = False  # a fresh random position after every action (narrow)
 
     def action_space(self, problem: Problem) -> spaces.Discrete:
+        """The discrete action space of this representation for ``problem``."""
         raise NotImplementedError
 
     def crop_size(self, problem: Problem) -> int:
+        """Side c of the egocentric crop: twice the larger map side, so the whole map is always in view."""
         return 2 * max(problem.width, problem.height)
 
     def observation_space(self, problem: Problem) -> spaces.Box:
+        """Box of uint8 in {0, 1}: (C, c, c) crops for narrow and turtle, (C, height, width) maps for wide."""
         channels = observation_channels(problem)
         if self.uses_position:
             size = self.crop_size(problem)
@@ -85,6 +91,8 @@ class Representation:
 
 
 class Narrow(Representation):
+    """narrow: ``Discrete(N + 1)``, 0 = no-op, a = write tile a - 1 here; the position then jumps to a random tile."""
+
     name = "narrow"
     random_positions = True
 
@@ -96,6 +104,8 @@ class Narrow(Representation):
 
 
 class Turtle(Representation):
+    """turtle: ``Discrete(4 + N)``, 0-3 move left / right / up / down (clamped), 4 + t writes tile t here."""
+
     name = "turtle"
 
     def action_space(self, problem: Problem) -> spaces.Discrete:
@@ -111,6 +121,8 @@ class Turtle(Representation):
 
 
 class Wide(Representation):
+    """wide: ``Discrete(H * W * N)``, any tile anywhere, unravelled as (row, col, tile); no position."""
+
     name = "wide"
     uses_position = False
 
@@ -127,6 +139,7 @@ REPRESENTATIONS: dict[str, type[Representation]] = {r.name: r for r in (Narrow, 
 
 
 def make_representation(name: str) -> Representation:
+    """The representation called ``name`` (narrow, turtle, wide)."""
     if name not in REPRESENTATIONS:
         raise ValueError(f"unknown PCGRL representation {name!r}; choose from {sorted(REPRESENTATIONS)}")
     return REPRESENTATIONS[name]()

@@ -43,6 +43,7 @@ class BlockStream:
         self.cursor[i] = self.block
 
     def take(self, indices: np.ndarray, rngs: list[np.random.Generator]) -> np.ndarray:
+        """The next value of each map in ``indices``; a used-up block is refilled from that map's generator."""
         for i in indices[self.cursor[indices] >= self.block]:
             self.buffer[i] = self.draw(rngs[i], self.block)
             self.cursor[i] = 0
@@ -89,6 +90,7 @@ class PCGRLSimulator:
 
     # -- statistics -------------------------------------------------------------------------------------------
     def compute_stats(self, levels: np.ndarray) -> Stats:
+        """Statistics of a stack of maps: batched (one graph for all) or map by map, as the simulator was built."""
         if self.batched_stats:
             return self.problem.batch_stats(levels)
         per_map = [self.problem.stats(level) for level in levels]
@@ -101,6 +103,7 @@ class PCGRLSimulator:
             into[key][indices] = values
 
     def stats_of(self, indices: np.ndarray | slice) -> Stats:
+        """The current statistics of the maps at ``indices``."""
         return {key: values[indices] for key, values in self.stats.items()}
 
     # -- episode ----------------------------------------------------------------------------------------------
@@ -175,6 +178,7 @@ class PCGRLSimulator:
         return reward, terminated, truncated
 
     def observe(self, indices: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Observations of the maps at ``indices``, as the representation encodes them (crops or whole maps)."""
         return self.representation.observe(self.canvas[indices], self.positions[indices], self.problem)
 
     def info(self, i: int) -> dict:
