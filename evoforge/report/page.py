@@ -137,11 +137,13 @@ class Report:
     problems: list[str] = field(default_factory=list)  # views that failed to render, for the caller to print
 
     def section(self, title: str) -> Section:
+        """Append a new section titled ``title`` (listed in the table of contents) and return it to fill."""
         anchor = f"s{len(self.sections)}"
         self.sections.append(Section(title, anchor))
         return self.sections[-1]
 
     def render(self) -> str:
+        """The whole report as one self-contained HTML document."""
         toc = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in self.sections)
         body = "".join(f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>'
                        + "".join(b.html for b in s.blocks) + "</section>" for s in self.sections)

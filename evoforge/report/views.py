@@ -37,6 +37,7 @@ class RunFiles:
 
     @classmethod
     def open(cls, path: Path) -> "RunFiles":
+        """Read the run directory ``path``: config.yaml (required), summary.json and metrics.jsonl when present."""
         config_path = path / "config.yaml"
         if not config_path.is_file():
             raise ValueError(f"{path} is not a run directory (no config.yaml)")
@@ -48,9 +49,11 @@ class RunFiles:
 
     @property
     def kind(self) -> str:
+        """The run's ``experiment:`` kind, which picks its domain view."""
         return str(self.config.get("experiment", "unknown"))
 
     def experiment(self) -> Any:
+        """The run's experiment, rebuilt from its config.yaml."""
         from evoforge.experiments import load_experiment
 
         return load_experiment(self.path / "config.yaml", [])
@@ -102,6 +105,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 # -- sections every run has ------------------------------------------------------------------------------------
 def add_common_sections(report: Report, run: RunFiles, domain: Callable | None, media: bool) -> None:
+    """Add every report's sections to ``report``: overview, learning curves, the domain view (its failure becomes a
+    note, not a lost report), metrics table, config and commands, files.
+    """
     overview = report.section("Overview")
     if run.summary:
         overview.table(["", "value"], [(key, _plain(value)) for key, value in run.summary.items()
@@ -278,6 +284,7 @@ def poet_view(report: Report, run: RunFiles, media: bool) -> None:
 
 
 def experiment_env_name(env: Any) -> str:
+    """The name of a POET environment stored as a terrain dict."""
     from evoforge.envs.poet_walker import TerrainConfig
 
     return TerrainConfig.from_dict(env).name
