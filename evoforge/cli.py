@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ablate = sub.add_parser("ablate", help="run every variant x seed of an ablation spec, then tabulate and plot")
     ablate.add_argument("spec", type=Path)
-    ablate.add_argument("--out", type=Path, help="ablation directory (default: ablations/NAME); "
+    ablate.add_argument("--out", type=Path, help="ablation directory (default: runs/ablations/NAME); "
                         "running again on it resumes where it stopped")
     ablate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value in every variant, e.g. --set search.generations=2 (repeatable)")

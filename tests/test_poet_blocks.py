@@ -96,10 +96,10 @@ def point_scores(jobs):
             for env, genome in jobs]
 
 
-def small_poet(seed=0):
+def small_poet(seed=0, **overrides):
     from evoforge.search.poet import POET, POETSettings
 
-    settings = POETSettings(iterations=30, capacity=3, reproduce_every=4, transfer_every=3, children=4)
+    settings = POETSettings(iterations=30, capacity=3, reproduce_every=4, transfer_every=3, children=4, **overrides)
     es = ESSettings(algorithm="openai_es", popsize=8, sigma=0.2, learning_rate=0.1)
     return POET(settings, es, PointSpace(), {"target": [0.0, 0.0]}, num_params=3, seed=seed)
 
@@ -115,6 +115,29 @@ def test_poet_grows_environments_transfers_and_counts_annecs():
         assert record_env.parent is None or record_env.best_score >= 25
     parents = {r.id: r.parent for r in poet.envs.values()}
     assert all(p is None or p in parents for p in parents.values())  # a tree rooted at the flat start
+
+
+def test_poet_without_transfer_never_transfers_and_children_keep_their_parents_agent():
+    poet = small_poet(transfer=False)
+    admissions = []
+    admit = poet._admit
+
+    def spy(env, centre, parent):
+        if parent is not None:  # the child's first agent must be its parent's current centre
+            parent_pair = next(pair for pair in poet.pairs if pair.id == parent)
+            admissions.append(torch.equal(centre, parent_pair.searcher.center))
+        return admit(env, centre, parent)
+
+    poet._admit = spy
+    for _ in range(30):
+        record = poet.run_iteration(point_scores)
+    assert record["environments"] > 3 and admissions and all(admissions)  # it still grows environments
+    assert record["transfers_attempted"] == 0 and record["transfers_accepted"] == 0
+    assert not any("transfers" in r["events"] for r in poet.history)
+    with_transfer = small_poet()
+    for _ in range(30):
+        with_transfer.run_iteration(point_scores)
+    assert with_transfer.history[-1]["transfers_attempted"] > 0
 
 
 def test_poet_resumes_from_its_state_to_the_same_result():

@@ -57,18 +57,23 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def set_value(data: dict[str, Any], path: list[str], value: Any, where: str = "--set") -> None:
+    """Set ``data[path[0]][path[1]]... = value``, creating missing sections; ``where`` prefixes errors."""
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{where} {'.'.join(path)}: {part} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     for text in overrides:
         path, value = parse_override(text)
-        node = data
-        for part in path[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {'.'.join(path)}: {part} is not a section")
-            node = child
-        node[path[-1]] = value
+        set_value(data, path, value)
     return data
 
 

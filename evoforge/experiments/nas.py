@@ -71,6 +71,9 @@ class NASSearchSettings(BaseModel):
     population_size: int = Field(10, ge=1, description="REA / AREA population (Mellor et al.: 10)")
     sample_size: int = Field(3, ge=1, description="REA tournament size")
     area_candidates: int = Field(20, ge=1, description="AREA: untrained cells screened for the initial population")
+    train_final: bool = Field(False, description="after the search, train the best cell found with `training` "
+                                                 "(mean test accuracy over training.seeds) and record it in "
+                                                 "summary.json as final_accuracy, with final_cell")
 
     @model_validator(mode="after")
     def _tournament_fits(self) -> "NASSearchSettings":
@@ -190,6 +193,20 @@ class NASExperiment:
         else:
             initial = self.area_initial_population(rng)
         return RegularizedEvolution(initial, search.population_size, search.sample_size, search.children, seed)
+
+    def final_summary(self, best_genome: Cell | None, best_center: Any) -> dict[str, Any]:
+        """With ``search.train_final``: the test accuracy of the cell the search picked (its best-scoring sample),
+        trained from scratch with the configured schedule, mean over ``training.seeds`` -- what a proxy search is
+        judged by (Mellor et al. 2021 report the trained accuracy of the architecture each search returns)."""
+        if not self.config.search.train_final or best_genome is None:
+            return {}
+        data = load_data(self.config.data)
+        runs = [train_and_test(best_genome, data, self.config.network, self.config.training, seed)
+                for seed in self.config.training.seeds]
+        return {"final_cell": str(best_genome),
+                "final_accuracy": float(np.mean([run["accuracy"] for run in runs])),
+                "final_accuracy_seeds": [float(run["accuracy"]) for run in runs],
+                "final_train_seconds": float(sum(run["train_seconds"] for run in runs))}
 
     def area_initial_population(self, rng: np.random.Generator) -> list[Cell]:
         """AREA's screening: the ``population_size`` best NASWOT scores of ``area_candidates`` random cells

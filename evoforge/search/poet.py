@@ -170,6 +170,9 @@ class POETSettings(BaseModel):
     novelty: str = Field("encoding", pattern="^(encoding|pata_ec)$",
                          description="encoding: the original 5-D distance; pata_ec: Enhanced POET's ranks")
     solved: float = SOLVED
+    transfer: bool = Field(True, description="false: no transfer at all (the paper's POET-without-transfer "
+                                             "control): no periodic transfer, and a new environment starts with "
+                                             "its parent's agent instead of the best active agent on it")
     fine_tune_transfer: bool = Field(True, description="also try one ES step of the source on the target")
     admission_proposals: bool = Field(True, description="a child's admission also tries one ES step of every "
                                                         "active agent on it, as the reference")
@@ -280,7 +283,7 @@ class POET:
             pair.score = score
             pair.recent = [*pair.recent[-(RECENT_SCORES - 1):], score]
             self._record(pair, score, centre)
-        if t % settings.transfer_every == 0 and len(self.pairs) > 1:
+        if settings.transfer and t % settings.transfer_every == 0 and len(self.pairs) > 1:
             events["transfers"] = self.transfer(evaluate)
         self.iteration += 1
         record = self.metrics()
@@ -317,6 +320,7 @@ class POET:
         scores = evaluate([(child, parent.searcher.center) for child, parent in children])
         passing = [(child, parent) for (child, parent), score in zip(children, scores)
                    if passes_mc(score, settings.mc_low, settings.mc_high)]
+        parent_score = {id(child): score for (child, _), score in zip(children, scores)}
         ranked = sorted(zip(self._novelties([child for child, _ in passing], evaluate), passing),
                         key=lambda item: -item[0])
         ranked = [child_parent for _, child_parent in ranked]
@@ -330,7 +334,9 @@ class POET:
             centres = [pair.searcher.center for pair in agents]
             scores = evaluate([(child, centre) for centre in centres])
             candidates = list(zip(scores[:len(self.pairs)], centres))
-            if settings.admission_proposals:
+            if not settings.transfer:  # the child keeps its parent's agent (it passed MC 1 with it)
+                candidates = [(parent_score[id(child)], parent.searcher.center)]
+            elif settings.admission_proposals:
                 proposals = [Proposal(pair.searcher) for pair in self.pairs]
                 self._es_step([(proposal, child) for proposal in proposals], evaluate)
                 tuned = [proposal.center for proposal in proposals]

@@ -133,6 +133,7 @@ class Run:
         self._payload: dict[str, Any] | None = None  # state of the last completed generation
         self._payload_on_disk = True
         self._generation_batch: tuple[GenomeBatch, list[Evaluation]] | None = None
+        self._final: dict[str, Any] = {}  # the experiment's final_summary(), once the search has ended
         self.pool: EvaluatorPool | None = None
         self.metrics = MetricsLog(self.run_dir)
 
@@ -185,6 +186,7 @@ class Run:
                         if self.state.generation % settings.checkpoint.every == 0 or done:
                             self._write_checkpoint()
                     update_progress(record)
+                self._finish()
             status = "solved" if self.state.solved_generation is not None else "completed"
         except RunInterrupted:
             status = "interrupted"
@@ -199,6 +201,17 @@ class Run:
             self.state.elapsed_s = elapsed_before + time.perf_counter() - began
             summary = self.write_summary(status)
         return summary
+
+    def _finish(self) -> None:
+        """Numbers an experiment computes once the search has ended (e.g. training the best architecture).
+
+        Optional hook ``experiment.final_summary(best_genome, best_center) -> dict``, merged into summary.json.
+        It runs again when a finished run is resumed or extended, so it must depend only on its arguments and
+        the config; an interruption during it leaves the run resumable (the last generation is checkpointed).
+        """
+        hook = getattr(self.experiment, "final_summary", None)
+        if hook is not None:
+            self._final = dict(hook(self.best_genome, self.best_center))
 
     def _evaluate_population(self, genomes: GenomeBatch) -> list[Evaluation]:
         assert self.pool is not None
@@ -359,6 +372,7 @@ class Run:
             "solved": s.solved_generation is not None,
             "solved_generation": s.solved_generation,
             "wall_time_s": round(s.elapsed_s, 3),
+            **self._final,
         }
         ckpt.atomic_write_bytes(self.run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
         return summary

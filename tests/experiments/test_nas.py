@@ -130,3 +130,26 @@ def test_the_cifar10_and_folder_loaders_read_small_local_data(tmp_path):
     assert data.train_x.shape == (4, 3, 8, 8) and torch.equal(data.train_y, torch.tensor([0, 0, 1, 1]))
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         load_data(DataSettings(source="cifar10", root=tmp_path / "missing"))
+
+
+def test_train_final_trains_the_picked_cell_and_records_it_in_the_summary(tmp_path):
+    from evoforge.experiments import load_experiment
+    from evoforge.nas.space import Cell
+    from evoforge.nas.training import train_and_test
+
+    out = tmp_path / "random"
+    assert main(["run", str(CONFIGS / "nas_random_digits.yaml"), "--serial", "--quiet", "--out", str(out), *TINY,
+                 "--set", "search.generations=2", "--set", "search.children=2", "--set", "search.train_final=true",
+                 "--set", "training.seeds=[0,1]"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    best = torch.load(out / "best.pt", weights_only=False)["sample"]["genome"]
+    assert summary["status"] == "completed" and summary["final_cell"] == str(best)
+    config = load_experiment(out / "config.yaml").config
+    expected = [train_and_test(Cell.from_string(summary["final_cell"]), load_data(config.data), config.network,
+                               config.training, seed)["accuracy"] for seed in (0, 1)]
+    assert summary["final_accuracy_seeds"] == expected and summary["final_accuracy"] == pytest.approx(np.mean(expected))
+    # off by default: the summary has no final_* keys
+    assert main(["run", str(CONFIGS / "nas_random_digits.yaml"), "--serial", "--quiet", "--out", str(tmp_path / "b"),
+                 *TINY, "--set", "search.generations=1", "--set", "search.children=2"]) == 0
+    assert not any(k.startswith("final_") for k in json.loads((tmp_path / "b" / "summary.json").read_text())
+                   if k != "final_center_eval")
