@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--agent", type=int, help="POET runs: the agent (pair id; default the best active one)")
     replay.add_argument("--on", type=int, help="POET runs: the environment id to run it on (default its own)")
 
-    report = sub.add_parser("report", help="write a self-contained HTML report of a run (open it in any browser)")
+    report = sub.add_parser("report", help="write a self-contained HTML report of a run or an ablation "
+                            "(open it in any browser)")
     report.add_argument("run_dir", type=Path)
     report.add_argument("--out", type=Path, help="where to write it (default: RUN_DIR/report.html)")
     report.add_argument("--no-media", action="store_true",
@@ -338,9 +339,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from evoforge.report import build_report, save_report
 
-    if not (args.run_dir / "config.yaml").is_file():
-        raise UserError(f"{args.run_dir} is not a run directory (no config.yaml)")
     from rich.console import Console
+
+    if not (args.run_dir / "config.yaml").is_file() and not (args.run_dir / "plan.json").is_file():
+        raise UserError(f"{args.run_dir} is not a run directory (no config.yaml) or an ablation (no plan.json)")
 
     try:
         with Console(stderr=True).status(f"writing the report of {args.run_dir} (replays the best genome)"

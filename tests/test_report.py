@@ -159,3 +159,20 @@ def test_report_of_a_run_that_has_not_finished_a_generation(tmp_path):
     report = build_report(run_dir)
     assert report.problems == []
     assert "No summary.json yet" in report.render()
+
+
+def test_report_of_an_ablation_renders_its_statistics_plots_and_runs(tmp_path, browser):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: tiny\nconfig: {CONFIGS / 'function_sphere.yaml'}\nseeds: 2\n"
+                    "set: {search.generations: 3}\ngrid: {search.popsize: [8, 16]}\n"
+                    "metrics: [best_fitness, final.fitness_mean]\ncurve: fitness_best\n")
+    out = tmp_path / "ablation"
+    assert main(["ablate", str(spec), "--out", str(out), "--quiet"]) == 0
+    assert main(["report", str(out)]) == 0
+    page = render(browser, out / "report.html")
+    assert page["errors"] == []
+    assert page["sections"][:3] == ["Overview", "best_fitness", "final.fitness_mean"]
+    assert {"Plots", "Runs", "Spec"} <= set(page["sections"])
+    assert len(page["images"]) == 2 and all(done and w > 50 for done, w, _ in page["images"])
+    html = (out / "report.html").read_text()
+    assert all(f"search.popsize={size}/seed-{seed}" in html for size in (8, 16) for seed in (0, 1))

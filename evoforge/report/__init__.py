@@ -12,6 +12,9 @@ experiment gets its own view by adding ``view(report, run, media)`` to :data:`ev
 
     from evoforge.report import write_report
     write_report("runs/quickstart-20261124-101500")      # -> runs/quickstart-.../report.html
+
+An ablation directory (``evoforge ablate``'s output) gets a page of its own: the statistics of every metric
+per variant, the plots and the list of runs (:mod:`evoforge.report.ablation`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from evoforge.report.ablation import build_ablation_report, is_ablation_dir
 from evoforge.report.page import Report, Section
 from evoforge.report.views import VIEWS, RunFiles, add_common_sections
 
@@ -26,7 +30,10 @@ __all__ = ["Report", "Section", "build_report", "save_report", "write_report"]
 
 
 def build_report(run_dir: str | Path, media: bool = True) -> Report:
-    """The report of the run in ``run_dir`` (a directory with a ``config.yaml``), not yet written."""
+    """The report of the run in ``run_dir`` (a directory with a ``config.yaml``), or of an ablation directory
+    (``evoforge ablate``'s output, with its plan.json), not yet written."""
+    if is_ablation_dir(Path(run_dir)):
+        return build_ablation_report(Path(run_dir))
     run = RunFiles.open(Path(run_dir))
     summary = run.summary or {}
     subtitle = " · ".join(str(part) for part in (

@@ -1,0 +1,78 @@
+"""The report of an ablation directory (``evoforge ablate``'s output): its statistics, plots and runs on one page.
+
+Reads what the ablation wrote (plan.json, spec.yaml, results.csv, results.png, curves.png) and recomputes the
+per-variant statistics from results.csv with :mod:`evoforge.ablation.stats`, so the page and results.md agree.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import yaml
+
+from evoforge.report.page import Report
+
+
+def is_ablation_dir(path: Path) -> bool:
+    return (Path(path) / "plan.json").is_file()
+
+
+def build_ablation_report(out: Path) -> Report:
+    from evoforge.ablation.results import metric_source
+    from evoforge.ablation.stats import summarise, welch_p
+
+    out = Path(out)
+    try:
+        plan = json.loads((out / "plan.json").read_text())
+        spec = yaml.safe_load((out / "spec.yaml").read_text()) or {}
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"{out}: unreadable ablation files ({exc})") from None
+    variants = list(dict.fromkeys(run["variant"] for run in plan["runs"]))
+    rows = []
+    if (out / "results.csv").is_file():
+        with open(out / "results.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    seeds = sorted({run["seed"] for run in plan["runs"]})
+    report = Report(title=f"Ablation {spec.get('name', out.name)} — evoforge report",
+                    subtitle=f"{len(variants)} variants × {len(seeds)} seeds = {len(plan['runs'])} runs · "
+                             f"spec {plan['spec']}")
+    overview = report.section("Overview")
+    if spec.get("description"):
+        overview.text(str(spec["description"]).strip())
+    overview.text("Mean ± sample std over seeds; 95% confidence interval of the mean from Student's t with n - 1 "
+                  "degrees of freedom; p: Welch's two-sided t-test against the first variant; n: runs with a "
+                  "value.")
+    if not rows:
+        overview.note("no results.csv yet: no run has finished")
+    metrics = list(dict.fromkeys(row["metric"] for row in rows))
+    first = variants[0]
+    for metric in metrics:
+        values = {name: [float(r["value"]) for r in rows if r["metric"] == metric and r["variant"] == name
+                         and r["value"] != ""] for name in variants}
+        table = []
+        for name in variants:
+            s = summarise(values[name])
+            table.append((name, s.mean if s.n else None, s.std if s.n > 1 else None,
+                          s.ci_low if s.n > 1 else None, s.ci_high if s.n > 1 else None, s.n,
+                          None if name == first else _finite(welch_p(values[first], values[name]))))
+        report.section(f"{metric}").table(
+            ["variant", "mean", "std", "95% CI low", "95% CI high", "n", f"p vs {first}"], table,
+            caption=f"{metric} ({metric_source(metric)})")
+    plots = report.section("Plots")
+    for name, caption in (("results.png", "Each metric per variant: mean with its 95% interval, one dot per seed."),
+                          ("curves.png", "Learning curves: mean over seeds per generation with a 95% band.")):
+        if (out / name).is_file():
+            plots.figure(out / name, caption)
+    runs = report.section("Runs")
+    status = {row["run"]: row["status"] for row in rows}
+    runs.table(["variant", "seed", "status", "run directory (evoforge report on it for its own page)"],
+               [(run["variant"], run["seed"], status.get(run["run"], "not finished"), run["run"])
+                for run in plan["runs"]])
+    report.section("Spec").code(yaml.safe_dump(spec, sort_keys=False), summary="spec.yaml")
+    return report
+
+
+def _finite(value: float) -> float | None:
+    return value if value == value else None  # nan -> shown as '-'
