@@ -328,12 +328,22 @@ def random_n_selection(proxy: np.ndarray, accuracy: np.ndarray, n: int, repeats:
 
 
 def write_report(config: NASBenchmarkConfig, run_dir: Path) -> dict[str, Any]:
-    """Correlation table (Kendall tau, Spearman rho per proxy), random-N picks, a scatter plot per proxy."""
-    from scipy.stats import kendalltau, spearmanr
-
+    """Correlation table (Kendall tau, Spearman rho per proxy), random-N picks, a scatter plot per proxy:
+    report.json, report.md and proxies.png in ``run_dir``."""
     rows = list(read_benchmark(run_dir).values())
     if len(rows) < 2:
         raise ValueError(f"{run_dir}: fewer than two trained architectures to report on")
+    report = benchmark_report(config, rows)
+    (Path(run_dir) / "report.json").write_text(json.dumps(report, indent=2))
+    (Path(run_dir) / "report.md").write_text(report_markdown(report))
+    plot_proxies(rows, config.proxy.names, Path(run_dir) / "proxies.png")
+    return report
+
+
+def benchmark_report(config: NASBenchmarkConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The numbers of :func:`write_report` for benchmark rows (at least two), without writing anything."""
+    from scipy.stats import kendalltau, spearmanr
+
     accuracy = np.array([row["accuracy"] for row in rows], dtype=np.float64)
     correlations = {}
     for name in config.proxy.names:
@@ -355,14 +365,10 @@ def write_report(config: NASBenchmarkConfig, run_dir: Path) -> dict[str, Any]:
         a = [row[f"accuracy_seed{seeds[0]}"] for row in rows]
         b = [row[f"accuracy_seed{seeds[1]}"] for row in rows]
         seed_tau = float(kendalltau(a, b).statistic)
-    report = {"architectures": len(rows), "accuracy_mean": float(accuracy.mean()),
-              "accuracy_min": float(accuracy.min()), "accuracy_max": float(accuracy.max()),
-              "train_seconds_mean": float(np.mean([row["train_seconds"] for row in rows])),
-              "seed_to_seed_kendall_tau": seed_tau, "correlations": correlations, "random_n": selection}
-    (Path(run_dir) / "report.json").write_text(json.dumps(report, indent=2))
-    (Path(run_dir) / "report.md").write_text(report_markdown(report))
-    plot_proxies(rows, config.proxy.names, Path(run_dir) / "proxies.png")
-    return report
+    return {"architectures": len(rows), "accuracy_mean": float(accuracy.mean()),
+            "accuracy_min": float(accuracy.min()), "accuracy_max": float(accuracy.max()),
+            "train_seconds_mean": float(np.mean([row["train_seconds"] for row in rows])),
+            "seed_to_seed_kendall_tau": seed_tau, "correlations": correlations, "random_n": selection}
 
 
 def report_markdown(report: dict[str, Any]) -> str:
