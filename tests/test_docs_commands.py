@@ -9,9 +9,10 @@ Budgets are reduced, on purpose and only this way, so that all pages run in abou
   appended (fewer generations, smaller populations, shorter episodes; appended ``--set`` wins over the page's).
   The page's full budgets take minutes to hours; the runs themselves are tested at larger budgets elsewhere
   (tests/test_run.py, tests/experiments/), and the serial and Ray backends give the same evaluations
-  (tests/test_pool.py). cluster.md's local command keeps Ray: it is what that page is about.
+  (tests/test_pool.py). cluster.md's local command keeps Ray, what that page is about; it joins the local Ray
+  instance the test session shares (tests/conftest.py) instead of starting one of its own.
 * ``evoforge resume RUN --generations N`` runs one generation (iteration, architecture) past what RUN has.
-* ``evoforge ablate SPEC`` gets ``--quiet`` and :data:`ABLATE_BUDGET`.
+* ``evoforge ablate SPEC`` gets ``--quiet`` and :data:`ABLATE_BUDGET`, and runs only with ``-m slow``.
 
 Not run, by convention: lines with ``--address`` (they need a running Ray cluster; tests/test_distributed.py
 runs a two-node cluster on loopback) and every line that is not an ``evoforge`` command (``ray start``,
@@ -38,7 +39,7 @@ WORKED_EXAMPLE_PAGES = ["getting-started.md", "engine.md", "extending.md", "clus
                         "poet.md", "nas.md", "evonorm.md"]
 
 _ES = ["search.generations=2", "search.popsize=4", "center_eval.evaluations=1"]
-_QUADRUPED = ["search.generations=1", "search.popsize=2", "env.max_episode_steps=30", "center_eval.evaluations=1"]
+_QUADRUPED = ["search.generations=1", "search.popsize=2", "env.max_episode_steps=10", "center_eval.evaluations=1"]
 _PCGRL = ["search.generations=1", "search.popsize=4", "generator.maps=2", "generator.init_samples=4",
           "center_eval.evaluations=1", "generator.nca_steps=5", "generator.max_iterations=20"]
 _NAS = ["data.image_size=8", "data.max_train=64", "network.channels=4", "training.epochs=1", "proxy.batch_size=16"]
@@ -158,7 +159,9 @@ def test_every_worked_example_page_has_commands_that_run_by_default():
 
 
 @pytest.mark.parametrize("page", WORKED_EXAMPLE_PAGES)
-def test_worked_example_commands_run(page, docs_cwd, monkeypatch):
+def test_worked_example_commands_run(page, docs_cwd, monkeypatch, request):
+    if page == "cluster.md":
+        request.getfixturevalue("ray_local")  # the Ray the other tests share: its pool joins it, as with --address
     assert _run_page(page, monkeypatch, slow=False)
 
 

@@ -178,3 +178,44 @@ def test_python_blocks_are_not_shell_sessions():
     for page in PYTHON_PAGES:
         for block in fenced_blocks(page, "python"):
             assert not re.match(r"^\s*(\$|>>>)", block.text), f"{page.name}:{block.line}: a session, not a program"
+
+
+# -- links between the pages ---------------------------------------------------------------------------------
+
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchors(page) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens, -1, -2 for repeats."""
+    seen: dict[str, int] = {}
+    anchors = set()
+    in_code = False
+    for line in page.read_text().splitlines():
+        in_code ^= line.startswith("```")
+        if in_code or not line.startswith("#"):
+            continue
+        slug = re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def test_links_between_pages_resolve():
+    broken = []
+    for page in PAGES:
+        for target in LINK.findall(page.read_text()):
+            if re.match(r"^[a-z]+:", target):
+                continue  # http(s), mailto: not checked here
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path) if path else page
+            if not resolved.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_index_lists_every_page():
+    index = (REPO / "docs" / "index.md").read_text()
+    missing = [p.name for p in sorted((REPO / "docs").glob("*.md")) if p.name != "index.md" and f"({p.name})" not in index]
+    assert not missing, f"docs/index.md does not list {missing}"

@@ -27,6 +27,7 @@ STEP_KEYS = ("generation", "iteration")
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary.json as a dict, or None when it is missing or unreadable."""
     try:
         return json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError):
@@ -48,6 +49,7 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def is_finished(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` ended ``completed`` or ``solved`` (an ablation skips it when run again)."""
     summary = read_summary(run_dir)
     return summary is not None and summary.get("status") in FINISHED
 
@@ -89,6 +91,7 @@ def collect(out: Path, runs: Sequence[PlannedRun], metrics: Sequence[str]) -> li
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Write the rows of :func:`collect` to ``path`` as CSV (a line per variant, seed and metric); returns ``path``."""
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["variant", "seed", "metric", "value", "status", "run"])
         writer.writeheader()
@@ -98,6 +101,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def values_by_variant(rows: list[dict[str, Any]], metric: str, variants: Sequence[str]) -> dict[str, list[float]]:
+    """The values of ``metric`` of each variant in ``variants`` order, runs without a value left out."""
     found: dict[str, list[float]] = {name: [] for name in variants}
     for row in rows:
         if row["metric"] == metric and row["value"] is not None:
@@ -135,6 +139,7 @@ def _p(value: float) -> str:
 
 
 def metric_source(metric: str) -> str:
+    """Where a metric spec's value comes from, in words (summary.json, or a reduction of metrics.jsonl)."""
     source, _, key = metric.rpartition(".")
     return {"": "summary.json", "summary": "summary.json", "final": f"last metrics.jsonl record's {key}",
             "max": f"max of {key} over metrics.jsonl", "min": f"min of {key} over metrics.jsonl",

@@ -53,6 +53,8 @@ def _check_keys(keys: Any) -> None:
 
 
 class VariantSpec(BaseModel):
+    """One named variant of a spec: its own base config (optional) and its overrides."""
+
     model_config = ConfigDict(extra="forbid")
 
     config: str | None = Field(None, description="this variant's base config instead of the spec's")
@@ -66,6 +68,10 @@ class VariantSpec(BaseModel):
 
 
 class AblationSpec(BaseModel):
+    """An ablation spec as validated from YAML (see the module docstring): base config, seeds, common
+    overrides, variants and grid, metrics, and the learning-curve key.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -139,6 +145,7 @@ class AblationSpec(BaseModel):
 
     @property
     def seed_list(self) -> list[int]:
+        """The seeds to run: 0..n-1 for ``seeds: n``, else the listed seeds."""
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
 

@@ -71,6 +71,7 @@ def set_value(data: dict[str, Any], path: list[str], value: Any, where: str = "-
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set key.path=value`` overrides to a config mapping in order (a later one wins); returns it."""
     for text in overrides:
         path, value = parse_override(text)
         set_value(data, path, value)
@@ -78,6 +79,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping of a YAML config file; raises :class:`ConfigError` if it is missing, invalid or not a mapping."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -107,6 +109,7 @@ def format_validation_error(error: ValidationError) -> str:
 
 
 def validate(config_cls: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    """``data`` validated into ``config_cls``; the first problem becomes a one-line :class:`ConfigError`."""
     try:
         return config_cls.model_validate(data)
     except ValidationError as exc:
@@ -114,4 +117,5 @@ def validate(config_cls: type[BaseModel], data: dict[str, Any]) -> BaseModel:
 
 
 def dump_yaml(config: BaseModel) -> str:
+    """The config as YAML, every default filled in, keys in the schema's order (what a run saves as config.yaml)."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

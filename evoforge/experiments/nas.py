@@ -42,6 +42,8 @@ BENCHMARK_FILE = "benchmark.jsonl"
 
 
 class ProxySettings(BaseModel):
+    """The ``proxy:`` section: the zero-cost proxies computed for every cell, the minibatch size, the network seed."""
+
     model_config = ConfigDict(extra="forbid")
 
     names: list[str] = Field(default_factory=lambda: ["naswot"], description="proxies computed for every cell")
@@ -57,10 +59,16 @@ class ProxySettings(BaseModel):
 
 
 class GroundTruthSettings(TrainingSettings):
+    """The ``training:`` section: the training schedule, and the seeds whose test accuracies are averaged."""
+
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="accuracy = mean over seeds")
 
 
 class NASSearchSettings(BaseModel):
+    """The ``search:`` section of ``experiment: nas``: random-N, REA or AREA, the fitness (a proxy or trained
+    accuracy) and the search's budget, population and tournament.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     algorithm: Literal["random", "rea", "area"] = "random"
@@ -84,10 +92,13 @@ class NASSearchSettings(BaseModel):
 
     @property
     def fitness_name(self) -> str:
+        """The fitness in use: ``search.fitness``, or naswot for random-N and trained accuracy for REA / AREA."""
         return self.fitness or ("naswot" if self.algorithm == "random" else "accuracy")
 
 
 class NASConfig(BaseRunConfig):
+    """Config of ``experiment: nas``: architecture search over NAS-Bench-201 cells (Mellor et al. 2021)."""
+
     experiment: Literal["nas"]
     data: DataSettings = DataSettings()
     network: NetworkSettings = NetworkSettings()
@@ -105,6 +116,10 @@ class NASConfig(BaseRunConfig):
 
 
 class BenchmarkSettings(BaseModel):
+    """The ``benchmark:`` section: how many distinct cells, their sampling seed, chunking, and the random-N
+    sizes and repeats of the report.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     architectures: int = Field(200, ge=2, le=NUM_CELLS, description="distinct cells sampled uniformly")
@@ -115,6 +130,10 @@ class BenchmarkSettings(BaseModel):
 
 
 class NASBenchmarkConfig(BaseRunConfig):
+    """Config of ``experiment: nas_benchmark``: every proxy and the trained accuracy of many cells, for the
+    correlation report.
+    """
+
     experiment: Literal["nas_benchmark"]
     data: DataSettings = DataSettings()
     network: NetworkSettings = NetworkSettings()
@@ -145,6 +164,7 @@ class ArchitectureEvaluator(Evaluator):
         self.inputs, self.labels = proxy_batch(self.data, self.proxy.batch_size)
 
     def score(self, cell: Cell) -> dict[str, float]:
+        """Every configured proxy of ``cell`` (and its time), plus the mean trained test accuracy if ``train``."""
         metrics: dict[str, float] = {}
         names = list(dict.fromkeys([*self.proxy.names, *([self.fitness] if self.fitness != "accuracy" else [])]))
         for name in names:
@@ -172,6 +192,8 @@ class ArchitectureEvaluator(Evaluator):
 
 # -- the search experiment ---------------------------------------------------------------------------------------
 class NASExperiment:
+    """``experiment: nas``: random-N (Algorithm 1), REA (Real et al. 2019) or AREA (Algorithm 2) over cells."""
+
     config_class = NASConfig
 
     def __init__(self, config: NASConfig) -> None:
@@ -179,11 +201,17 @@ class NASExperiment:
         self.settings = config.run_settings(config.search.generations, None)
 
     def evaluator_factory(self) -> partial[ArchitectureEvaluator]:
+        """A picklable factory of :class:`ArchitectureEvaluator` scoring the search's fitness (training only for
+        accuracy).
+        """
         fitness = self.config.search.fitness_name
         return partial(ArchitectureEvaluator, self.config.data, self.config.network, self.config.training,
                        self.config.proxy, fitness, fitness == "accuracy")
 
     def make_searcher(self) -> RandomSampling | RegularizedEvolution:
+        """:class:`RandomSampling` of random cells, or regularized evolution from random cells (REA) or from
+        AREA's screened population.
+        """
         search, seed = self.config.search, derive_seed(self.config.seed, 1)
         if search.algorithm == "random":
             return RandomSampling(Cell.random, search.children, seed)
@@ -225,6 +253,10 @@ class NASExperiment:
 
 # -- the benchmark builder and its report -------------------------------------------------------------------------
 class NASBenchmarkExperiment:
+    """``experiment: nas_benchmark``: its own loop (:meth:`run`) appends every cell's proxies and accuracy to
+    benchmark.jsonl, then writes the report; ``benchmark.architectures`` is what ``resume --generations`` extends.
+    """
+
     config_class = NASBenchmarkConfig
     budget_key = "benchmark.architectures"  # what `evoforge resume --generations N` extends
 
@@ -233,11 +265,13 @@ class NASBenchmarkExperiment:
         self.settings = config.run_settings(1, None)
 
     def evaluator_factory(self) -> partial[ArchitectureEvaluator]:
+        """A picklable factory of :class:`ArchitectureEvaluator` computing every proxy and the trained accuracy."""
         return partial(ArchitectureEvaluator, self.config.data, self.config.network, self.config.training,
                        self.config.proxy, "accuracy", True)
 
     @staticmethod
     def describe(summary: dict[str, Any]) -> str:
+        """One line on a finished benchmark: cells trained and each proxy's Kendall tau."""
         taus = ", ".join(f"{name} {tau:.3f}" for name, tau in summary["kendall_tau"].items())
         return f"{summary['architectures']} architectures trained; Kendall tau {taus}"
 
@@ -248,6 +282,9 @@ class NASBenchmarkExperiment:
         return [Cell.from_index(int(i)) for i in order[:self.config.benchmark.architectures]]
 
     def run(self, run_dir: Path, address: str | None = None, progress: bool = True) -> dict[str, Any]:
+        """Build (or continue) the benchmark in ``run_dir`` on the evaluator pool, chunk by chunk, then write
+        report.md, report.json and proxies.png; returns the summary.
+        """
         from rich.progress import Progress
 
         from evoforge.search.pool import EvaluatorPool
@@ -372,6 +409,7 @@ def benchmark_report(config: NASBenchmarkConfig, rows: list[dict[str, Any]]) -> 
 
 
 def report_markdown(report: dict[str, Any]) -> str:
+    """The benchmark report as Markdown: accuracy range, seed-to-seed tau, each proxy's correlations, random-N."""
     head = (f"{report['architectures']} architectures; trained accuracy {report['accuracy_mean']:.1f} % mean "
             f"(range {report['accuracy_min']:.1f}-{report['accuracy_max']:.1f})")
     if report["seed_to_seed_kendall_tau"] is not None:
@@ -392,6 +430,7 @@ def report_markdown(report: dict[str, Any]) -> str:
 
 
 def plot_proxies(rows: list[dict[str, Any]], names: Sequence[str], path: Path) -> Path:
+    """One scatter per proxy of its score against trained accuracy, into ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")

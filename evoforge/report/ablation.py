@@ -16,10 +16,14 @@ from evoforge.report.page import Report
 
 
 def is_ablation_dir(path: Path) -> bool:
+    """Whether ``path`` is an ablation directory (it has the plan.json that ``evoforge ablate`` writes)."""
     return (Path(path) / "plan.json").is_file()
 
 
 def build_ablation_report(out: Path) -> Report:
+    """The report of the ablation directory ``out``: statistics per metric, plots, the runs and the spec; raises
+    ValueError when its files cannot be read.
+    """
     from evoforge.ablation.results import metric_source
     from evoforge.ablation.stats import summarise, welch_p
 

@@ -123,6 +123,7 @@ class Proposal:
         self.center: torch.Tensor | None = None
 
     def step(self, population_evaluator: Callable[[torch.Tensor], list[Evaluation]]) -> None:
+        """Compute :attr:`center`: one ES step from ``start``, its population scored by ``population_evaluator``."""
         self.center = self.searcher.proposal(population_evaluator, self.start)
 
 
@@ -140,15 +141,18 @@ class ANNECS:
     solved: set[str] = field(default_factory=set)
 
     def created(self, env_id: str, passed_mc_against_all: bool) -> None:
+        """Record an admitted environment; it counts once solved if it passed the MC against every agent so far."""
         if passed_mc_against_all:
             self.candidates.add(env_id)
 
     def scored(self, env_id: str, score: float) -> None:
+        """Record a score reached on ``env_id``; at ``solved_threshold`` or more the environment is solved."""
         if score >= self.solved_threshold:
             self.solved.add(env_id)
 
     @property
     def value(self) -> int:
+        """The count: recorded environments that passed the MC against all agents at creation and were solved."""
         return len(self.candidates & self.solved)
 
 
@@ -185,11 +189,14 @@ class POETSettings(BaseModel):
 class EnvironmentSpace(Protocol):
     """What POET needs to know about environments (plain picklable values, e.g. dicts)."""
 
-    def mutate(self, env: Any, rng: np.random.Generator) -> Any: ...
+    def mutate(self, env: Any, rng: np.random.Generator) -> Any:
+        """A child environment of ``env``; all randomness from ``rng``."""
 
-    def encoding(self, env: Any) -> np.ndarray: ...  # for novelty
+    def encoding(self, env: Any) -> np.ndarray:
+        """A vector describing ``env``, for the novelty distance."""
 
-    def name(self, env: Any) -> str: ...  # duplicate check
+    def name(self, env: Any) -> str:
+        """A name for ``env``; a child named like an active environment is not admitted."""
 
 
 Jobs = list[tuple[Any, torch.Tensor]]  # (environment, genome) pairs to score
@@ -272,6 +279,9 @@ class POET:
 
     # -- one iteration --------------------------------------------------------------------------------------------
     def run_iteration(self, evaluate: Callable[[Jobs], list[float]]) -> dict[str, Any]:
+        """One POET iteration: reproduction when due, one ES step of every active pair (one batch), their
+        self-evaluations, transfer when due; returns the iteration's record (also kept in ``history``).
+        """
         settings, t = self.settings, self.iteration
         events: dict[str, Any] = {}
         if t > 0 and t % settings.reproduce_every == 0:
@@ -292,6 +302,9 @@ class POET:
         return record
 
     def metrics(self) -> dict[str, Any]:
+        """Counts after the last iteration: active and archived pairs, environments, solved, ANNECS, transfers,
+        and each active pair's score.
+        """
         return {
             "iteration": self.iteration, "active": len(self.pairs), "archived": len(self.archive),
             "environments": len(self.envs), "scores": {pair.id: pair.score for pair in self.pairs},
@@ -302,6 +315,11 @@ class POET:
 
     # -- reproduction: minimal criterion, novelty, capacity ----------------------------------------------------
     def reproduce(self, evaluate: Callable[[Jobs], list[float]]) -> list[int]:
+        """A reproduction step: mutate eligible parents' environments, keep children whose parent's agent passes
+        the minimal criterion, rank them by novelty, and admit at most ``admit`` whose best agent (direct or one ES
+        step, unless transfer is off) passes it too; pairs beyond ``capacity`` retire, oldest first, to the archive.
+        Returns the admitted pair ids.
+        """
         settings = self.settings
         eligible = [pair for pair in self.pairs if pair.score >= settings.repro_threshold]
         if not eligible:
@@ -427,6 +445,7 @@ class POET:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], space: EnvironmentSpace) -> "POET":
+        """The POET loop of a :meth:`state` dict, continuing exactly where it stopped."""
         poet = cls.__new__(cls)
         poet.settings, poet.es = POETSettings(**state["settings"]), ESSettings(**state["es"])
         poet.space, poet.seed = space, state["seed"]

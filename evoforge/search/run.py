@@ -63,16 +63,21 @@ class RunInterrupted(BaseException):
 class Searcher(Protocol):
     """What the run needs from a search algorithm (see ``evoforge.search.es.ESSearcher``)."""
 
-    def step(self, evaluate: Callable[[GenomeBatch], list[Evaluation]]) -> None: ...
+    def step(self, evaluate: Callable[[GenomeBatch], list[Evaluation]]) -> None:
+        """Propose a generation, score it with one call of ``evaluate`` (the pool), and update the search."""
 
     @property
-    def center(self) -> Any: ...  # a genome to evaluate as "the" solution, or None
+    def center(self) -> Any:
+        """A genome to evaluate as "the" solution on fresh seeds each generation (``center_eval``), or None."""
 
-    def state_bytes(self) -> bytes: ...
+    def state_bytes(self) -> bytes:
+        """The searcher's whole state, its random generators included, for a checkpoint."""
 
-    def load_state_bytes(self, data: bytes) -> None: ...
+    def load_state_bytes(self, data: bytes) -> None:
+        """Restore the state of :meth:`state_bytes`; the search then continues exactly."""
 
-    def metrics(self) -> dict[str, float]: ...  # numbers to log each generation (e.g. sigma)
+    def metrics(self) -> dict[str, float]:
+        """Numbers to log each generation (e.g. sigma)."""
 
 
 class Experiment(Protocol):
@@ -84,9 +89,11 @@ class Experiment(Protocol):
 
     settings: RunSettings
 
-    def evaluator_factory(self) -> EvaluatorFactory: ...
+    def evaluator_factory(self) -> EvaluatorFactory:
+        """A picklable zero-argument callable that builds the evaluator inside each worker."""
 
-    def make_searcher(self) -> Searcher: ...
+    def make_searcher(self) -> Searcher:
+        """A fresh searcher for generation 0 (the run restores its state when resuming)."""
 
 
 @dataclass
@@ -141,9 +148,13 @@ class Run:
 
     @property
     def checkpoint_dir(self) -> Path:
+        """``run_dir/checkpoints``."""
         return self.run_dir / "checkpoints"
 
     def restore(self, payload: dict[str, Any]) -> None:
+        """Continue from a checkpoint's payload: the searcher, counters, best genomes and RNG states, with
+        metrics.jsonl cut back to the checkpoint's generation.
+        """
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ckpt.CheckpointError(f"checkpoint format {payload.get('format')} is not {CHECKPOINT_FORMAT}")
         self.searcher.load_state_bytes(payload["searcher"])
@@ -353,6 +364,7 @@ class Run:
         ckpt.atomic_write_bytes(self.run_dir / "best.pt", buffer.getvalue())
 
     def write_summary(self, status: str) -> dict[str, Any]:
+        """Write summary.json with ``status`` and the headline numbers; returns the summary."""
         s = self.state
         summary = {
             "name": self.settings.name,
