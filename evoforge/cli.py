@@ -28,6 +28,7 @@ def _add_cluster_args(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand (``evoforge --help`` prints it)."""
     parser = argparse.ArgumentParser(prog="evoforge", description="Distributed evolutionary and meta-learning search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -133,6 +134,7 @@ def _execute(run: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``evoforge run CONFIG``: validate the config, make the run directory, run the search."""
     from evoforge.experiments.config import dump_yaml
     from evoforge.search.run import Run
 
@@ -161,6 +163,8 @@ def _execute_own_loop(experiment: Any, run_dir: Path, args: argparse.Namespace) 
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    """``evoforge resume RUN_DIR``: continue from the newest valid checkpoint (or ``--checkpoint``), optionally
+    extended to ``--generations N``; own-loop experiments (POET, the NAS benchmark) resume from their state."""
     from evoforge.search import checkpoint as ckpt
     from evoforge.search.run import Run
 
@@ -198,6 +202,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    """``evoforge inspect RUN_DIR``: print the summary and write the run kind's plots next to it."""
     from evoforge.experiments.plots import plot_fitness
     from evoforge.search.metrics import read_metrics
 
@@ -300,6 +305,8 @@ def _replay_poet(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """``evoforge replay RUN_DIR``: run the best genome again (optionally recording a video); PCGRL runs also
+    write a level grid, POET runs replay any agent on any environment."""
     import torch
 
     if (args.run_dir / "poet_state.ckpt").is_file():
@@ -315,6 +322,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     best = torch.load(best_path, map_location="cpu", weights_only=False)
     chosen = args.genome if best[args.genome]["genome"] is not None else "sample"
     genome = best[chosen]["genome"]
+    if not hasattr(experiment, "replay"):
+        raise UserError(f"experiment {experiment.config.experiment!r} has no replay (its class defines none)")
     try:
         returns, frames = experiment.replay(genome, args.episodes, args.seed, record=args.video is not None,
                                             env_id=args.env)
@@ -337,6 +346,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``evoforge report RUN_DIR``: one self-contained HTML page of a run or an ablation (docs/reports.md)."""
     from evoforge.report import build_report, save_report
 
     from rich.console import Console
@@ -357,6 +367,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
+    """``evoforge ablate SPEC``: every variant x seed of an ablation spec, then statistics (docs/ablations.md)."""
     from evoforge.ablation import run_ablation_command
 
     return run_ablation_command(args)
@@ -367,6 +378,7 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "inspect": cmd_inspect, "repla
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``evoforge`` console script; returns the exit code (see the module docstring)."""
     from evoforge.experiments.config import ConfigError
     from evoforge.search.checkpoint import CheckpointError
 

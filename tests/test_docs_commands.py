@@ -36,7 +36,7 @@ from .conftest import REPO
 from .markdown_blocks import PAGES, ShellCommand, fenced_blocks, shell_commands
 
 WORKED_EXAMPLE_PAGES = ["getting-started.md", "engine.md", "extending.md", "cluster.md", "hebbian.md", "pcgrl.md",
-                        "poet.md", "nas.md", "evonorm.md"]
+                        "poet.md", "nas.md", "evonorm.md", "reports.md"]
 
 _ES = ["search.generations=2", "search.popsize=4", "center_eval.evaluations=1"]
 _QUADRUPED = ["search.generations=1", "search.popsize=2", "env.max_episode_steps=10", "center_eval.evaluations=1"]

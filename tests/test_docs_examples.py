@@ -93,6 +93,22 @@ def test_extending_example_evolves_a_sorting_network_in_a_run_directory(tmp_path
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"
 
 
+def test_a_user_experiment_gets_a_report_and_a_one_line_error_for_replay(tmp_path, monkeypatch, capsys):
+    from evoforge.cli import main
+
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "sorting"
+    assert main(["run", "docs/examples/extending.yaml", "--quiet", "--out", str(out),
+                 "--set", "search.generations=3"]) == 0
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 2  # SortingExperiment defines no replay (optional, extending.md)
+    err = capsys.readouterr().err
+    assert "has no replay" in err and len(err.strip().splitlines()) == 1
+    assert main(["report", str(out)]) == 0  # the common sections; no view is registered for this kind
+    assert "warning" not in capsys.readouterr().err
+    assert "unsorted_mean" in (out / "report.html").read_text()
+
+
 def test_extending_example_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     extending = _extending(monkeypatch)
     straight = extending.main(str(tmp_path / "straight"), generations=60)
