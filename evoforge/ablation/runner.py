@@ -232,7 +232,9 @@ def execute_all(out: Path, name: str, runs: list[PlannedRun], address: str | Non
         run = inflight.pop(ref)
         try:
             outcome = ray.get(ref)
-        except (ray.exceptions.RayError, KeyboardInterrupt) as exc:
+        # Not KeyboardInterrupt: a Ctrl-C that lands in this get must reach the loop's handler, not be taken for
+        # this run's failure (the ablation would go on).
+        except ray.exceptions.RayError as exc:
             outcome = {"status": "failed", "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
         seconds = time.perf_counter() - began[run.directory]
         status = (read_summary(out / run.directory) or {}).get("status", "not started")
