@@ -20,6 +20,7 @@ import numpy as np
 
 from evoforge.ablation.spec import PlannedRun
 from evoforge.ablation.stats import Summary, summarise, welch_p
+from evoforge.search.metrics import read_metrics
 
 FINISHED = ("completed", "solved")
 CURVE_DEFAULTS = ("center_eval", "best_so_far", "annecs")
@@ -32,20 +33,6 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
         return json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError):
         return None
-
-
-def read_records(run_dir: Path) -> list[dict[str, Any]]:
-    """metrics.jsonl; a line torn by an interruption is skipped."""
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -82,7 +69,7 @@ def collect(out: Path, runs: Sequence[PlannedRun], metrics: Sequence[str]) -> li
         run_dir = out / run.directory
         summary = read_summary(run_dir) or {}
         status = summary.get("status", "not started")
-        records = read_records(run_dir) if status in FINISHED else []
+        records = read_metrics(run_dir) if status in FINISHED else []
         for metric in metrics:
             value = metric_value(metric, summary, records) if status in FINISHED else None
             rows.append({"variant": run.variant, "seed": run.seed, "metric": metric, "value": value,
@@ -208,7 +195,7 @@ def curve_key(curve: str | bool | None, out: Path, runs: Sequence[PlannedRun]) -
     if isinstance(curve, str):
         return curve
     for run in runs:
-        records = read_records(out / run.directory)
+        records = read_metrics(out / run.directory)
         for key in CURVE_DEFAULTS:
             if records and key in records[-1]:
                 return key
@@ -229,13 +216,13 @@ def plot_curves(out: Path, runs: Sequence[PlannedRun], variants: Sequence[str], 
         run_dir = out / run.directory
         if not is_finished(run_dir):
             continue
-        values = [_number(r.get(key)) for r in read_records(run_dir)]
+        values = [_number(r.get(key)) for r in read_metrics(run_dir)]
         values = [v for v in values if v is not None]
         if values:
             curves.setdefault(run.variant, []).append(values)
     if not curves:
         return None
-    step = next((k for k in STEP_KEYS if k in (read_records(out / runs[0].directory) or [{}])[0]), "generation")
+    step = next((k for k in STEP_KEYS if k in (read_metrics(out / runs[0].directory) or [{}])[0]), "generation")
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for index, name in enumerate(variants):
         if name not in curves:

@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from evoforge.report.page import Report
+from evoforge.search.metrics import read_metrics
 
 REPLAY_SEED = 12345  # the same seed as `evoforge replay` and `evoforge inspect` use by default
 
@@ -45,7 +46,7 @@ class RunFiles:
             config = yaml.safe_load(config_path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ValueError(f"{config_path}: not valid YAML ({exc})") from None
-        return cls(path, config, _load_json(path / "summary.json"), _read_jsonl(path / "metrics.jsonl"))
+        return cls(path, config, _load_json(path / "summary.json"), read_metrics(path))
 
     @property
     def kind(self) -> str:
@@ -88,19 +89,6 @@ def _load_json(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSON-lines file; a torn last line (a run killed mid-write) is skipped."""
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
 
 
 # -- sections every run has ------------------------------------------------------------------------------------
