@@ -135,19 +135,23 @@ def _duration(seconds: float) -> str:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[dict[str, int]]:
-    """SIGTERM (a scheduler stopping the job) takes the same path as Ctrl-C; records which signal came."""
+def _signals_as_interrupt() -> Iterator[dict[str, int]]:
+    """Ctrl-C and SIGTERM (a scheduler stopping the job) both raise KeyboardInterrupt; records which came.
+
+    Installed explicitly, as a run does (:class:`evoforge.search.run.Run`): a process started in the background
+    of a non-interactive shell inherits SIGINT ignored, and Python then never installs its own handler."""
     caught = {"signum": signal.SIGINT}
 
     def handler(signum: int, frame: Any) -> None:
         caught["signum"] = signum
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield caught
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class _Display:
@@ -260,7 +264,7 @@ def execute_all(out: Path, name: str, runs: list[PlannedRun], address: str | Non
     display = _Display(name, len(runs), done, quiet)
     started_ray = False
     try:
-        with _sigterm_as_interrupt() as caught, display:
+        with _signals_as_interrupt() as caught, display:
             try:
                 started_ray = _start_ray(address)
                 limit = max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
