@@ -24,7 +24,7 @@ from evoforge.nas.data import DataSettings, load_data
 from evoforge.nas.evonorm import LayerGraph
 from evoforge.nas.evonorm_train import LayerTraining, Rejection, judge_layer
 from evoforge.search.evaluation import Evaluation, Evaluator
-from evoforge.search.evolution import RegularizedEvolution
+from evoforge.search.evolution import RegularizedEvolution, best_distinct, saved_searcher
 from evoforge.search.seeds import derive_seed
 
 
@@ -119,16 +119,7 @@ class EvoNormExperiment:
 
 def best_layers(run_dir: Path, top: int = 3) -> list[tuple[LayerGraph, float]]:
     """The ``top`` distinct accepted layers of a run by mean accuracy, from its latest checkpoint."""
-    from evoforge.search import checkpoint as ckpt
-
-    _, payload, _ = ckpt.load_latest_valid(Path(run_dir) / "checkpoints")
-    searcher = RegularizedEvolution([], 1, 1, 1, 0)
-    searcher.load_state_bytes(payload["searcher"])
-    best: dict[LayerGraph, float] = {}
-    for graph, fitness in searcher.history:
-        best[graph] = max(fitness, best.get(graph, -np.inf))
-    return sorted(best.items(), key=lambda item: -item[1])[:top]
-
+    return best_distinct(saved_searcher(run_dir).history, top)
 
 
 class ComparisonEvaluator(LayerEvaluator):

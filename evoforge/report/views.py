@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from evoforge.report.page import Report
+from evoforge.search.evolution import best_distinct
 from evoforge.search.metrics import read_metrics
 
 REPLAY_SEED = 12345  # the same seed as `evoforge replay` and `evoforge inspect` use by default
@@ -71,17 +72,14 @@ class RunFiles:
         return chosen, blob[chosen]["genome"], blob[chosen]
 
     def searcher_state(self) -> Any:
-        """The latest valid checkpoint's searcher, unpickled into a bare structured searcher (NAS, EvoNorm)."""
-        from evoforge.search import checkpoint as ckpt
-        from evoforge.search.evolution import RegularizedEvolution
+        """The latest valid checkpoint's structured searcher (NAS, EvoNorm), or None without one."""
+        from evoforge.search.checkpoint import CheckpointError
+        from evoforge.search.evolution import saved_searcher
 
         try:
-            _, payload, _ = ckpt.load_latest_valid(self.path / "checkpoints")
-        except ckpt.CheckpointError:
+            return saved_searcher(self.path)
+        except CheckpointError:
             return None
-        searcher = RegularizedEvolution([], 1, 1, 1, 0)
-        searcher.load_state_bytes(payload["searcher"])
-        return searcher
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:
@@ -289,17 +287,14 @@ def nas_view(report: Report, run: RunFiles, media: bool) -> None:
         section.note("no checkpoint with scored cells yet")
         return
     fitness_name = run.config.get("search", {}).get("fitness") or "fitness"
-    ranked = sorted(searcher.history, key=lambda item: -item[1])
-    distinct: dict[str, tuple[Any, float]] = {}
-    for cell, fitness in ranked:
-        distinct.setdefault(str(cell), (cell, fitness))
-    top = list(distinct.values())[:6]
+    ranked = best_distinct(searcher.history, 20)
+    top = ranked[:6]
     section.figure(cells_figure([(cell, f"#{k + 1}: {fitness_name} {fitness:.4g}") for k, (cell, fitness)
                                  in enumerate(top)]),
                    "The best distinct cells: nodes 0 (input) to 3 (output), one arc per edge with its operation; "
                    "dashed arcs are 'none'.")
     section.table(["rank", "cell (NAS-Bench-201 string)", fitness_name],
-                  [(k + 1, str(cell), fitness) for k, (cell, fitness) in enumerate(list(distinct.values())[:20])])
+                  [(k + 1, str(cell), fitness) for k, (cell, fitness) in enumerate(ranked)])
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -356,10 +351,7 @@ def evonorm_view(report: Report, run: RunFiles, media: bool) -> None:
     if searcher is None or not searcher.history:
         section.note("no checkpoint with accepted layers yet")
         return
-    best: dict[Any, float] = {}
-    for graph, fitness in searcher.history:
-        best[graph] = max(fitness, best.get(graph, -np.inf))
-    ranked = sorted(best.items(), key=lambda item: -item[1])[:10]
+    ranked = best_distinct(searcher.history, 10)
     section.table(["rank", "layer (formula)", "mean accuracy %"],
                   [(k + 1, str(graph), accuracy) for k, (graph, accuracy) in enumerate(ranked)],
                   caption=f"best distinct accepted layers ({len(searcher.history)} accepted, {searcher.rejected} "

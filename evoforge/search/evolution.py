@@ -21,6 +21,7 @@ from __future__ import annotations
 import pickle
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -155,3 +156,23 @@ def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
         if not dominated:
             front.append(i)
     return front
+
+
+def saved_searcher(run_dir: str | Path) -> RegularizedEvolution:
+    """The searcher state of a run's newest valid checkpoint, loaded into a bare :class:`RegularizedEvolution`
+    to read its ``history``, ``population`` and ``rejected`` (a saved :class:`RandomSampling` reads the same);
+    raises CheckpointError when no checkpoint reads cleanly."""
+    from evoforge.search import checkpoint as ckpt
+
+    _, payload, _ = ckpt.load_latest_valid(Path(run_dir) / "checkpoints")
+    searcher = RegularizedEvolution([], 1, 1, 1, 0)
+    searcher.load_state_bytes(payload["searcher"])
+    return searcher
+
+
+def best_distinct(history: Sequence[tuple[Any, float]], top: int) -> list[tuple[Any, float]]:
+    """The ``top`` distinct genomes of a searcher's history by their best fitness, best first."""
+    best: dict[Any, float] = {}
+    for genome, fitness in history:
+        best[genome] = max(fitness, best.get(genome, -np.inf))
+    return sorted(best.items(), key=lambda item: -item[1])[:top]
