@@ -203,7 +203,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """``evoforge inspect RUN_DIR``: print the summary and write the run kind's plots next to it."""
-    from evoforge.experiments.plots import plot_fitness
+    from evoforge.media import plot_fitness
     from evoforge.search.metrics import read_metrics
 
     if (args.run_dir / "poet_state.ckpt").is_file():
@@ -288,7 +288,7 @@ def _inspect_poet(args: argparse.Namespace) -> int:
 
 
 def _replay_poet(args: argparse.Namespace) -> int:
-    from evoforge.experiments.media import write_video
+    from evoforge.media import write_video
     from evoforge.experiments.poet import replay_agent
 
     experiment, poet = _load_poet(args.run_dir)
@@ -312,7 +312,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if (args.run_dir / "poet_state.ckpt").is_file():
         return _replay_poet(args)
 
-    from evoforge.experiments.media import write_video
+    from evoforge.media import write_video
 
     config_path = args.run_dir / "config.yaml"
     best_path = args.run_dir / "best.pt"

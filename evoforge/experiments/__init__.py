@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evoforge.experiments.config import ConfigError, apply_overrides, read_yaml, validate
+from evoforge.errors import ConfigError
+from evoforge.experiments.base import Experiment, InspectOptions, ReplayOptions
+from evoforge.experiments.config import apply_overrides, read_yaml, validate
+
+__all__ = ["EXPERIMENTS", "Experiment", "InspectOptions", "ReplayOptions", "build_experiment", "experiment_class",
+           "load_experiment"]
 
 # kind -> "module:ExperimentClass"; modules are imported only when their kind is used.
 EXPERIMENTS: dict[str, str] = {
@@ -53,12 +58,12 @@ def _user_experiment_class(kind: str) -> type:
     except ImportError as exc:
         raise ConfigError(f"experiment: cannot import {module_name!r} ({exc})") from None
     cls = getattr(module, class_name, None)
-    if not isinstance(cls, type) or not isinstance(getattr(cls, "config_class", None), type):
-        raise ConfigError(f"experiment: {kind!r} is not a class with a config_class")
+    if not isinstance(cls, type) or not issubclass(cls, Experiment):
+        raise ConfigError(f"experiment: {kind!r} is not a subclass of evoforge.experiments.Experiment")
     return cls
 
 
-def build_experiment(data: dict[str, Any]) -> Any:
+def build_experiment(data: dict[str, Any]) -> Experiment:
     """Validate a config mapping and build its experiment. Raises ConfigError with a one-line message."""
     import evoforge.envs  # noqa: F401 - registers evoforge's gymnasium ids before env ids are validated
 
@@ -70,6 +75,6 @@ def build_experiment(data: dict[str, Any]) -> Any:
         raise ConfigError(str(exc).splitlines()[0]) from None
 
 
-def load_experiment(path: Path, overrides: list[str] | None = None) -> Any:
+def load_experiment(path: Path, overrides: list[str] | None = None) -> Experiment:
     """Read a YAML config, apply ``--set`` overrides, validate it and build its experiment."""
     return build_experiment(apply_overrides(read_yaml(path), overrides or []))

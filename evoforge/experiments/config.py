@@ -13,11 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from evoforge.errors import ConfigError
 from evoforge.search.settings import CenterEvalSettings, CheckpointSettings, PoolSettings, RunSettings
-
-
-class ConfigError(ValueError):
-    """A config that cannot be run; the message is one line and names the offending key."""
 
 
 class BaseRunConfig(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from evoforge.experiments.media import write_video
+from evoforge.media import write_video
 
 
 @dataclass

@@ -125,7 +125,7 @@ def _plain(value: Any) -> Any:
 
 
 def _learning_curves(report: Report, run: RunFiles) -> None:
-    from evoforge.experiments.plots import plot_fitness
+    from evoforge.media import plot_fitness
     from evoforge.report.diagrams import metric_curves
 
     section = report.section("Learning curves")

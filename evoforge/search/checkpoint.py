@@ -9,39 +9,21 @@ truncated or corrupt file is reported as such (and the previous checkpoints, kep
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
 import struct
 from pathlib import Path
 from typing import Any
 
+from evoforge.errors import CheckpointError
+from evoforge.search.storage import atomic_write_bytes
+
+__all__ = ["CheckpointError", "atomic_write_bytes", "checkpoint_path", "decode", "encode", "list_checkpoints",
+           "load_checkpoint", "load_latest_valid", "save_checkpoint"]
+
 MAGIC = b"EVOFCKP1"
 _HEADER = struct.Struct(">8sQ32s")
 _NAME = re.compile(r"^ckpt-(\d{6,})\.ckpt$")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, truncated, corrupt or from an incompatible version."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old content or the new, never a mix."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def encode(payload: Any) -> bytes:

@@ -2,34 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
+
+from evoforge.search.rundir import RunDir
+from evoforge.search.storage import to_json
 
 
 class MetricsLog:
     """Appends generation records to ``metrics.jsonl`` and mirrors numeric fields to TensorBoard."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
-        self.path = Path(run_dir) / "metrics.jsonl"
+    def __init__(self, run_dir: RunDir | Path, tensorboard: bool = True) -> None:
+        self.run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        self.path = self.run_dir.metrics_path
         self._writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
-
-    def truncate_after(self, generations_kept: int) -> None:
-        """Drop records of generations >= ``generations_kept`` (written after the checkpoint we resume from)."""
-        if not self.path.exists():
-            return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["generation"] < generations_kept]
-        self.path.write_text("".join(line + "\n" for line in kept))
+            self._writer = SummaryWriter(log_dir=str(self.run_dir.tensorboard_dir))
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one generation's record to metrics.jsonl and its finite numbers to TensorBoard."""
+        """Append one generation's record to metrics.jsonl (on a line of its own, even after a torn one) and
+        its finite numbers to TensorBoard."""
+        torn = False
+        if self.path.is_file() and self.path.stat().st_size:
+            with open(self.path, "rb") as handle:
+                handle.seek(-1, 2)
+                torn = handle.read(1) != b"\n"
         with open(self.path, "a") as handle:
-            handle.write(json.dumps(record, default=float) + "\n")
+            handle.write(("\n" if torn else "") + to_json(record) + "\n")
         if self._writer is not None:
             step = int(record["generation"])
             for key, value in record.items():
@@ -44,16 +46,6 @@ class MetricsLog:
             self._writer = None
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The records of ``run_dir/metrics.jsonl`` in order, or [] when there is none; a line torn by a process
-    killed mid-write is skipped."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
+def read_metrics(run_dir: RunDir | Path) -> list[dict[str, Any]]:
+    """The records of a run's metrics.jsonl (:meth:`RunDir.read_metrics`: torn lines skipped)."""
+    return (run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)).read_metrics()

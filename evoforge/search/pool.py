@@ -26,8 +26,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from evoforge.errors import PoolError
+from evoforge.search.cluster import start_ray
 from evoforge.search.evaluation import Evaluation, Evaluator, evaluate_safely
 from evoforge.search.genome import GenomeBatch, batch_size, slice_batch
+from evoforge.search.settings import PoolSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +41,6 @@ EvaluatorFactory = Callable[[], Evaluator]
 # 2 actors: 32 genomes per chunk ~4.3k env steps/s, 8 per chunk ~4.9k, 4 per chunk ~4.4k.
 CHUNKS_PER_WORKER = 4
 Backend = Literal["ray", "serial"]
-
-
-class PoolError(RuntimeError):
-    """The pool cannot go on (evaluator setup failed, actors keep dying, Ray unreachable)."""
 
 
 @dataclass
@@ -127,6 +126,17 @@ class EvaluatorPool:
         self._owns_ray = False
         self._started = False
 
+    @classmethod
+    def from_settings(cls, factory: EvaluatorFactory, settings: PoolSettings, address: str | None = None,
+                      **overrides: Any) -> "EvaluatorPool":
+        """The pool a config's ``pool:`` section describes (backend, workers, chunk size, restarts), joining
+        ``address`` if given; ``overrides`` replace single constructor arguments (e.g. ``chunk_size=1``)."""
+        arguments: dict[str, Any] = dict(backend=settings.backend, num_workers=settings.workers,
+                                         chunk_size=settings.chunk_size, address=address,
+                                         max_restarts=settings.max_restarts)
+        arguments.update(overrides)
+        return cls(factory, **arguments)
+
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     @property
@@ -154,19 +164,7 @@ class EvaluatorPool:
     def _start_ray(self) -> None:
         import ray
 
-        if not ray.is_initialized():
-            try:
-                if self.address:
-                    ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=True)
-                else:
-                    ray.init(
-                        num_cpus=self.requested_workers or os.cpu_count(),
-                        include_dashboard=False,
-                        logging_level=logging.WARNING,
-                    )
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise PoolError(f"cannot start or join Ray (address={self.address!r}): {exc}") from exc
-            self._owns_ray = True
+        self._owns_ray = start_ray(self.address, self.requested_workers)
         count = self.requested_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._actor_cls = ray.remote(
             num_cpus=1,

@@ -1,30 +1,33 @@
-"""A Run owns a run directory and drives the loop: propose -> evaluate on the pool -> update -> log + checkpoint.
+"""A Run drives one search in its run directory: propose -> evaluate on the pool -> update -> log + checkpoint.
 
-Run directory layout::
+It is the one loop every experiment kind runs through (ES, structured searchers, POET, the NAS benchmark).
+Its files are those of :class:`~evoforge.search.rundir.RunDir`.
 
-    config.yaml        the validated config, as run
-    metrics.jsonl      one record per generation (TensorBoard events in tensorboard/)
-    checkpoints/       ckpt-NNNNNN.ckpt, atomic, the newest ``checkpoint.keep`` kept
-    best.pt            the best genome sampled so far, and the best-scoring search centre
-    summary.json       status and headline numbers (rewritten at every checkpoint and at the end)
+**The searcher contract.** ``searcher.step(evaluate)`` runs one generation. ``evaluate(genomes, role=...)``
+scores a batch on the pool and may be called several times in one step (POET scores its pairs' populations,
+their self-evaluations, transfers and admission proposals in one iteration). Batch k of generation g gets its
+own seed sub-stream (``seeds.genome_seeds(run seed, g, count, batch=k)``; batch 0 is the stream a one-batch
+searcher has always had) and its own entry in the generation's record. Failures are isolated per batch: a
+failed evaluation ranks last, and more than ``pool.max_failure_fraction`` failures in one batch stop the run
+(:class:`~evoforge.errors.TooManyFailures`, status ``failed``).
 
-A checkpoint holds everything the loop needs to continue: the pickled searcher (distribution, optimiser state,
-its torch generator), counters, the best genomes and the global RNG states. Because every evaluation seed is
-derived from (run seed, generation, genome index, episode), resuming from a checkpoint reproduces exactly the
-generations an uninterrupted run would have computed.
+**Checkpoints.** A checkpoint holds everything the loop needs to continue: the searcher's own state bytes
+(distribution, optimiser state, its random generators), counters, the best genomes and the global RNG states.
+Because every evaluation seed is derived from (run seed, generation, batch, genome index, episode), resuming
+from a checkpoint reproduces exactly the generations an uninterrupted run would have computed.
 
-SIGINT / SIGTERM stop the run between or during generations: the state of the last completed generation is
-checkpointed, Ray is shut down, and :class:`RunInterrupted` tells the caller which signal arrived.
+**Signals.** SIGINT / SIGTERM stop the run between or during generations: the state of the last completed
+generation is checkpointed, the status becomes ``interrupted``, Ray is shut down, and :class:`RunInterrupted`
+tells the caller which signal arrived. A new run is ``Run(experiment, run_dir).execute()``; a resumed one calls
+:meth:`Run.restore` with a checkpoint's payload first.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,19 +36,20 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from evoforge.search import checkpoint as ckpt
+from evoforge.errors import PoolError, TooManyFailures
 from evoforge.search import seeds as seeding
 from evoforge.search.evaluation import Evaluation
 from evoforge.search.genome import GenomeBatch, batch_size
 from evoforge.search.metrics import MetricsLog
-from evoforge.search.pool import EvaluatorFactory, EvaluatorPool, PoolError
+from evoforge.search.pool import EvaluatorFactory, EvaluatorPool
+from evoforge.search.progress import progress_bar
+from evoforge.search.rundir import CHECKPOINT_FORMAT, BestGenome, RunDir, check_format
 from evoforge.search.settings import RunSettings
 
-CHECKPOINT_FORMAT = 1
+__all__ = ["BatchEvaluator", "Run", "RunInterrupted", "RunOutcome", "RunProgress", "RunnableExperiment",
+           "Searcher", "TooManyFailures"]
 
-
-class TooManyFailures(RuntimeError):
-    """More evaluations of one generation failed than the config allows."""
+POPULATION = "population"  # the role of the batches whose fitness the generation's record summarises
 
 
 class RunInterrupted(BaseException):
@@ -60,11 +64,20 @@ class RunInterrupted(BaseException):
         self.signum = signum
 
 
-class Searcher(Protocol):
-    """What the run needs from a search algorithm (see ``evoforge.search.es.ESSearcher``)."""
+class BatchEvaluator(Protocol):
+    """What a searcher's ``step`` receives: scores one batch on the pool; may be called several times a step."""
 
-    def step(self, evaluate: Callable[[GenomeBatch], list[Evaluation]]) -> None:
-        """Propose a generation, score it with one call of ``evaluate`` (the pool), and update the search."""
+    def __call__(self, genomes: GenomeBatch, role: str = POPULATION) -> list[Evaluation]:
+        """One Evaluation per genome, in order. ``role`` names the batch in the generation's record
+        ("population" batches are the ones whose fitness the record summarises and whose best is kept)."""
+
+
+class Searcher(Protocol):
+    """What the run needs from a search algorithm (e.g. :class:`evoforge.search.es.ESSearcher`,
+    :class:`evoforge.search.evolution.RegularizedEvolution`, :class:`evoforge.search.poet.POETSearcher`)."""
+
+    def step(self, evaluate: BatchEvaluator) -> None:
+        """One generation: propose genomes, score them with one or more calls of ``evaluate``, update."""
 
     @property
     def center(self) -> Any:
@@ -76,24 +89,8 @@ class Searcher(Protocol):
     def load_state_bytes(self, data: bytes) -> None:
         """Restore the state of :meth:`state_bytes`; the search then continues exactly."""
 
-    def metrics(self) -> dict[str, float]:
+    def metrics(self) -> dict[str, Any]:
         """Numbers to log each generation (e.g. sigma)."""
-
-
-class Experiment(Protocol):
-    """What the run needs from an experiment (see ``evoforge.experiments``).
-
-    ``evaluator_factory()`` returns a picklable zero-argument callable, typically
-    ``functools.partial(EvaluatorClass, settings...)``.
-    """
-
-    settings: RunSettings
-
-    def evaluator_factory(self) -> EvaluatorFactory:
-        """A picklable zero-argument callable that builds the evaluator inside each worker."""
-
-    def make_searcher(self) -> Searcher:
-        """A fresh searcher for generation 0 (the run restores its state when resuming)."""
 
 
 @dataclass
@@ -111,7 +108,45 @@ class RunProgress:
     last_center_eval: float | None = None
     solved_generation: int | None = None
     elapsed_s: float = 0.0  # wall time over all sessions of this run
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunOutcome:
+    """What an experiment's ``final_summary`` sees once the search has ended."""
+
+    run_dir: RunDir
+    searcher: Any
+    best_genome: Any
+    best_center: Any
+    progress: RunProgress
+
+
+class RunnableExperiment(Protocol):
+    """What the run needs from an experiment (declared in full by :class:`evoforge.experiments.Experiment`)."""
+
+    settings: RunSettings
+
+    def evaluator_factory(self) -> EvaluatorFactory:
+        """A picklable zero-argument callable that builds the evaluator inside each worker."""
+
+    def make_searcher(self) -> Searcher:
+        """A fresh searcher for generation 0 (the run restores its state when resuming)."""
+
+    def on_generation(self, run_dir: RunDir, searcher: Any) -> None:
+        """Write the files derived from the searcher after a committed generation (may do nothing)."""
+
+    def final_summary(self, outcome: RunOutcome) -> dict[str, Any]:
+        """Numbers computed once the search has ended, merged into summary.json (may be empty)."""
+
+
+@dataclass
+class _Batch:
+    role: str
+    genomes: GenomeBatch
+    evaluations: list[Evaluation]
+    wall_s: float
+    nodes: dict[str, int] = field(default_factory=dict)
+    actors_replaced: int = 0
 
 
 def _rng_states() -> dict[str, Any]:
@@ -125,12 +160,14 @@ def _set_rng_states(states: dict[str, Any]) -> None:
 
 
 class Run:
-    """Drives one search in ``run_dir``. Use :meth:`start` for a new run, :meth:`resume` to continue one."""
+    """Drives one search in ``run_dir``: :meth:`execute` for a new run; :meth:`restore` first to continue one."""
 
-    def __init__(self, experiment: Experiment, run_dir: Path, *, address: str | None = None, progress: bool = True):
+    def __init__(self, experiment: RunnableExperiment, run_dir: Path, *, address: str | None = None,
+                 progress: bool = True):
         self.experiment = experiment
         self.settings = experiment.settings
         self.run_dir = Path(run_dir)
+        self.files = RunDir(self.run_dir)
         self.address = address
         self.show_progress = progress
         self.searcher = experiment.make_searcher()
@@ -139,53 +176,42 @@ class Run:
         self.best_center: Any = None
         self._payload: dict[str, Any] | None = None  # state of the last completed generation
         self._payload_on_disk = True
-        self._generation_batch: tuple[GenomeBatch, list[Evaluation]] | None = None
+        self._batches: list[_Batch] = []  # the batches of the generation being evaluated
         self._final: dict[str, Any] = {}  # the experiment's final_summary(), once the search has ended
         self.pool: EvaluatorPool | None = None
-        self.metrics = MetricsLog(self.run_dir)
-
-    # -- construction --------------------------------------------------------------------------------------
+        self.metrics = MetricsLog(self.files)
 
     @property
     def checkpoint_dir(self) -> Path:
         """``run_dir/checkpoints``."""
-        return self.run_dir / "checkpoints"
+        return self.files.checkpoint_dir
 
     def restore(self, payload: dict[str, Any]) -> None:
         """Continue from a checkpoint's payload: the searcher, counters, best genomes and RNG states, with
-        metrics.jsonl cut back to the checkpoint's generation.
-        """
-        if payload.get("format") != CHECKPOINT_FORMAT:
-            raise ckpt.CheckpointError(f"checkpoint format {payload.get('format')} is not {CHECKPOINT_FORMAT}")
+        metrics.jsonl cut back to the checkpoint's generation (a torn last line goes too)."""
+        check_format(payload, "checkpoint")
         self.searcher.load_state_bytes(payload["searcher"])
         self.state = RunProgress(**payload["progress"])
         self.best_genome = payload["best_genome"]
         self.best_center = payload["best_center"]
         _set_rng_states(payload["rng"])
         self._payload = payload
-        self.metrics.truncate_after(self.state.generation)
+        self.files.truncate_metrics(self.state.generation)
 
     # -- the loop ------------------------------------------------------------------------------------------
-
     def execute(self) -> dict[str, Any]:
         """Run until the configured generations are done or the stop fitness is reached; return the summary."""
         settings = self.settings
         began = time.perf_counter()
         elapsed_before = self.state.elapsed_s
         status = "running"
-        self.pool = EvaluatorPool(
-            self.experiment.evaluator_factory(),
-            backend=settings.pool.backend,
-            num_workers=settings.pool.workers,
-            chunk_size=settings.pool.chunk_size,
-            address=self.address,
-            max_restarts=settings.pool.max_restarts,
-        )
+        self.pool = EvaluatorPool.from_settings(self.experiment.evaluator_factory(), settings.pool, self.address)
         gate = _SignalGate()
         try:
             # Ray installs its own SIGTERM handler when it starts, so ours go in after the pool is up.
             self.pool.start()
-            with gate.installed(), self._progress_bar() as update_progress:
+            with gate.installed(), progress_bar(settings.name, settings.generations, self.state.generation,
+                                                enabled=self.show_progress) as update_progress:
                 while self.state.generation < settings.generations and self.state.solved_generation is None:
                     evaluated = self._evaluate_generation()  # interruptible: nothing is committed yet
                     with gate.deferred():  # commit the generation whole, or not at all
@@ -196,8 +222,10 @@ class Run:
                         done = self.state.generation >= settings.generations or self.state.solved_generation is not None
                         if self.state.generation % settings.checkpoint.every == 0 or done:
                             self._write_checkpoint()
-                    update_progress(record)
-                self._finish()
+                        self.experiment.on_generation(self.files, self.searcher)
+                    update_progress(self.state.generation, _progress_fields(record))
+                self._final = dict(self.experiment.final_summary(RunOutcome(
+                    self.files, self.searcher, self.best_genome, self.best_center, self.state)))
             status = "solved" if self.state.solved_generation is not None else "completed"
         except RunInterrupted:
             status = "interrupted"
@@ -213,75 +241,61 @@ class Run:
             summary = self.write_summary(status)
         return summary
 
-    def _finish(self) -> None:
-        """Numbers an experiment computes once the search has ended (e.g. training the best architecture).
-
-        Optional hook ``experiment.final_summary(best_genome, best_center) -> dict``, merged into summary.json.
-        It runs again when a finished run is resumed or extended, so it must depend only on its arguments and
-        the config; an interruption during it leaves the run resumable (the last generation is checkpointed).
-        """
-        hook = getattr(self.experiment, "final_summary", None)
-        if hook is not None:
-            self._final = dict(hook(self.best_genome, self.best_center))
-
-    def _evaluate_population(self, genomes: GenomeBatch) -> list[Evaluation]:
+    def _evaluate(self, genomes: GenomeBatch, role: str = POPULATION) -> list[Evaluation]:
+        """The :class:`BatchEvaluator` handed to the searcher: one batch on the pool, its own seed sub-stream."""
         assert self.pool is not None
-        generation = self.state.generation
+        generation, index = self.state.generation, len(self._batches)
         count = batch_size(genomes)
-        evaluations = self.pool.evaluate(genomes, seeding.genome_seeds(self.settings.seed, generation, count))
+        if count == 0:
+            return []
+        seeds = seeding.genome_seeds(self.settings.seed, generation, count, batch=index)
+        evaluations = self.pool.evaluate(genomes, seeds)
         failed = [e for e in evaluations if e.failed]
         limit = self.settings.pool.max_failure_fraction
         if len(failed) > limit * count:
-            raise TooManyFailures(
-                f"generation {generation}: {len(failed)} of {count} evaluations failed "
-                f"(limit {limit:.0%}); first error: {failed[0].error}"
-            )
-        self._generation_batch = (genomes, evaluations)
+            where = f"generation {generation}" + (f", batch {index} ({role})" if index or role != POPULATION else "")
+            raise TooManyFailures(f"{where}: {len(failed)} of {count} evaluations failed (limit {limit:.0%}); "
+                                  f"first error: {failed[0].error}")
+        stats = self.pool.last_stats
+        self._batches.append(_Batch(role, genomes, evaluations, stats.wall_s, dict(stats.nodes),
+                                    stats.actors_replaced))
         return evaluations
 
-    def _evaluate_generation(self) -> tuple[GenomeBatch, list[Evaluation], dict[str, Any], tuple | None]:
+    def _evaluate_generation(self) -> tuple[list[_Batch], float, tuple | None]:
         """Step the searcher and score its centre; returns what :meth:`_commit_generation` records."""
         generation = self.state.generation
         started = time.perf_counter()
-        self.searcher.step(self._evaluate_population)
-        assert self._generation_batch is not None and self.pool is not None
-        genomes, evaluations = self._generation_batch
-        self._generation_batch = None
-        timing = {"eval_wall": self.pool.last_stats.wall_s, "nodes": dict(self.pool.last_stats.nodes)}
+        self._batches = []
+        self.searcher.step(self._evaluate)
+        batches, self._batches = self._batches, []
         center = self._score_center(generation)
-        timing["wall"] = time.perf_counter() - started
-        return genomes, evaluations, timing, center
+        return batches, time.perf_counter() - started, center
 
-    def _commit_generation(
-        self, genomes: GenomeBatch, evaluations: list[Evaluation], timing: dict[str, Any], center: tuple | None
-    ) -> dict[str, Any]:
+    def _commit_generation(self, batches: list[_Batch], wall_s: float, center: tuple | None) -> dict[str, Any]:
         """Fold one evaluated generation into the run's state, metrics and best genomes."""
         generation = self.state.generation
-        ok = [(i, e) for i, e in enumerate(evaluations) if not e.failed]
-        fitness = np.array([e.fitness for _, e in ok], dtype=np.float64)
-        steps = int(sum(e.metrics.get("steps", 0) for e in evaluations))
-        best_index, best_eval = max(ok, key=lambda item: item[1].fitness)
-        if best_eval.fitness > self.state.best_fitness:
-            self.state.best_fitness = float(best_eval.fitness)
-            self.state.best_generation = generation
-            self.best_genome = _take(genomes, best_index)
-        self.state.evaluations += len(evaluations)
-        self.state.failed_evaluations += len(evaluations) - len(ok)
+        population = [b for b in batches if b.role == POPULATION] or batches
+        ok = [(b, i, e) for b in population for i, e in enumerate(b.evaluations) if not e.failed]
+        every = [e for b in batches for e in b.evaluations]
+        failed = sum(e.failed for e in every)
+        steps = int(sum(e.metrics.get("steps", 0) for e in every))
+        record: dict[str, Any] = {"generation": generation, "evaluations": len(every), "failed": failed}
+        if ok:
+            fitness = np.array([e.fitness for _, _, e in ok], dtype=np.float64)
+            best_batch, best_index, best_eval = max(ok, key=lambda item: item[2].fitness)
+            if best_eval.fitness > self.state.best_fitness:
+                self.state.best_fitness = float(best_eval.fitness)
+                self.state.best_generation = generation
+                self.best_genome = _take(best_batch.genomes, best_index)
+            record.update({"fitness_best": float(fitness.max()), "fitness_mean": float(fitness.mean()),
+                           "fitness_std": float(fitness.std()), "fitness_min": float(fitness.min())})
+        self.state.evaluations += len(every)
+        self.state.failed_evaluations += failed
         self.state.env_steps += steps
-
-        record: dict[str, Any] = {
-            "generation": generation,
-            "evaluations": len(evaluations),
-            "failed": len(evaluations) - len(ok),
-            "fitness_best": float(fitness.max()),
-            "fitness_mean": float(fitness.mean()),
-            "fitness_std": float(fitness.std()),
-            "fitness_min": float(fitness.min()),
-            "best_so_far": self.state.best_fitness,
-            "env_steps": steps,
-        }
-        for key in sorted({k for _, e in ok for k in e.metrics} - {"steps"}):
-            values = [e.metrics[key] for _, e in ok if key in e.metrics]
+        record.update({"best_so_far": self.state.best_fitness, "env_steps": steps})
+        scored = [e for _, _, e in ok]
+        for key in sorted({k for e in scored for k in e.metrics} - {"steps"}):
+            values = [e.metrics[key] for e in scored if key in e.metrics]
             record[f"{key}_mean"] = float(np.mean(values))
         record.update(self.searcher.metrics())
 
@@ -297,15 +311,17 @@ class Run:
             if stop is not None and score >= stop and self.state.solved_generation is None:
                 self.state.solved_generation = generation
 
-        eval_wall = timing["eval_wall"]
-        record.update(
-            {
-                "evals_per_s": len(evaluations) / eval_wall if eval_wall > 0 else 0.0,
-                "env_steps_per_s": steps / eval_wall if eval_wall > 0 else 0.0,
-                "wall_s": timing["wall"],
-                "nodes": timing["nodes"],
-            }
-        )
+        eval_wall = sum(b.wall_s for b in batches)
+        nodes: dict[str, int] = {}
+        for b in batches:
+            for node, count in b.nodes.items():
+                nodes[node] = nodes.get(node, 0) + count
+        record.update({"evals_per_s": len(every) / eval_wall if eval_wall > 0 else 0.0,
+                       "env_steps_per_s": steps / eval_wall if eval_wall > 0 else 0.0,
+                       "wall_s": wall_s, "nodes": nodes,
+                       "actors_replaced": sum(b.actors_replaced for b in batches)})
+        if len(batches) > 1:  # a multi-batch step: each batch's own numbers
+            record["batches"] = [_batch_record(b) for b in batches]
         self.state.generation = generation + 1
         self.metrics.write(record)
         self._save_best()
@@ -321,14 +337,13 @@ class Run:
         assert self.pool is not None
         count = self.settings.center_eval.evaluations
         copies = center.unsqueeze(0).repeat(count, 1) if isinstance(center, torch.Tensor) else [center] * count
-        seeds = seeding.genome_seeds(self.settings.seed, generation, count, stream=seeding.CENTER_EVAL)
+        seeds = seeding.genome_seeds(self.settings.seed, generation, count, stream=seeding.Stream.CENTER_EVAL)
         evaluations = [e for e in self.pool.evaluate(copies, seeds) if not e.failed]
         if not evaluations:
             return None
         return float(np.mean([e.fitness for e in evaluations])), center
 
     # -- persistence ---------------------------------------------------------------------------------------
-
     def _make_payload(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
@@ -344,24 +359,14 @@ class Run:
         if self._payload is None or self._payload_on_disk:
             return
         self._payload["progress"]["elapsed_s"] = self.state.elapsed_s
-        ckpt.save_checkpoint(
-            self.checkpoint_dir, self._payload["generation"], self._payload, keep=self.settings.checkpoint.keep
-        )
+        self.files.save_checkpoint(self._payload["generation"], self._payload, keep=self.settings.checkpoint.keep)
         self._payload_on_disk = True
         self.write_summary("running")
 
     def _save_best(self) -> None:
-        blob = {
-            "sample": {"genome": self.best_genome, "fitness": self.state.best_fitness, "generation": self.state.best_generation},
-            "center": {
-                "genome": self.best_center,
-                "center_eval": self.state.best_center_eval,
-                "generation": self.state.best_center_generation,
-            },
-        }
-        buffer = io.BytesIO()
-        torch.save(blob, buffer)
-        ckpt.atomic_write_bytes(self.run_dir / "best.pt", buffer.getvalue())
+        s = self.state
+        self.files.write_best(BestGenome("sample", self.best_genome, s.best_fitness, s.best_generation),
+                              BestGenome("center", self.best_center, s.best_center_eval, s.best_center_generation))
 
     def write_summary(self, status: str) -> dict[str, Any]:
         """Write summary.json with ``status`` and the headline numbers; returns the summary."""
@@ -386,51 +391,28 @@ class Run:
             "wall_time_s": round(s.elapsed_s, 3),
             **self._final,
         }
-        ckpt.atomic_write_bytes(self.run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+        self.files.write_summary(summary)
         return summary
 
-    # -- progress ------------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _progress_bar(self) -> Iterator[Callable[[dict[str, Any]], None]]:
-        if not self.show_progress:
-            yield lambda record: None
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def _progress_fields(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """The numbers the progress bar shows, most important first."""
+    def number(key: str) -> str:
+        value = record.get(key)
+        return "-" if value is None else f"{value:.1f}"
 
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("best {task.fields[best]}  mean {task.fields[mean]}  centre {task.fields[center]}"),
-            TextColumn("{task.fields[rate]} evals/s"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        task = progress.add_task(
-            self.settings.name,
-            total=self.settings.generations,
-            completed=self.state.generation,
-            best="-",
-            mean="-",
-            center="-",
-            rate="-",
-        )
+    fields = [("best", number("fitness_best")), ("mean", number("fitness_mean"))]
+    if record.get("center_eval") is not None:
+        fields.append(("centre", number("center_eval")))
+    fields.append(("evals/s", f"{record.get('evals_per_s', 0):.0f}"))
+    return fields
 
-        def update(record: dict[str, Any]) -> None:
-            center = record.get("center_eval")
-            progress.update(
-                task,
-                completed=self.state.generation,
-                best=f"{record['fitness_best']:.1f}",
-                mean=f"{record['fitness_mean']:.1f}",
-                center="-" if center is None else f"{center:.1f}",
-                rate=f"{record['evals_per_s']:.0f}",
-            )
 
-        with progress:
-            yield update
+def _batch_record(batch: _Batch) -> dict[str, Any]:
+    scores = [e.fitness for e in batch.evaluations if not e.failed]
+    return {"role": batch.role, "evaluations": len(batch.evaluations), "failed": len(batch.evaluations) - len(scores),
+            "fitness_best": max(scores) if scores else None,
+            "fitness_mean": float(np.mean(scores)) if scores else None}
 
 
 def _take(genomes: GenomeBatch, index: int) -> Any:

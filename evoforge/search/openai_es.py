@@ -1,0 +1,142 @@
+"""OpenAI-ES (Salimans et al. 2017, "Evolution Strategies as a Scalable Alternative to Reinforcement Learning",
+arXiv 1703.03864), written for evoforge in an ask/tell style: a small state, pure functions of it.
+
+One update from centre mu with noise scale sigma, over n mirrored pairs (popsize 2n):
+
+* sample unit noise z_1..z_n ~ N(0, I) and evaluate the 2n genomes mu + sigma z_k and mu - sigma z_k
+  (mirrored / antithetic sampling; population rows 2k and 2k+1);
+* shape the fitness by centred ranks: F_i = rank_i / (2n - 1) - 1/2 in [-1/2, 1/2] over the whole population
+  (rank 0 = worst), so the update ignores the fitness scale and outliers;
+* estimate the gradient of E[F(mu + sigma z)] in the paper's units,
+  ``g = sum_k (F+_k - F-_k) z_k / (n sigma)``, and add L2 weight decay: ascent direction ``d = g - wd * mu``;
+* ascend ``d`` with Adam (Kingma & Ba 2015; beta1 0.9, beta2 0.999, eps 1e-8, the reference code's defaults)
+  or SGD (optionally with momentum), then decay the step size and sigma geometrically:
+  ``lr <- max(lr * lr_decay, lr_min)``, ``sigma <- max(sigma * sigma_decay, sigma_min)``.
+
+The state (:class:`OpenAIESState`) holds only tensors and numbers, the noise generator's state included, so
+pickling it checkpoints the search and a restored state continues bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import torch
+
+
+@dataclass(frozen=True)
+class OpenAIESParams:
+    """Hyperparameters: fixed for a run."""
+
+    popsize: int
+    learning_rate: float = 0.01
+    sigma: float = 0.1
+    optimizer: Literal["adam", "sgd"] = "adam"
+    weight_decay: float = 0.0
+    sigma_decay: float = 1.0
+    sigma_min: float = 0.0
+    lr_decay: float = 1.0
+    lr_min: float = 0.0
+    momentum: float = 0.0  # sgd only: m <- momentum * m + (1 - momentum) * d, as the reference's SGD
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if self.popsize < 2 or self.popsize % 2:
+            raise ValueError(f"popsize must be even and >= 2 for mirrored sampling, got {self.popsize}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"OpenAI-ES optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+
+
+@dataclass(frozen=True)
+class OpenAIESState:
+    """Everything that changes during a run; ``updates`` is Adam's t (updates applied so far)."""
+
+    center: torch.Tensor
+    sigma: float
+    learning_rate: float
+    updates: int
+    m: torch.Tensor  # Adam's first moment, or SGD's velocity
+    v: torch.Tensor  # Adam's second moment (unused by SGD)
+    rng_state: torch.Tensor = field(repr=False)  # torch.Generator.get_state(): a uint8 tensor
+
+    @property
+    def status(self) -> dict[str, torch.Tensor]:
+        """``center`` and per-parameter ``stdev``, the keys evotorch's searchers report, so code reading any
+        checkpointed searcher finds them alike."""
+        return {"center": self.center, "stdev": torch.full_like(self.center, self.sigma)}
+
+
+def centered_ranks(fitness: torch.Tensor) -> torch.Tensor:
+    """Ranks of ``fitness`` mapped linearly onto [-0.5, 0.5] (worst -0.5, best 0.5); ties keep their order."""
+    count = fitness.numel()
+    ranks = torch.empty(count, dtype=torch.float64)
+    ranks[torch.argsort(fitness, stable=True)] = torch.arange(count, dtype=torch.float64)
+    return ranks / (count - 1) - 0.5
+
+
+def gradient(noise: torch.Tensor, fitness: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``g = sum_k (F+_k - F-_k) z_k / (n sigma)`` with F the centred ranks of the mirrored population's
+    ``fitness`` (rows 2k: +sigma z_k, 2k+1: -sigma z_k) and ``noise`` the (n, d) unit noise z."""
+    ranks = centered_ranks(fitness).to(noise.dtype)
+    pairs = noise.shape[0]
+    return noise.T @ (ranks[0::2] - ranks[1::2]) / (pairs * sigma)
+
+
+def _decayed(value: float, rate: float, floor: float) -> float:
+    # never raises a value that starts below its floor
+    return value if rate >= 1.0 else max(value * rate, min(value, floor))
+
+
+class OpenAIES:
+    """OpenAI-ES with :class:`OpenAIESParams`; :meth:`ask` and :meth:`tell` return new states, never mutate."""
+
+    def __init__(self, params: OpenAIESParams) -> None:
+        self.params = params
+
+    def init(self, center: torch.Tensor, seed: int) -> OpenAIESState:
+        """The state before the first update: centre ``center``, the params' sigma and step size, zero moments."""
+        generator = torch.Generator()
+        generator.manual_seed(int(seed))
+        center = center.detach().flatten().clone()
+        return OpenAIESState(center=center, sigma=float(self.params.sigma),
+                             learning_rate=float(self.params.learning_rate), updates=0,
+                             m=torch.zeros_like(center), v=torch.zeros_like(center),
+                             rng_state=generator.get_state())
+
+    def ask(self, state: OpenAIESState) -> tuple[torch.Tensor, torch.Tensor, OpenAIESState]:
+        """Sample: (population (2n, d), noise z (n, d), the state with the generator advanced).
+
+        Rows 2k and 2k+1 of the population are ``center + sigma z_k`` and ``center - sigma z_k``."""
+        generator = torch.Generator()
+        generator.set_state(state.rng_state)
+        center = state.center
+        noise = torch.randn((self.params.popsize // 2, center.numel()), generator=generator, dtype=center.dtype)
+        population = torch.stack([center + state.sigma * noise, center - state.sigma * noise], dim=1)
+        return population.reshape(-1, center.numel()), noise, replace(state, rng_state=generator.get_state())
+
+    def tell(self, state: OpenAIESState, noise: torch.Tensor, fitness: torch.Tensor) -> OpenAIESState:
+        """Update from the population sampled by :meth:`ask` (with ``noise``) and its ``fitness`` (higher is
+        better, one value per population row): one optimiser step along ``g - weight_decay * mu``, then the
+        step-size and sigma schedules."""
+        p = self.params
+        fitness = torch.as_tensor(fitness).flatten()
+        if fitness.numel() != 2 * noise.shape[0]:
+            raise ValueError(f"expected {2 * noise.shape[0]} fitness values, got {fitness.numel()}")
+        direction = gradient(noise, fitness, state.sigma) - p.weight_decay * state.center
+        updates, lr = state.updates + 1, state.learning_rate
+        if p.optimizer == "adam":
+            m = p.beta1 * state.m + (1 - p.beta1) * direction
+            v = p.beta2 * state.v + (1 - p.beta2) * direction * direction
+            # bias correction folded into the step size, as in Kingma & Ba's algorithm 1 (and the reference)
+            step = lr * (1 - p.beta2**updates) ** 0.5 / (1 - p.beta1**updates)
+            center = state.center + step * m / (v.sqrt() + p.eps)
+        else:
+            m = direction if p.momentum == 0 else p.momentum * state.m + (1 - p.momentum) * direction
+            v = state.v
+            center = state.center + lr * m
+        return replace(state, center=center, m=m, v=v, updates=updates,
+                       sigma=_decayed(state.sigma, p.sigma_decay, p.sigma_min),
+                       learning_rate=_decayed(lr, p.lr_decay, p.lr_min))
