@@ -7,18 +7,15 @@ Exit codes: 0 done, 1 the search failed (too many failed evaluations, workers ke
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from evoforge.errors import ConfigError, SearchFailed, UserError
+
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-
-
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
 
 
 def _add_cluster_args(parser: argparse.ArgumentParser) -> None:
@@ -105,8 +102,7 @@ def _cluster_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _execute(run: Any) -> int:
-    from evoforge.search.pool import PoolError
-    from evoforge.search.run import RunInterrupted, TooManyFailures
+    from evoforge.search.run import RunInterrupted
 
     try:
         summary = run.execute()
@@ -114,22 +110,23 @@ def _execute(run: Any) -> int:
         print("evoforge: interrupted while starting the workers", file=sys.stderr)
         return 130
     except RunInterrupted as exc:
-        from evoforge.search.checkpoint import list_checkpoints
-
-        if list_checkpoints(run.checkpoint_dir):
+        if run.files.checkpoints():
             print(f"evoforge: {exc}; checkpoint written, continue with: evoforge resume {run.run_dir}", file=sys.stderr)
         else:
             print(f"evoforge: {exc} before the first generation ended; nothing to resume", file=sys.stderr)
         return 128 + exc.signum
-    except (TooManyFailures, PoolError) as exc:
-        print(f"evoforge: run failed: {exc}", file=sys.stderr)
+    except SearchFailed as exc:
+        print(f"evoforge: run failed: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_FAILED
     best = summary["best_center_eval"] if summary["best_center_eval"] is not None else summary["best_fitness"]
     print(
-        f"{summary['status']}: {summary['generations_completed']} generations, best {best:.2f}"
+        f"{summary['status']}: {summary['generations_completed']} generations"
+        + ("" if best is None else f", best {best:.2f}")
         + (f", solved at generation {summary['solved_generation']}" if summary["solved"] else "")
         + f", {summary['wall_time_s']:.0f} s -> {run.run_dir}"
     )
+    if summary.get("headline"):
+        print(summary["headline"])
     return 0
 
 
@@ -137,211 +134,79 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``evoforge run CONFIG``: validate the config, make the run directory, run the search."""
     from evoforge.experiments.config import dump_yaml
     from evoforge.search.run import Run
+    from evoforge.search.rundir import RunDir
 
     experiment = _load_experiment(args.config, args.overrides + _cluster_overrides(args))
-    run_dir = args.out or Path("runs") / f"{experiment.config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (run_dir / "config.yaml").exists():
+    run_dir = RunDir(args.out or Path("runs") / f"{experiment.config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if run_dir.is_run():
         raise UserError(f"{run_dir} already holds a run; continue it with: evoforge resume {run_dir}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(dump_yaml(experiment.config))
-    if hasattr(experiment, "run"):  # experiments with their own outer loop (POET)
-        return _execute_own_loop(experiment, run_dir, args)
-    return _execute(Run(experiment, run_dir, address=args.address, progress=not args.quiet))
-
-
-def _execute_own_loop(experiment: Any, run_dir: Path, args: argparse.Namespace) -> int:
-    try:
-        summary = experiment.run(run_dir, address=args.address, progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"evoforge: interrupted; continue with: evoforge resume {run_dir}", file=sys.stderr)
-        return 130
-    except RuntimeError as exc:
-        print(f"evoforge: run failed: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"{summary['status']}: {experiment.describe(summary)}, {summary['wall_time_s']:.0f} s -> {run_dir}")
-    return 0
+    run_dir.write_config(dump_yaml(experiment.config))
+    return _execute(Run(experiment, run_dir.path, address=args.address, progress=not args.quiet))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """``evoforge resume RUN_DIR``: continue from the newest valid checkpoint (or ``--checkpoint``), optionally
-    extended to ``--generations N``; own-loop experiments (POET, the NAS benchmark) resume from their state."""
-    from evoforge.search import checkpoint as ckpt
+    extended to ``--generations N`` (the experiment's budget key; saved in the run's config.yaml)."""
+    from evoforge.experiments import build_experiment
+    from evoforge.experiments.config import apply_overrides, dump_yaml
     from evoforge.search.run import Run
+    from evoforge.search.rundir import RunDir
 
-    config_path = args.run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise UserError(f"{args.run_dir} is not a run directory (no config.yaml)")
-    extend = [] if args.generations is None else [f"search.generations={args.generations}"]
-    own_loop = _load_experiment(config_path, [])
-    if hasattr(own_loop, "run"):  # own outer loop: it resumes from its state file
-        extend = [] if args.generations is None else [f"{own_loop.budget_key}={args.generations}"]
-        experiment = _load_experiment(config_path, _cluster_overrides(args) + extend)
-        if extend:
-            from evoforge.experiments.config import dump_yaml
-
-            config_path.write_text(dump_yaml(experiment.config))
-        return _execute_own_loop(experiment, args.run_dir, args)
-    experiment = _load_experiment(config_path, _cluster_overrides(args) + extend)
-    run = Run(experiment, args.run_dir, address=args.address, progress=not args.quiet)
-    if args.checkpoint is not None:
-        path, payload = args.checkpoint, ckpt.load_checkpoint(args.checkpoint)
-    else:
-        path, payload, skipped = ckpt.load_latest_valid(run.checkpoint_dir)
-        for bad, reason in skipped:
-            print(f"evoforge: warning: skipping {bad.name}: {reason}", file=sys.stderr)
+    run_dir = RunDir(args.run_dir).require()
+    saved = _load_experiment(run_dir.config_path, [])
+    config = saved.config if args.generations is None else saved.with_generations(args.generations)
+    experiment = build_experiment(apply_overrides(config.model_dump(mode="json"), _cluster_overrides(args)))
+    run = Run(experiment, run_dir.path, address=args.address, progress=not args.quiet)
+    path, payload, skipped = run_dir.load_checkpoint(args.checkpoint)
+    for bad, reason in skipped:
+        print(f"evoforge: warning: skipping {bad.name}: {reason}", file=sys.stderr)
     run.restore(payload)
-    if extend:
-        if args.generations <= run.state.generation:
+    if args.generations is not None:
+        if experiment.settings.generations <= run.state.generation:
             raise UserError(f"--generations {args.generations}: the run already has {run.state.generation}")
-        from evoforge.experiments.config import dump_yaml
-
-        # Later resumes and replays read the extended budget from the run's own config.
-        config_path.write_text(dump_yaml(_load_experiment(config_path, extend).config))
-    print(f"resuming {args.run_dir} from {path.name} (generation {run.state.generation})", file=sys.stderr)
+        run_dir.write_config(dump_yaml(config))  # later resumes and replays read the extended budget
+    print(f"resuming {run_dir} from {path.name} (generation {run.state.generation})", file=sys.stderr)
     return _execute(run)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    """``evoforge inspect RUN_DIR``: print the summary and write the run kind's plots next to it."""
+    """``evoforge inspect RUN_DIR``: print the summary, plot the fitness curve, then what the run's kind adds
+    (its ``Experiment.inspect``)."""
+    from evoforge.experiments import InspectOptions
     from evoforge.media import plot_fitness
-    from evoforge.search.metrics import read_metrics
+    from evoforge.search.rundir import RunDir
 
-    if (args.run_dir / "poet_state.ckpt").is_file():
-        return _inspect_poet(args)
-    if (args.run_dir / "benchmark.jsonl").is_file():
-        return _inspect_nas_benchmark(args)
-
-    summary_path = args.run_dir / "summary.json"
-    if not summary_path.is_file():
-        raise UserError(f"{args.run_dir} has no summary.json (not a run directory, or the run never started)")
-    summary = json.loads(summary_path.read_text())
+    run_dir = RunDir(args.run_dir).require()
+    summary = run_dir.read_summary()
+    if summary is None:
+        raise UserError(f"{run_dir} has no summary.json (the run never started)")
     width = max(len(key) for key in summary)
     for key, value in summary.items():
         print(f"{key:<{width}}  {value}")
-    records = read_metrics(args.run_dir)
+    records = [r for r in run_dir.read_metrics() if "fitness_mean" in r]
     if records:
-        out = plot_fitness(records, args.plot or args.run_dir / "fitness.png", title=summary.get("name", ""),
+        out = plot_fitness(records, args.plot or run_dir.artifact("fitness.png"), title=summary.get("name", ""),
                            threshold=summary.get("stop_fitness"))
         print(f"fitness curve -> {out}")
-    if (args.run_dir / "best.pt").is_file() and (args.run_dir / "config.yaml").is_file():
-        experiment = _load_experiment(args.run_dir / "config.yaml", [])
-        if experiment.config.experiment == "hebbian":
-            from evoforge.experiments.gym_control import load_genome
-            from evoforge.experiments.hebbian_inspect import inspect_hebbian
-
-            try:
-                returns = inspect_hebbian(experiment, load_genome(args.run_dir / "best.pt"), args.run_dir,
-                                          args.seed, args.env, args.perturb_at)
-            except ValueError as exc:
-                raise UserError(str(exc)) from None
-            for label, value in returns.items():
-                print(f"episode return, {label}: {value:.2f}")
-            print(f"weights during the episode -> {args.run_dir / 'weights.png'}")
-            print(f"perturbation replay -> {args.run_dir / 'perturbation.png'}")
-        if experiment.config.experiment == "evonorm":
-            from evoforge.experiments.evonorm import best_layers
-
-            for rank, (graph, accuracy) in enumerate(best_layers(args.run_dir, top=5), start=1):
-                print(f"layer {rank}: {graph}   (mean accuracy {accuracy:.2f} %)")
-        if experiment.config.experiment == "nas":
-            import torch
-
-            best = torch.load(args.run_dir / "best.pt", weights_only=False)["sample"]
-            print(f"best cell: {best['genome']}  ({experiment.config.search.fitness_name} {best['fitness']:.3f}, "
-                  f"generation {best['generation']})")
-    return 0
-
-
-def _inspect_nas_benchmark(args: argparse.Namespace) -> int:
-    from evoforge.experiments.nas import write_report
-
-    experiment = _load_experiment(args.run_dir / "config.yaml", [])
-    try:
-        write_report(experiment.config, args.run_dir)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    print((args.run_dir / "report.md").read_text(), end="")
-    print(f"proxies against accuracy -> {args.run_dir / 'proxies.png'}")
-    return 0
-
-
-def _load_poet(run_dir: Path) -> tuple[Any, Any]:
-    experiment = _load_experiment(run_dir / "config.yaml", [])
-    poet = experiment.load_poet(run_dir)
-    if poet is None:
-        raise UserError(f"{run_dir} has no POET state to read")
-    return experiment, poet
-
-
-def _inspect_poet(args: argparse.Namespace) -> int:
-    from evoforge.experiments.poet import plot_environment_tree, plot_progress
-
-    experiment, poet = _load_poet(args.run_dir)
-    last = poet.history[-1] if poet.history else poet.metrics()
-    for key in ("iteration", "active", "archived", "environments", "solved", "annecs", "transfers_attempted",
-                "transfers_accepted"):
-        print(f"{key:<20}  {last[key]}")
-    if poet.history:
-        print(f"progress -> {plot_progress(poet.history, args.run_dir / 'poet.png')}")
-    print(f"environment tree -> {plot_environment_tree(poet, args.run_dir / 'environments.png')}")
-    return 0
-
-
-def _replay_poet(args: argparse.Namespace) -> int:
-    from evoforge.media import write_video
-    from evoforge.experiments.poet import replay_agent
-
-    experiment, poet = _load_poet(args.run_dir)
-    agent = args.agent if args.agent is not None else max(poet.pairs, key=lambda p: p.score).id
-    env_id = args.on if args.on is not None else agent
-    try:
-        total, frames = replay_agent(experiment, poet, agent, env_id, record=args.video is not None)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    print(f"agent #{agent} on environment #{env_id}: return {total:.2f}")
-    if args.video is not None:
-        print(f"video -> {write_video(frames, args.video)}")
+    experiment = _load_experiment(run_dir.config_path, [])
+    options = InspectOptions(seed=args.seed, env_id=args.env, perturb_at=args.perturb_at, plot=args.plot)
+    for line in experiment.inspect(run_dir, options):
+        print(line)
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """``evoforge replay RUN_DIR``: run the best genome again (optionally recording a video); PCGRL runs also
-    write a level grid, POET runs replay any agent on any environment."""
-    import torch
+    """``evoforge replay RUN_DIR``: what the run's kind replays (its ``Experiment.replay_run``): by default the
+    best genome for some episodes, optionally as a video."""
+    from evoforge.experiments import ReplayOptions
+    from evoforge.search.rundir import RunDir
 
-    if (args.run_dir / "poet_state.ckpt").is_file():
-        return _replay_poet(args)
-
-    from evoforge.media import write_video
-
-    config_path = args.run_dir / "config.yaml"
-    best_path = args.run_dir / "best.pt"
-    if not config_path.is_file() or not best_path.is_file():
-        raise UserError(f"{args.run_dir} has no config.yaml and best.pt to replay")
-    experiment = _load_experiment(config_path, [])
-    best = torch.load(best_path, map_location="cpu", weights_only=False)
-    chosen = args.genome if best[args.genome]["genome"] is not None else "sample"
-    genome = best[chosen]["genome"]
-    if not hasattr(experiment, "replay"):
-        raise UserError(f"experiment {experiment.config.experiment!r} has no replay (its class defines none)")
-    try:
-        returns, frames = experiment.replay(genome, args.episodes, args.seed, record=args.video is not None,
-                                            env_id=args.env)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    for episode, value in enumerate(returns):
-        print(f"episode {episode}: return {value:.2f}")
-    print(f"{chosen} genome: mean return {sum(returns) / len(returns):.2f} over {len(returns)} episodes")
-    if args.video is not None:
-        print(f"video -> {write_video(frames, args.video, fps=getattr(experiment, 'video_fps', 30))}")
-    if hasattr(experiment, "level_report"):  # level generators: a grid of generated levels and their statistics
-        if args.levels < 1:
-            raise UserError(f"--levels must be >= 1, got {args.levels}")
-        grid = args.grid or args.run_dir / "levels.png"
-        report = experiment.level_report(genome, args.levels, args.seed, grid)
-        print(f"{report['levels']} levels: {report['valid']:.0%} valid, mean path {report['path']:.1f}, "
-              f"diversity {report['diversity']:.3f}")
-        print(f"level grid -> {grid}")
+    run_dir = RunDir(args.run_dir).require()
+    experiment = _load_experiment(run_dir.config_path, [])
+    options = ReplayOptions(episodes=args.episodes, seed=args.seed, genome=args.genome, video=args.video,
+                            env_id=args.env, levels=args.levels, grid=args.grid, agent=args.agent, on=args.on)
+    for line in experiment.replay_run(run_dir, options):
+        print(line)
     return 0
 
 
@@ -351,7 +216,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    if not (args.run_dir / "config.yaml").is_file() and not (args.run_dir / "plan.json").is_file():
+    from evoforge.report.ablation import is_ablation_dir
+    from evoforge.search.rundir import RunDir
+
+    if not RunDir(args.run_dir).is_run() and not is_ablation_dir(args.run_dir):
         raise UserError(f"{args.run_dir} is not a run directory (no config.yaml) or an ablation (no plan.json)")
 
     try:
@@ -379,16 +247,16 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "inspect": cmd_inspect, "repla
 
 def main(argv: list[str] | None = None) -> int:
     """The ``evoforge`` console script; returns the exit code (see the module docstring)."""
-    from evoforge.experiments.config import ConfigError
-    from evoforge.search.checkpoint import CheckpointError
-
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"evoforge: config error: {exc}", file=sys.stderr)
-    except (CheckpointError, UserError) as exc:
-        print(f"evoforge: {exc}", file=sys.stderr)
+    except UserError as exc:
+        print(f"evoforge: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+    except SearchFailed as exc:  # outside a run (e.g. the pool of a comparison)
+        print(f"evoforge: failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_BAD_INPUT
 
 

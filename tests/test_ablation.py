@@ -100,7 +100,6 @@ metrics: [best_fitness]
             first["search"]["generations"], first["function"]["dim"]) == (3, "serial", 8, 0.1, 3, 4)
     assert runs[4].config["function"]["dim"] == 6 and runs[4].config["search"]["popsize"] == 16  # the base's
     assert runs[9].directory == "small,search.sigma=0.1,search.algorithm=snes/seed-7"
-    assert not any(r.own_loop for r in runs)
 
     # values that are not plain words: lists, booleans and slashes stay readable and make safe directory names
     spec_path = write_spec(tmp_path, f"name: odd\nconfig: {CARTPOLE}\nmetrics: [best_fitness]\ngrid:\n"
@@ -273,8 +272,8 @@ curve: center_eval
 
 
 @pytest.mark.filterwarnings("ignore::scipy.stats.ConstantInputWarning")  # two cells: a degenerate correlation
-def test_an_own_loop_experiment_runs_as_an_ablation_run(tmp_path):
-    """POET and the NAS benchmark drive their own loop (`experiment.run`); the task body takes that path."""
+def test_the_nas_benchmark_runs_as_an_ablation_run(tmp_path):
+    """The NAS benchmark (a searcher on Run like every kind) runs as an ablation task and reports its numbers."""
     spec_path = write_spec(tmp_path, f"""
 name: bench
 config: {CONFIGS / 'nas_benchmark_digits.yaml'}
@@ -285,7 +284,7 @@ metrics: [architectures, kendall_tau]
 """)
     spec = load_spec(spec_path)
     runs = plan(spec, spec_path)
-    assert len(runs) == 1 and runs[0].own_loop
+    assert len(runs) == 1
     out = tmp_path / "out"
     prepare(out, spec_path, spec, runs, [])
     assert execute_run(str(out / runs[0].directory))["status"] == "finished"

@@ -1,10 +1,16 @@
-"""ES searchers through evotorch: each algorithm optimises, OpenAI-ES options act, state round-trips."""
+"""ES searchers: each algorithm optimises, evoforge's OpenAI-ES follows the paper (gradient, mirrored sampling,
+schedules, Adam / SGD), options are validated, states round-trip, proposals leave their searcher alone."""
+
+import copy
+import pickle
+from dataclasses import fields, replace
 
 import pytest
 import torch
 
 from evoforge.search.es import ESSearcher, ESSettings, fitness_for_ranking
 from evoforge.search.evaluation import Evaluation
+from evoforge.search.openai_es import OpenAIES, OpenAIESParams, OpenAIESState, centered_ranks, gradient
 
 TARGET = torch.arange(6, dtype=torch.float32) / 3
 
@@ -32,8 +38,8 @@ def test_openai_es_sigma_decays_to_its_floor_and_weight_decay_shrinks_the_centre
     for _ in range(5):
         searcher.step(flat)
         sigmas.append(searcher.sigma_mean)
-    # The first step only samples; every later step updates then decays sigma: 0.2 -> 0.1 -> 0.05 -> floor.
-    assert sigmas == pytest.approx([0.2, 0.1, 0.05, 0.05, 0.05])
+    # Every step samples, evaluates, updates and then decays sigma: 0.2 -> 0.1 -> 0.05 -> floor.
+    assert sigmas == pytest.approx([0.1, 0.05, 0.05, 0.05, 0.05])
 
     decayed = ESSearcher(ESSettings(popsize=8, learning_rate=0.1, weight_decay=0.5), torch.full((6,), 3.0), seed=0)
     plain = ESSearcher(ESSettings(popsize=8, learning_rate=0.1), torch.full((6,), 3.0), seed=0)
@@ -78,7 +84,7 @@ def test_a_proposal_takes_one_step_on_the_new_task_and_leaves_the_searcher_alone
             return [Evaluation(fitness=-float(torch.linalg.norm(g - target))) for g in genomes]
         return evaluate
 
-    for _ in range(3):  # leaves a pending population evaluated on the old task
+    for _ in range(3):  # some history on the old task
         searcher.step(towards(torch.tensor([-1.0, 0.0, 0.0])))
     before, seen = searcher.center, []
     start = torch.tensor([2.0, 0.0, 0.0])
@@ -103,8 +109,7 @@ def test_openai_es_follows_salimans_gradient_in_the_papers_units():
         populations.append(genomes.clone())
         return [Evaluation(fitness=float(-((g - 1.0) ** 2).sum())) for g in genomes]
 
-    searcher.step(evaluate)  # evotorch: the first step samples and evaluates, the second follows the gradient
-    searcher.step(evaluate)
+    searcher.step(evaluate)  # one step: sample, evaluate, follow the gradient of that population
     population = populations[0]
     fitness = -((population - 1.0) ** 2).sum(1)
     ranks = torch.empty(8)
@@ -112,3 +117,166 @@ def test_openai_es_follows_salimans_gradient_in_the_papers_units():
     noise = (population[0::2] - centre) / sigma  # mirrored: rows 2k and 2k+1 are centre +- sigma z_k
     gradient = ((ranks[0::2] - ranks[1::2])[:, None] * noise).sum(0) / (4 * sigma)
     torch.testing.assert_close(searcher.center, centre + lr * (gradient - wd * centre), rtol=1e-5, atol=1e-6)
+
+
+def test_the_gradient_on_a_hand_computed_case():
+    # two mirrored pairs in 2-D, sigma 0.5; rows: +z1, -z1, +z2, -z2
+    noise = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    fitness = torch.tensor([3.0, 1.0, 0.0, 4.0])
+    # ascending order: row 2, row 1, row 0, row 3 -> ranks 0..3 -> centred rank / 3 - 0.5
+    assert centered_ranks(fitness).tolist() == pytest.approx([1 / 6, -1 / 6, -0.5, 0.5])
+    # sum_k (F+_k - F-_k) z_k / (n sigma) = (1/3 * z1 - 1 * z2) / (2 * 0.5)
+    torch.testing.assert_close(gradient(noise, fitness, 0.5), torch.tensor([1 / 3, -2.0]))
+    # one plain SGD step: centre + lr * (g - wd * centre)
+    es = OpenAIES(OpenAIESParams(popsize=4, learning_rate=0.1, sigma=0.5, optimizer="sgd", weight_decay=0.2))
+    state = es.init(torch.tensor([1.0, -1.0]), seed=0)
+    after = es.tell(state, noise, fitness)
+    torch.testing.assert_close(after.center, torch.tensor([1.0, -1.0]) + 0.1 * (torch.tensor([1 / 3, -2.0])
+                                                                              - 0.2 * torch.tensor([1.0, -1.0])))
+    assert after.updates == 1 and state.updates == 0  # tell returns a new state
+
+
+def test_centred_ranks_span_half_a_unit_each_way_and_ties_share_their_rank():
+    ranks = centered_ranks(torch.tensor([5.0, -2.0, 7.0, 0.0, 1.0]))
+    assert ranks.min() == -0.5 and ranks.max() == 0.5
+    assert ranks.tolist() == pytest.approx([0.25, -0.5, 0.5, -0.25, 0.0])
+    # a plateau (all tied) gives no gradient at all, whichever row comes first
+    assert centered_ranks(torch.zeros(6)).tolist() == [0.0] * 6
+    assert torch.equal(gradient(torch.randn(3, 4), torch.zeros(6), 0.1), torch.zeros(4))
+
+
+def test_sampling_is_mirrored_around_the_centre():
+    settings = ESSettings(popsize=10, sigma=0.3)
+    searcher = ESSearcher(settings, torch.tensor([1.0, -2.0, 0.5]), seed=4)
+    populations = []
+
+    def evaluate(genomes):
+        populations.append(genomes.clone())
+        return quadratic(torch.cat([genomes, torch.zeros(len(genomes), 3)], 1))
+
+    centre = searcher.center
+    searcher.step(evaluate)
+    population = populations[0]
+    assert population.shape == (10, 3)
+    torch.testing.assert_close(population[0::2] - centre, -(population[1::2] - centre))  # +eps / -eps pairs
+    assert (population[0::2] - centre).abs().min() > 0  # and not degenerate
+    assert not torch.equal(searcher.center, centre)  # the same step updated the centre
+
+
+def test_a_restored_state_continues_to_exactly_the_same_centres():
+    settings = ESSettings(algorithm="openai_es", popsize=12, sigma=0.2, learning_rate=0.05, sigma_decay=0.9,
+                          sigma_min=0.05, lr_decay=0.95, weight_decay=0.01)
+    searcher = ESSearcher(settings, torch.zeros(6), seed=5)
+    for _ in range(4):
+        searcher.step(quadratic)
+    data = searcher.state_bytes()
+    state = pickle.loads(data)  # evoforge's own state: tensors and numbers, no evotorch object
+    assert isinstance(state, OpenAIESState)
+    assert all(isinstance(getattr(state, f.name), (torch.Tensor, int, float)) for f in fields(state))
+    restored = ESSearcher(settings, torch.ones(6), seed=123)
+    restored.load_state_bytes(data)
+    for _ in range(3):
+        searcher.step(quadratic)
+        restored.step(quadratic)
+        assert torch.equal(searcher.center, restored.center)
+        assert searcher.sigma_mean == restored.sigma_mean
+
+
+def test_learning_rate_and_sigma_decay_to_their_floors():
+    # no fitness signal and weight decay 1: each SGD step multiplies the centre by (1 - lr) with that step's lr
+    es = OpenAIES(OpenAIESParams(popsize=4, learning_rate=0.4, sigma=0.2, optimizer="sgd", weight_decay=1.0,
+                                 lr_decay=0.5, lr_min=0.06, sigma_decay=0.5, sigma_min=0.03))
+    state = es.init(torch.tensor([1.0, 2.0]), seed=0)
+    lrs, sigmas, centre = [], [], torch.tensor([1.0, 2.0])
+    for _ in range(5):
+        _, noise, state = es.ask(state)
+        lrs.append(state.learning_rate)
+        state = es.tell(state, noise, torch.zeros(4))
+        sigmas.append(state.sigma)
+        centre = centre * (1 - lrs[-1])
+        torch.testing.assert_close(state.center, centre)
+    assert lrs == pytest.approx([0.4, 0.2, 0.1, 0.06, 0.06])
+    assert sigmas == pytest.approx([0.1, 0.05, 0.03, 0.03, 0.03])
+    # the defaults leave both alone
+    plain = ESSearcher(ESSettings(popsize=4, sigma=0.2), torch.zeros(2), seed=0)
+    for _ in range(3):
+        plain.step(quadratic_2d)
+    assert plain.state.learning_rate == 0.01 and plain.sigma_mean == pytest.approx(0.2)
+
+
+def quadratic_2d(genomes):
+    return [Evaluation(fitness=float(-(g**2).sum())) for g in genomes]
+
+
+def test_a_proposal_equals_one_step_of_a_copy_moved_to_its_start():
+    settings = ESSettings(popsize=8, sigma=0.2, learning_rate=0.05)  # Adam: the moments matter
+    searcher = ESSearcher(settings, torch.zeros(6), seed=1)
+    for _ in range(4):
+        searcher.step(quadratic)
+    before = searcher.state_bytes()
+    start = torch.full((6,), 0.7)
+    proposed = searcher.proposal(quadratic, start)
+    assert searcher.state_bytes() == before  # untouched, noise generator included
+    twin = copy.deepcopy(searcher)
+    twin.state = replace(twin.state, center=start.clone())
+    twin.step(quadratic)
+    assert torch.equal(proposed, twin.center)
+    # without a start: one step from the searcher's own centre, which the searcher itself then takes too
+    own = searcher.proposal(quadratic)
+    searcher.step(quadratic)
+    assert torch.equal(own, searcher.center)
+
+
+def test_snes_and_cem_proposals_leave_the_searcher_alone_and_others_refuse():
+    target = torch.tensor([3.0, 0.0, 0.0])
+    for algorithm in ("snes", "cem"):
+        searcher = ESSearcher(ESSettings(algorithm=algorithm, popsize=16, sigma=0.3), torch.zeros(3), seed=0)
+        searcher.step(quadratic_2d)
+        untouched, seen = copy.deepcopy(searcher), []  # (evotorch's pickles are not byte-stable)
+
+        def towards(genomes):
+            seen.append(genomes.clone())
+            return [Evaluation(fitness=-float(torch.linalg.norm(g - target))) for g in genomes]
+
+        start = torch.tensor([1.0, 0.0, 0.0])
+        proposed = searcher.proposal(towards, start)
+        assert len(seen) == 1 and (seen[0].mean(0) - start).abs().max() < 0.5  # one population, around start
+        assert proposed[0] > start[0]
+        assert torch.equal(searcher.proposal(towards, start), proposed)
+        for _ in range(2):  # the searcher goes on exactly as a copy that made no proposal
+            searcher.step(quadratic_2d)
+            untouched.step(quadratic_2d)
+            assert torch.equal(searcher.center, untouched.center)
+    for algorithm in ("pgpe", "cmaes", "xnes"):
+        searcher = ESSearcher(ESSettings(algorithm=algorithm, popsize=8), torch.zeros(3), seed=0)
+        with pytest.raises(ValueError, match=algorithm):
+            searcher.proposal(quadratic_2d)
+
+
+@pytest.mark.parametrize("optimizer,learning_rate", [("sgd", 0.01), ("adam", 0.05)])
+def test_openai_es_solves_the_sphere(optimizer, learning_rate):
+    settings = ESSettings(popsize=20, sigma=0.1, learning_rate=learning_rate, optimizer=optimizer)
+    searcher = ESSearcher(settings, torch.full((5,), 2.0), seed=0)
+    start = float(searcher.center.norm())
+    for _ in range(300):
+        searcher.step(quadratic_2d)
+    assert float(searcher.center.norm()) < 0.05 < 0.02 * start
+
+
+def test_settings_refuse_what_an_algorithm_does_not_implement():
+    with pytest.raises(ValueError, match="weight_decay only apply to openai_es; pgpe"):
+        ESSettings(algorithm="pgpe", weight_decay=0.01)
+    with pytest.raises(ValueError, match="sigma_decay, lr_decay only apply to openai_es; snes"):
+        ESSettings(algorithm="snes", sigma_decay=0.99, lr_decay=0.9)
+    with pytest.raises(ValueError, match="openai_es supports optimizer adam or sgd, not clipup"):
+        ESSettings(algorithm="openai_es", optimizer="clipup")
+    ESSettings(algorithm="pgpe", optimizer="clipup")  # fine for PGPE
+
+
+def test_a_searcher_refuses_another_algorithms_state():
+    es = ESSearcher(ESSettings(popsize=8), torch.zeros(3), seed=0)
+    snes = ESSearcher(ESSettings(algorithm="snes", popsize=8), torch.zeros(3), seed=0)
+    with pytest.raises(ValueError, match="openai_es searcher cannot load"):
+        es.load_state_bytes(snes.state_bytes())
+    with pytest.raises(ValueError, match="snes searcher cannot load"):
+        snes.load_state_bytes(es.state_bytes())

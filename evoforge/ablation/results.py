@@ -20,19 +20,15 @@ import numpy as np
 
 from evoforge.ablation.spec import PlannedRun
 from evoforge.ablation.stats import Summary, summarise, welch_p
-from evoforge.search.metrics import read_metrics
+from evoforge.search.rundir import RunDir
 
 FINISHED = ("completed", "solved")
 CURVE_DEFAULTS = ("center_eval", "best_so_far", "annecs")
-STEP_KEYS = ("generation", "iteration")
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
     """The run's summary.json as a dict, or None when it is missing or unreadable."""
-    try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
+    return RunDir(run_dir).read_summary()
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -69,7 +65,7 @@ def collect(out: Path, runs: Sequence[PlannedRun], metrics: Sequence[str]) -> li
         run_dir = out / run.directory
         summary = read_summary(run_dir) or {}
         status = summary.get("status", "not started")
-        records = read_metrics(run_dir) if status in FINISHED else []
+        records = RunDir(run_dir).read_metrics() if status in FINISHED else []
         for metric in metrics:
             value = metric_value(metric, summary, records) if status in FINISHED else None
             rows.append({"variant": run.variant, "seed": run.seed, "metric": metric, "value": value,
@@ -195,7 +191,7 @@ def curve_key(curve: str | bool | None, out: Path, runs: Sequence[PlannedRun]) -
     if isinstance(curve, str):
         return curve
     for run in runs:
-        records = read_metrics(out / run.directory)
+        records = RunDir(out / run.directory).read_metrics()
         for key in CURVE_DEFAULTS:
             if records and key in records[-1]:
                 return key
@@ -216,13 +212,12 @@ def plot_curves(out: Path, runs: Sequence[PlannedRun], variants: Sequence[str], 
         run_dir = out / run.directory
         if not is_finished(run_dir):
             continue
-        values = [_number(r.get(key)) for r in read_metrics(run_dir)]
+        values = [_number(r.get(key)) for r in RunDir(run_dir).read_metrics()]
         values = [v for v in values if v is not None]
         if values:
             curves.setdefault(run.variant, []).append(values)
     if not curves:
         return None
-    step = next((k for k in STEP_KEYS if k in (read_metrics(out / runs[0].directory) or [{}])[0]), "generation")
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for index, name in enumerate(variants):
         if name not in curves:
@@ -235,7 +230,7 @@ def plot_curves(out: Path, runs: Sequence[PlannedRun], variants: Sequence[str], 
         if len(grid) > 1:
             ax.fill_between(xs, [s.ci_low for s in stats], [s.ci_high for s in stats], color=f"C{index % 10}",
                             alpha=0.15)
-    ax.set_xlabel(step)
+    ax.set_xlabel("generation")
     ax.set_ylabel(key)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

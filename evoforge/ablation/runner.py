@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import signal
 import sys
 import time
@@ -40,6 +38,8 @@ from evoforge.ablation.results import (
     write_csv,
 )
 from evoforge.ablation.spec import AblationSpec, PlannedRun, load_spec, parse_cli_overrides, plan
+from evoforge.errors import PoolError, UserError
+from evoforge.search.cluster import start_ray
 
 CANCEL_WAIT_S = 300.0  # how long Ctrl-C waits for the running tasks to checkpoint
 
@@ -52,24 +52,21 @@ def execute_run(run_dir: str) -> dict[str, Any]:
     import torch
 
     from evoforge.experiments import load_experiment
-    from evoforge.search import checkpoint as ckpt
     from evoforge.search.run import Run, RunInterrupted
+    from evoforge.search.rundir import RunDir
 
     torch.set_num_threads(1)  # one run per CPU: more intra-op threads would only fight the other runs
     path = Path(run_dir)
     began = time.perf_counter()
     try:
-        experiment = load_experiment(path / "config.yaml", [])
-        if hasattr(experiment, "run"):  # own outer loop (POET, the NAS benchmark): it resumes from its own state
-            experiment.run(path, address=None, progress=False)
+        files = RunDir(path)
+        run = Run(load_experiment(files.config_path, []), path, progress=False)
+        if files.checkpoints():
+            _, payload, _ = files.load_checkpoint()  # raises if none reads cleanly
+            run.restore(payload)
         else:
-            run = Run(experiment, path, progress=False)
-            if ckpt.list_checkpoints(run.checkpoint_dir):
-                _, payload, _ = ckpt.load_latest_valid(run.checkpoint_dir)  # raises if none reads cleanly
-                run.restore(payload)
-            else:
-                run.metrics.truncate_after(0)  # records of an attempt killed before its first checkpoint
-            run.execute()
+            files.truncate_metrics(0)  # records of an attempt killed before its first checkpoint
+        run.execute()
     except (RunInterrupted, KeyboardInterrupt):
         return {"status": "interrupted", "seconds": time.perf_counter() - began}
     except Exception as exc:  # noqa: BLE001 - one run failing must not stop the others
@@ -98,8 +95,6 @@ def first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] |
 def prepare(out: Path, spec_path: Path, spec: AblationSpec, runs: list[PlannedRun], overrides: list[str]) -> None:
     """Check that ``out`` holds nothing this spec would contradict, then write spec.yaml, plan.json and the
     config.yaml of every run not yet there."""
-    from evoforge.cli import UserError
-
     previous = out / "spec.yaml"
     if previous.is_file():
         try:
@@ -193,25 +188,6 @@ class _Display:
             print(text, file=sys.stderr, flush=True)
 
 
-def _start_ray(address: str | None) -> bool:
-    """Join ``address`` or start a local Ray; True when this call started it (and should shut it down)."""
-    import ray
-
-    from evoforge.cli import UserError
-
-    if ray.is_initialized():
-        return False
-    try:
-        if address:
-            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-        else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise UserError(f"cannot start or join Ray (address={address!r}): {exc}") from None
-    return True
-
-
 def execute_all(out: Path, name: str, runs: list[PlannedRun], address: str | None, max_concurrent: int | None,
                 quiet: bool) -> tuple[dict[str, dict[str, Any]], int | None]:
     """Run every unfinished run of ``runs`` as Ray tasks; returns (outcome per run directory, the signal that
@@ -266,7 +242,10 @@ def execute_all(out: Path, name: str, runs: list[PlannedRun], address: str | Non
     try:
         with _signals_as_interrupt() as caught, display:
             try:
-                started_ray = _start_ray(address)
+                try:
+                    started_ray = start_ray(address, log_to_driver=False)
+                except PoolError as exc:
+                    raise UserError(str(exc)) from None
                 limit = max_concurrent or max(1, int(ray.cluster_resources().get("CPU", 1)))
                 # a worker that dies: Ray runs the task again, which resumes the run from its checkpoint
                 task = ray.remote(num_cpus=1, max_retries=2)(execute_run)
@@ -333,8 +312,6 @@ def write_results(out: Path, spec_path: Path, spec: AblationSpec, runs: list[Pla
 def run_ablation_command(args: argparse.Namespace) -> int:
     """``evoforge ablate SPEC``: 0 when every run finished, 1 when some failed, 128 + signal when interrupted
     (everything resumable: run the same command again); bad input raises ConfigError / UserError (exit 2)."""
-    from evoforge.cli import UserError
-
     spec_path = Path(args.spec)
     if not spec_path.is_file():
         raise UserError(f"ablation spec {spec_path} does not exist")

@@ -164,7 +164,6 @@ class PlannedRun:
     seed: int
     directory: str  # relative to the ablation directory: VARIANT/seed-N
     config: dict[str, Any]  # the validated config, every default filled in (what config.yaml holds)
-    own_loop: bool  # an experiment with its own outer loop (POET, the NAS benchmark) rather than a Run
 
 
 def format_value(value: Any) -> str:
@@ -281,5 +280,5 @@ def plan(spec: AblationSpec, spec_path: Path, cli_overrides: dict[str, Any] | No
             except ConfigError as exc:
                 raise ConfigError(f"variant {variant.name}: {exc}") from None
             runs.append(PlannedRun(variant.name, seed, f"{directory_name(variant.name)}/seed-{seed}",
-                                   experiment.config.model_dump(mode="json"), hasattr(experiment, "run")))
+                                   experiment.config.model_dump(mode="json")))
     return runs

@@ -105,8 +105,27 @@ def format_validation_error(error: ValidationError) -> str:
     return f"{key}: {message}{shown}"
 
 
+# Keys that changed name: a config that still uses the old one is refused with a line naming the new one.
+RENAMED_KEYS: dict[str, str] = {
+    "poet.iterations": "poet.generations",  # one budget word: generations
+}
+
+
+def refuse_renamed_keys(data: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the new key when ``data`` uses a key of :data:`RENAMED_KEYS`."""
+    for old, new in RENAMED_KEYS.items():
+        node: Any = data
+        for part in old.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        else:
+            raise ConfigError(f"{old}: renamed to {new}")
+
+
 def validate(config_cls: type[BaseModel], data: dict[str, Any]) -> BaseModel:
     """``data`` validated into ``config_cls``; the first problem becomes a one-line :class:`ConfigError`."""
+    refuse_renamed_keys(data)
     try:
         return config_cls.model_validate(data)
     except ValidationError as exc:

@@ -1,14 +1,15 @@
 """``evoforge report RUN_DIR``: one self-contained HTML page per run.
 
 Every report has an overview (status and headline numbers), learning curves, the per-generation metrics, the
-validated config and the run's files; then the run's own domain view (:mod:`evoforge.report.views`): weight
+validated config and the run's files; then the run's own sections, which its experiment class adds
+(:meth:`evoforge.experiments.Experiment.report_sections`): weight
 trajectories and an agent video for Hebbian runs, level grids and an editing animation for PCGRL, the
 environment tree with terrain thumbnails for POET, architecture diagrams and proxy/accuracy scatter plots for
 NAS, formulas and per-architecture accuracy for normalization-activation layers.
 
 Views that need new rollouts (videos, weight trajectories, generated levels) use fixed seeds, so two reports
 of the same run show the same episodes; ``media=False`` leaves them out for a quick look. A new kind of
-experiment gets its own view by adding ``view(report, run, media)`` to :data:`evoforge.report.views.VIEWS`.
+experiment gets its own sections by overriding ``report_sections(report, run_dir, media)`` in its class.
 
     from evoforge.report import write_report
     write_report("runs/quickstart-20261124-101500")      # -> runs/quickstart-.../report.html
@@ -21,10 +22,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from evoforge.report.ablation import build_ablation_report, is_ablation_dir
 from evoforge.report.page import Report, Section
-from evoforge.report.views import VIEWS, RunFiles, add_common_sections
+from evoforge.report.sections import add_run_sections
+from evoforge.search.rundir import RunDir
+from evoforge.search.storage import atomic_write_text
 
 __all__ = ["Report", "Section", "build_report", "save_report", "write_report"]
 
@@ -34,16 +38,30 @@ def build_report(run_dir: str | Path, media: bool = True) -> Report:
     (``evoforge ablate``'s output, with its plan.json), not yet written."""
     if is_ablation_dir(Path(run_dir)):
         return build_ablation_report(Path(run_dir))
-    run = RunFiles.open(Path(run_dir))
-    summary = run.summary or {}
+    run = RunDir(run_dir)
+    config = run.read_config()  # UserError when it is not a run directory
+    summary = run.read_summary() or {}
+    kind = config.get("experiment", "unknown")
     subtitle = " · ".join(str(part) for part in (
-        f"experiment {run.kind}", summary.get("status"), f"seed {run.config.get('seed', '?')}",
+        f"experiment {kind}", summary.get("status"), f"seed {config.get('seed', '?')}",
         f"{summary['wall_time_s']:.0f} s" if isinstance(summary.get("wall_time_s"), (int, float)) else None,
         f"report written {time.strftime('%Y-%m-%d %H:%M')}") if part)
-    report = Report(title=f"{run.config.get('name', run.path.name)} — evoforge run report", subtitle=subtitle)
-    view = VIEWS.get(run.kind)
-    add_common_sections(report, run, domain=view, media=media)
+    report = Report(title=f"{config.get('name', run.path.name)} — evoforge run report", subtitle=subtitle)
+    add_run_sections(report, run, _experiment(run, report), media=media)
     return report
+
+
+def _experiment(run: RunDir, report: Report) -> Any:
+    """The run's experiment rebuilt from its config.yaml, or None (with a note) when the config no longer loads."""
+    from evoforge.errors import UserError
+    from evoforge.experiments import load_experiment
+
+    try:
+        return load_experiment(run.config_path, [])
+    except UserError as exc:
+        problem = f"the run's config does not load any more, so its own sections are left out: {exc}"
+        report.problems.append(problem)
+        return None
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, media: bool = True) -> Path:
@@ -56,8 +74,6 @@ def save_report(report: Report, path: str | Path) -> Path:
     """Write a built report as one HTML file, atomically; returns its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(report.render(), encoding="utf-8")
-    tmp.replace(path)  # never a half-written report
+    atomic_write_text(path, report.render())  # never a half-written report
     return path
 

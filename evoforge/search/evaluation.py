@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 
 @dataclass
@@ -25,14 +24,12 @@ class Evaluation:
     Attributes:
         fitness: the scalar the searcher maximises.
         metrics: extra numbers to log (episode length, env steps, ...), summed or averaged by the run.
-        descriptor: optional behaviour descriptor (novelty search, quality diversity).
         failed: True when the evaluation raised or produced a non-finite fitness.
         error: one line saying why it failed.
     """
 
     fitness: float
     metrics: dict[str, float] = field(default_factory=dict)
-    descriptor: np.ndarray | None = None
     failed: bool = False
     error: str | None = None
 

@@ -6,7 +6,7 @@ One update from centre mu with noise scale sigma, over n mirrored pairs (popsize
 * sample unit noise z_1..z_n ~ N(0, I) and evaluate the 2n genomes mu + sigma z_k and mu - sigma z_k
   (mirrored / antithetic sampling; population rows 2k and 2k+1);
 * shape the fitness by centred ranks: F_i = rank_i / (2n - 1) - 1/2 in [-1/2, 1/2] over the whole population
-  (rank 0 = worst), so the update ignores the fitness scale and outliers;
+  (rank 0 = worst; ties share their mean rank), so the update ignores the fitness scale and outliers;
 * estimate the gradient of E[F(mu + sigma z)] in the paper's units,
   ``g = sum_k (F+_k - F-_k) z_k / (n sigma)``, and add L2 weight decay: ascent direction ``d = g - wd * mu``;
 * ascend ``d`` with Adam (Kingma & Ba 2015; beta1 0.9, beta2 0.999, eps 1e-8, the reference code's defaults)
@@ -70,11 +70,15 @@ class OpenAIESState:
 
 
 def centered_ranks(fitness: torch.Tensor) -> torch.Tensor:
-    """Ranks of ``fitness`` mapped linearly onto [-0.5, 0.5] (worst -0.5, best 0.5); ties keep their order."""
-    count = fitness.numel()
-    ranks = torch.empty(count, dtype=torch.float64)
-    ranks[torch.argsort(fitness, stable=True)] = torch.arange(count, dtype=torch.float64)
-    return ranks / (count - 1) - 0.5
+    """Ranks of ``fitness`` (0 = worst) mapped linearly onto [-0.5, 0.5]: ``rank / (N - 1) - 0.5``.
+
+    Tied values share their mean rank. Without ties this is the reference's centred ranking; with them, ranking
+    ties by position would bias the estimate (rows 2k would always lose to their mirrors 2k+1 on a plateau,
+    e.g. a capped episode return), while shared ranks make a tied pair contribute nothing."""
+    values, inverse, counts = torch.unique(fitness.flatten(), sorted=True, return_inverse=True, return_counts=True)
+    first = torch.cumsum(counts, 0) - counts
+    mean_rank = first.to(torch.float64) + (counts.to(torch.float64) - 1) / 2
+    return mean_rank[inverse] / (fitness.numel() - 1) - 0.5
 
 
 def gradient(noise: torch.Tensor, fitness: torch.Tensor, sigma: float) -> torch.Tensor:
