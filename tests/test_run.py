@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import signal
 import subprocess
 import threading
@@ -32,9 +31,10 @@ def _summary(run_dir):
 
 def _final_state(run_dir):
     payload = ckpt.load_checkpoint(ckpt.list_checkpoints(run_dir / "checkpoints")[-1])
-    algorithm = pickle.loads(payload["searcher"])
+    searcher = load_experiment(run_dir / "config.yaml").make_searcher()
+    searcher.load_state_bytes(payload["searcher"])
     progress = {k: v for k, v in payload["progress"].items() if k != "elapsed_s"}
-    return algorithm.status["center"].tolist(), algorithm.status["stdev"].tolist(), progress
+    return searcher.center.tolist(), searcher.sigma_mean, progress
 
 
 def _metrics(run_dir):
@@ -225,3 +225,38 @@ def test_quickstart_solves_cartpole_then_inspect_and_replay(tmp_path):
 
     with imageio.get_reader(video) as reader:
         assert reader.count_frames() == 2 * 501  # reset frame + 500 steps, per episode
+
+
+def test_a_torn_last_metrics_line_does_not_break_resume(tmp_path):
+    """A process killed mid-write leaves half a line at the end of metrics.jsonl: resume drops it and continues
+    to the uninterrupted result (it used to die with a JSONDecodeError)."""
+    common = ["--set", "stop_fitness=null", "--serial", "--quiet"]
+    short, long = tmp_path / "short", tmp_path / "long"
+    for run_dir, generations in ((short, 3), (long, 5)):
+        assert subprocess.run(evoforge_cmd("run", str(SPHERE), "--out", str(run_dir), "--set",
+                                           f"search.generations={generations}", *common),
+                              env=cli_env(), timeout=300, capture_output=True).returncode == 0
+    with open(short / "metrics.jsonl", "a") as handle:
+        handle.write('{"generation": 3, "fitness_be')
+    resumed = subprocess.run(evoforge_cmd("resume", str(short), "--generations", "5", "--quiet"),
+                             capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert all(line.startswith("{") and line.endswith("}") for line in (short / "metrics.jsonl").read_text().splitlines())
+    _assert_same_run(long, short)
+
+
+def test_a_checkpoint_of_an_older_format_is_refused_with_one_line(tmp_path, capsys):
+    from evoforge.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["run", str(SPHERE), "--out", str(run_dir), "--serial", "--quiet", "--set", "search.generations=2",
+                 "--set", "stop_fitness=null"]) == 0
+    latest = ckpt.list_checkpoints(run_dir / "checkpoints")[-1]
+    payload = ckpt.load_checkpoint(latest)
+    payload["format"] = 1
+    ckpt.save_checkpoint(run_dir / "checkpoints", 3, payload, keep=3)
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ckpt-000003.ckpt is a checkpoint in format 1" in err

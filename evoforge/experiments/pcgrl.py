@@ -72,116 +72,41 @@ class PCGRLConfig(BaseRunConfig):
     stop_fitness: float | None = None
 
 
-def build_generator(settings: GeneratorSettings, problem: Problem):
-    """The generator network for ``settings.representation``: an NCA, a fully convolutional policy (wide) or
-    a conv policy on the egocentric crop (narrow, turtle).
-    """
-    rep = settings.representation
-    if rep == "nca":
-        return NCAGenerator(problem.num_tiles, problem.border_tile, settings.width or 32, settings.nca_steps)
-    representation = make_representation(rep)
-    channels = observation_channels(problem)
-    if rep == "wide":
-        return FullyConvPolicy(channels, problem.num_tiles, settings.width or 16)
-    return CropConvPolicy(channels, representation.crop_size(problem), representation.action_space(problem).n,
-                          settings.width or 8)
-
-
-def hamming_diversity(levels: np.ndarray) -> float:
-    """Mean pairwise Hamming distance between levels (K, H, W), divided by the number of tiles (the paper's)."""
-    count = len(levels)
-    if count < 2:
-        return 0.0
-    flat = levels.reshape(count, -1)
-    distances = (flat[:, None, :] != flat[None, :, :]).sum(axis=2)
-    return float(distances[np.triu_indices(count, 1)].mean() / flat.shape[1])
-
-
-@dataclass
-class Generated:
-    """What a chunk of generators produced from its seeded random maps (G genomes x K maps each)."""
-
-    initial: dict[str, np.ndarray]  # statistics of the starting maps, flat (G * K,)
-    levels: np.ndarray  # final levels (G, K, H, W)
-    final: dict[str, np.ndarray]  # their statistics, flat (G * K,)
-    scores: np.ndarray  # (G, K) episode returns (or the NCA's reward of the rewrite)
-    steps: np.ndarray  # (G,) map-steps per genome: edits attempted, or NCA steps x maps
-    frames: list[np.ndarray] = field(default_factory=list)  # (G, K, H, W) after every step, when recorded
-
-
 class PCGRLGenerationEvaluator(Evaluator):
-    """Runs a chunk of generator genomes on seeded random maps in one simulator; fitness = mean score +
-    ``valid_weight`` x valid share + ``diversity_weight`` x Hamming diversity of the genome's levels.
+    """Runs a chunk of generator genomes on seeded random maps (:class:`~evoforge.policies.level_generation.
+    LevelGeneration`); fitness = mean score + ``valid_weight`` x valid share + ``diversity_weight`` x Hamming
+    diversity of the genome's levels. Genome g's map k starts from seed ``episode_seeds(seeds[g], maps)[k]``.
     """
 
     def __init__(self, settings: GeneratorSettings) -> None:
         self.settings = settings
 
     def setup(self) -> None:
-        self.problem = make_problem(self.settings.problem)
-        self.generator = build_generator(self.settings, self.problem)
+        s = self.settings
+        self.problem = make_problem(s.problem)
+        self.generation = LevelGeneration(self.problem, s.representation, s.change_percentage, s.max_iterations,
+                                          s.width, s.nca_steps)
 
     @property
     def num_params(self) -> int:
         """Number of weights of one generator (the genome's length)."""
-        return self.generator.num_params
+        return self.generation.num_params
 
     def generate(self, genomes: torch.Tensor, seeds: Sequence[int], record: bool = False) -> Generated:
         """Run every genome on its ``maps`` maps, seeded from its evaluation seed."""
-        settings, problem = self.settings, self.problem
-        count, maps = len(seeds), settings.maps
-        # the NCA rewrites whole maps: its simulator only draws the starting maps (any representation would do)
-        representation = make_representation("narrow" if settings.representation == "nca" else settings.representation)
-        sim = PCGRLSimulator(problem, representation, count * maps, settings.change_percentage)
-        if settings.max_iterations is not None:
-            sim.max_iterations = settings.max_iterations
-        sim.reset(np.arange(count * maps), [derive_seed(seed, k) for seed in seeds for k in range(maps)])
-        initial = {key: values.copy() for key, values in sim.stats.items()}
-        genomes = torch.as_tensor(np.asarray(genomes), dtype=torch.float32)
-        if settings.representation == "nca":
-            start = sim.levels.reshape(count, maps, *sim.levels.shape[1:])
-            levels, frames, nca_steps = self.generator.generate(genomes, start, record)
-            final = problem.batch_stats(levels.reshape(-1, *levels.shape[2:]))
-            scores, steps = problem.batch_reward(final, initial), nca_steps * maps
-        else:
-            scores, frames, steps = self._episodes(sim, genomes, count, maps, record)
-            levels, final = sim.levels.reshape(count, maps, *sim.levels.shape[1:]), sim.stats
-        return Generated(initial, levels, final, np.asarray(scores, dtype=np.float64).reshape(count, maps), steps,
-                         frames)
-
-    def _episodes(self, sim: PCGRLSimulator, genomes: torch.Tensor, count: int, maps: int, record: bool):
-        params = self.generator.network.split(genomes)
-        returns = np.zeros(count * maps)
-        done = np.zeros(count * maps, dtype=bool)
-        frames = [sim.levels.reshape(count, maps, *sim.levels.shape[1:]).copy()] if record else []
-        steps = np.zeros(count * maps, dtype=np.int64)
-        with torch.no_grad():
-            while not done.all():
-                obs = torch.as_tensor(sim.observe(), dtype=torch.float32)
-                obs = obs.reshape(count, maps, *obs.shape[1:]).transpose(0, 1)  # (K, G, ...): maps on the batch axis
-                actions = self.generator.logits(params, obs).argmax(dim=-1).transpose(0, 1).reshape(-1).numpy()
-                active = np.flatnonzero(~done)
-                reward, terminated, truncated = sim.step(active, actions[active])
-                returns[active] += reward
-                done[active] = terminated | truncated
-                steps[active] += 1
-                if record:
-                    frames.append(sim.levels.reshape(count, maps, *sim.levels.shape[1:]).copy())
-        return returns, frames, steps.reshape(count, maps).sum(axis=1)
+        return self.generation.generate(genomes, [episode_seeds(int(seed), self.settings.maps) for seed in seeds],
+                                        record)
 
     def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
         out = self.generate(genomes, seeds)
-        scores = out.scores
-        valid = np.asarray(self.problem.valid(out.final), dtype=float).reshape(scores.shape)
-        path = np.asarray(out.final[PATH_STAT[self.settings.problem]], dtype=float).reshape(scores.shape)
+        scores, valid, path, diversity = out.scores, out.valid(self.problem), out.path(self.problem), out.diversity()
         results = []
         for g in range(len(seeds)):
-            diversity = hamming_diversity(out.levels[g])
             fitness = (float(scores[g].mean()) + self.settings.valid_weight * float(valid[g].mean())
-                       + self.settings.diversity_weight * diversity)
+                       + self.settings.diversity_weight * float(diversity[g]))
             results.append(Evaluation(fitness=fitness, metrics={
                 "score": float(scores[g].mean()), "valid": float(valid[g].mean()), "path": float(path[g].mean()),
-                "diversity": diversity, "steps": float(out.steps[g])}))
+                "diversity": float(diversity[g]), "steps": float(out.steps[g])}))
         return results
 
 

@@ -3,16 +3,23 @@
 :class:`POET` is the outer loop (original POET, with Enhanced POET's ANNECS): active (environment, agent) pairs,
 one ES step per pair per iteration, periodic reproduction filtered by the minimal criterion and novelty, periodic
 transfer, a capacity with an archive of retired pairs, and a state that pickles whole (checkpoint = resume to
-the same result). It is generic over the environment space (:class:`EnvironmentSpace`) and takes one
-``evaluate(jobs)`` callable that scores (environment, genome) jobs in a batch -- the shared evaluator pool.
+the same result). It is generic over the environment space (:class:`EnvironmentSpace`) and scores
+(environment, genome) jobs through one ``evaluate(jobs, role=...)`` callable (:class:`JobEvaluator`), which may
+be called several times an iteration. :class:`POETSearcher` is that loop as a searcher of
+:class:`~evoforge.search.run.Run`: one step is one iteration, each evaluation call one batch on the pool.
 
 * :func:`novelty`: mean Euclidean distance from an environment's encoding to its k (5) nearest neighbours among
   every environment ever admitted (active or retired) -- the original POET's hand-designed novelty;
-* :func:`passes_mc`: the minimal criterion on a score, [25, 340] in the reference code ([50, 300] in the paper);
+* :func:`passes_mc`: the minimal criterion on a score, ``low <= score <= high`` (the reference walker's bounds,
+  [25, 340] in its code and [50, 300] in the paper, are the POET experiment's defaults);
 * :func:`step_together`: one ES step of many searchers whose populations are evaluated in *one* call, so the
   pool sees all pairs' rollouts as one batch (POET runs one ES step per active pair per iteration);
 * :class:`ANNECS`: Enhanced POET's count of environments that passed the MC against all agents so far when they
-  were created and were later solved (score >= 230).
+  were created and were later solved (score >= the solved threshold, 230 for the walker).
+
+A failed evaluation (an exception or a non-finite score in the worker) is the worst outcome: inside an ES
+population it ranks below every scored genome (:func:`~evoforge.search.es.fitness_for_ranking`), everywhere else
+it scores -inf, so it never passes the minimal criterion, never counts as solved and never wins a transfer.
 """
 
 from __future__ import annotations

@@ -6,11 +6,16 @@
 * :mod:`~evoforge.envs.pcgrl.env`: :class:`PCGRLEnv` (registered as ``evoforge/pcgrl-{problem}-{rep}-v0``) and
   the batched :class:`PCGRLVectorEnv`;
 * :mod:`~evoforge.envs.pcgrl.metrics` (per map, the reference) and :mod:`~evoforge.envs.pcgrl.batched_metrics`
-  (a batch at once, tested equal); :mod:`~evoforge.envs.pcgrl.sokoban`, the solver; :mod:`~evoforge.envs.pcgrl.render`.
+  (a batch at once, tested equal; also :func:`hamming_diversity` of a set of levels);
+  :mod:`~evoforge.envs.pcgrl.sokoban`, the solver; :mod:`~evoforge.envs.pcgrl.render`.
+
+Evolved generators run on these maps in :mod:`evoforge.policies.level_generation` (policies may import envs,
+not the other way round).
 """
 
+from evoforge.envs.pcgrl.batched_metrics import hamming_diversity
 from evoforge.envs.pcgrl.env import PCGRLEnv, PCGRLVectorEnv
 from evoforge.envs.pcgrl.problems import make_problem
 from evoforge.envs.pcgrl.representations import make_representation
 
-__all__ = ["PCGRLEnv", "PCGRLVectorEnv", "make_problem", "make_representation"]
+__all__ = ["PCGRLEnv", "PCGRLVectorEnv", "hamming_diversity", "make_problem", "make_representation"]

@@ -5,6 +5,8 @@ passable neighbours, no edge between maps) and every breadth-first search is one
 path call of scipy's csgraph over it -- each map's (or each component's) source reaches only its own tiles, so
 one call serves the whole batch. Components are labelled by scipy.ndimage with a structuring element that does
 not connect neighbouring maps. This is what makes :class:`~evoforge.envs.pcgrl.vector.PCGRLVectorEnv` fast.
+
+:func:`hamming_diversity` measures a set of levels as a whole: how different a generator's levels are.
 """
 
 from __future__ import annotations
@@ -142,3 +144,16 @@ def range_reward(new: np.ndarray, old: np.ndarray, low: float, high: float) -> n
     d_old = np.maximum(low - old, 0) + np.maximum(old - high, 0)
     jumped = ((old < low) & (new > high)) | ((old > high) & (new < low))
     return np.where(jumped, -(d_old + d_new), d_old - d_new)
+
+
+def hamming_diversity(levels: np.ndarray) -> float:
+    """Mean pairwise Hamming distance between levels (K, H, W), divided by the number of tiles (the paper's).
+
+    For K levels x_1..x_K of T tiles: (2 / (K (K - 1))) sum_{i<j} |{t : x_i[t] != x_j[t]}| / T; 0 for K < 2.
+    """
+    count = len(levels)
+    if count < 2:
+        return 0.0
+    flat = np.asarray(levels).reshape(count, -1)
+    distances = (flat[:, None, :] != flat[None, :, :]).sum(axis=2)
+    return float(distances[np.triu_indices(count, 1)].mean() / flat.shape[1])
