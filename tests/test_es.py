@@ -204,6 +204,18 @@ def test_learning_rate_and_sigma_decay_to_their_floors():
     assert plain.state.learning_rate == 0.01 and plain.sigma_mean == pytest.approx(0.2)
 
 
+def test_sgd_momentum_averages_the_directions():
+    # flat fitness and weight decay 1: the direction is -centre; m <- 0.5 m + 0.5 d, centre <- centre + lr m
+    es = OpenAIES(OpenAIESParams(popsize=4, learning_rate=0.1, optimizer="sgd", weight_decay=1.0, momentum=0.5))
+    state, centre, m = es.init(torch.tensor([2.0, -1.0]), seed=0), torch.tensor([2.0, -1.0]), torch.zeros(2)
+    for _ in range(3):
+        _, noise, state = es.ask(state)
+        state = es.tell(state, noise, torch.zeros(4))
+        m = 0.5 * m + 0.5 * -centre
+        centre = centre + 0.1 * m
+        torch.testing.assert_close(state.center, centre)
+
+
 def quadratic_2d(genomes):
     return [Evaluation(fitness=float(-(g**2).sum())) for g in genomes]
 

@@ -1,12 +1,21 @@
-"""POET building blocks: novelty, minimal criterion, ANNECS, and ES steps of many pairs in one evaluation."""
+"""POET building blocks: novelty, minimal criterion, ANNECS, ES steps of many pairs in one evaluation, failed
+evaluations, and the POET searcher of the Run."""
+
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
+from evoforge.errors import TooManyFailures
+from evoforge.experiments.poet import MC_HIGH, MC_LOW, SOLVED  # the reference walker's, as on the walker
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation
 from evoforge.search.poet import ANNECS, novelty, passes_mc, step_together
+
+WALKER = {"mc_low": MC_LOW, "mc_high": MC_HIGH, "solved": SOLVED}
 
 
 def test_novelty_is_the_mean_distance_to_the_k_nearest():
@@ -18,13 +27,13 @@ def test_novelty_is_the_mean_distance_to_the_k_nearest():
 
 
 def test_minimal_criterion_bounds_are_inclusive():
-    assert passes_mc(25) and passes_mc(340) and passes_mc(100)
-    assert not passes_mc(24.9) and not passes_mc(340.1)
+    assert passes_mc(25, MC_LOW, MC_HIGH) and passes_mc(340, MC_LOW, MC_HIGH) and passes_mc(100, MC_LOW, MC_HIGH)
+    assert not passes_mc(24.9, MC_LOW, MC_HIGH) and not passes_mc(340.1, MC_LOW, MC_HIGH)
     assert passes_mc(50, 50, 300) and not passes_mc(301, 50, 300)
 
 
 def test_annecs_counts_environments_that_passed_the_mc_and_were_solved():
-    annecs = ANNECS()
+    annecs = ANNECS(SOLVED)
     annecs.created("a", True)
     annecs.created("b", True)
     annecs.created("c", False)  # too easy or too hard for some earlier agent: never counts
@@ -91,15 +100,16 @@ class PointSpace:
         return str(env["target"])
 
 
-def point_scores(jobs):
-    return [300.0 - 100.0 * float(np.linalg.norm(genome[:2].numpy() - np.asarray(env["target"])))
+def point_scores(jobs, role="population"):
+    return [Evaluation(fitness=300.0 - 100.0 * float(np.linalg.norm(genome[:2].numpy() - np.asarray(env["target"]))))
             for env, genome in jobs]
 
 
 def small_poet(seed=0, **overrides):
     from evoforge.search.poet import POET, POETSettings
 
-    settings = POETSettings(iterations=30, capacity=3, reproduce_every=4, transfer_every=3, children=4, **overrides)
+    settings = POETSettings(generations=30, capacity=3, reproduce_every=4, transfer_every=3, children=4,
+                            **{**WALKER, **overrides})
     es = ESSettings(algorithm="openai_es", popsize=8, sigma=0.2, learning_rate=0.1)
     return POET(settings, es, PointSpace(), {"target": [0.0, 0.0]}, num_params=3, seed=seed)
 
@@ -166,15 +176,15 @@ def test_pata_ec_clips_then_ranks_each_environment_row():
     scores = np.array([[10.0, 300.0, 500.0, 100.0],   # clipped to 25, 300, 340, 100 -> ranks 0, 2, 3, 1
                        [-50.0, -60.0, 400.0, 30.0]])  # clipped to 25, 25, 340, 30 -> ties keep order: 0, 1, 3, 2
     expected = np.array([[0, 2, 3, 1], [0, 1, 3, 2]]) / 3 - 0.5
-    np.testing.assert_allclose(pata_ec(scores), expected)
-    np.testing.assert_array_equal(pata_ec(np.array([[5.0], [7.0]])), np.zeros((2, 1)))
+    np.testing.assert_allclose(pata_ec(scores, MC_LOW, MC_HIGH), expected)
+    np.testing.assert_array_equal(pata_ec(np.array([[5.0], [7.0]]), MC_LOW, MC_HIGH), np.zeros((2, 1)))
 
 
 def test_poet_with_pata_ec_novelty_runs_and_grows():
     from evoforge.search.poet import POET, POETSettings
 
     settings = POETSettings(capacity=3, reproduce_every=4, transfer_every=3, children=4, novelty="pata_ec",
-                            novelty_k=1)
+                            novelty_k=1, **WALKER)
     es = ESSettings(algorithm="openai_es", popsize=8, sigma=0.2, learning_rate=0.1)
     poet = POET(settings, es, PointSpace(), {"target": [0.0, 0.0]}, num_params=3, seed=0)
     for _ in range(20):
@@ -192,7 +202,7 @@ def _two_pairs(rule, recent_b):
     """Pair 0 solves its target (300); pair 1 scores 100 at home, and pair 0's agent scores 200 there."""
     from evoforge.search.poet import POET, POETSettings
 
-    settings = POETSettings(capacity=3, transfer_rule=rule)
+    settings = POETSettings(capacity=3, transfer_rule=rule, **WALKER)
     es = ESSettings(algorithm="openai_es", popsize=8, sigma=0.2, learning_rate=0.1)
     poet = POET(settings, es, PointSpace(), {"target": [0.0, 0.0]}, num_params=3, seed=0)
     poet.pairs[0].searcher = poet._new_searcher(torch.zeros(3), 0)
@@ -218,3 +228,121 @@ def test_enhanced_transfer_needs_to_beat_the_best_of_the_last_five_scores():
     assert poet.transfer(point_scores) == [(0, 1)] and poet.transfers_attempted == 3
     assert second.score > 150.0
     assert not torch.equal(second.searcher.center, torch.zeros(3))  # the fine-tuned agent, not the direct one
+
+
+class _Asks:
+    """A searcher stand-in whose step asks for one population, after ``delay`` seconds."""
+
+    def __init__(self, delay=0.0):
+        self.delay, self.error = delay, None
+
+    def step(self, ask):
+        time.sleep(self.delay)
+        try:
+            ask(torch.zeros(2, 3))
+        except BaseException as exc:  # noqa: BLE001 - what the step saw
+            self.error = exc
+            raise
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_exception_in_the_callers_thread_leaves_no_thread_blocked():
+    """A signal while the caller waits for the populations (a run interrupted mid-iteration) must not leave
+    a searcher's thread waiting on the barrier for ever."""
+    def stop(signum, frame):
+        raise _Stop()
+
+    before = threading.active_count()
+    quick, slow = _Asks(), _Asks(delay=0.6)  # quick waits on the barrier, slow has not asked yet
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 0.2, 0.5)  # repeats: without the fix the join would hang, not fail
+    try:
+        with pytest.raises(_Stop):
+            step_together([quick, slow], lambda genomes: [Evaluation(fitness=0.0)] * len(genomes))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert threading.active_count() == before  # every searcher thread has finished
+    assert isinstance(quick.error, threading.BrokenBarrierError)
+    assert isinstance(slow.error, threading.BrokenBarrierError)
+
+
+def test_the_evaluators_error_propagates_and_no_thread_is_left():
+    before = threading.active_count()
+
+    def too_many(genomes):
+        raise TooManyFailures("generation 0: 3 of 4 evaluations failed")
+
+    with pytest.raises(TooManyFailures):
+        step_together([_Asks(), _Asks()], too_many)
+    assert threading.active_count() == before
+
+
+def _failing(*roles):
+    """point_scores, except that every job of the given roles fails (as a worker's exception would)."""
+    def evaluate(jobs, role="population"):
+        if role in roles:
+            return [Evaluation.failure("RuntimeError: injected") for _ in jobs]
+        return point_scores(jobs, role)
+
+    return evaluate
+
+
+def test_a_failed_evaluation_never_passes_the_minimal_criterion_nor_wins_a_transfer():
+    poet = small_poet()
+    for _ in range(12):
+        poet.run_iteration(_failing("reproduction", "transfer"))
+    assert len(poet.envs) == 1  # no child passed the parent's minimal criterion
+    assert poet.transfers_attempted > 0 and poet.transfers_accepted == 0
+
+    poet = small_poet()
+    for _ in range(6):
+        record = poet.run_iteration(_failing("self_eval"))
+    assert all(score == float("-inf") for score in record["scores"].values())
+    assert record["solved"] == 0 and record["annecs"] == 0
+
+
+def test_failed_rollouts_rank_last_in_the_pairs_es_step():
+    poet = small_poet()
+    calls = []
+
+    def evaluate(jobs, role="population"):
+        calls.append(role)
+        results = point_scores(jobs, role)
+        if role == "population":  # the first rollout of every step fails
+            results[0] = Evaluation.failure("RuntimeError: injected")
+        return results
+
+    for _ in range(5):
+        poet.run_iteration(evaluate)
+    assert calls[:2] == ["population", "self_eval"] and "transfer" in calls
+    assert np.isfinite(poet.pairs[0].score)
+
+
+def test_the_poet_searcher_checkpoints_the_whole_loop():
+    from evoforge.search.poet import POETSearcher
+
+    roles = []
+
+    def evaluate(jobs, role="population"):
+        roles.append(role)
+        return point_scores(jobs, role)
+
+    straight, first = POETSearcher(small_poet(seed=2)), POETSearcher(small_poet(seed=2))
+    assert straight.center is None and straight.metrics()["iteration"] == 0
+    for _ in range(10):
+        straight.step(evaluate)
+    for _ in range(5):
+        first.step(evaluate)
+    resumed = POETSearcher(small_poet(seed=2, generations=40))
+    resumed.load_state_bytes(first.state_bytes())
+    assert resumed.poet.settings.generations == 40  # the budget is the (possibly extended) config's
+    for _ in range(5):
+        resumed.step(evaluate)
+    assert resumed.poet.history == straight.poet.history
+    metrics = resumed.metrics()
+    assert metrics["iteration"] == 10 and "events" in metrics and metrics["environments"] > 1
+    assert {"population", "self_eval", "reproduction", "admission", "transfer"} <= set(roles)

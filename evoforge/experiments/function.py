@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from evoforge.experiments.base import Experiment
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
-from evoforge.search.seeds import derive_seed
+from evoforge.search.seeds import RunStream, episode_seeds, run_seed
 
 
 class FaultSettings(BaseModel):
@@ -96,7 +97,7 @@ class FunctionEvaluator(Evaluator):
         return results
 
 
-class FunctionExperiment:
+class FunctionExperiment(Experiment):
     """``experiment: function``: ES from a seeded random centre in [-2, 2)^dim on -f(x)."""
 
     config_class = FunctionConfig
@@ -111,14 +112,18 @@ class FunctionExperiment:
 
     def make_searcher(self) -> ESSearcher:
         """The configured ES from a random centre drawn from the run seed."""
-        generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
+        generator = torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME))
         center = torch.rand(self.config.function.dim, generator=generator) * 4 - 2
-        return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
+        return ESSearcher(self.config.search, center, seed=run_seed(self.config.seed, RunStream.SEARCHER))
 
     def replay(
-        self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
+        self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
     ) -> tuple[list[float], list]:
-        """Fitness of ``genome`` on ``episodes`` seeds derived from ``seed`` (faults off); no frames to record."""
+        """Fitness of ``genome`` on the seeds ``episode_seeds(seed, episodes)`` (faults off: a replay shows the
+        function, not the injected failures); no frames to record, and no env to choose."""
+        if env_id is not None:
+            raise ValueError("function runs have no environment; --env does not apply")
         evaluator = FunctionEvaluator(self.config.function.model_copy(update={"faults": FaultSettings()}))
-        seeds = [derive_seed(seed, i) for i in range(episodes)]
-        return [e.fitness for e in evaluator.evaluate(genome.reshape(1, -1).repeat(episodes, 1), seeds)], []
+        genome = torch.as_tensor(genome).reshape(1, -1)
+        seeds = episode_seeds(seed, episodes)
+        return [e.fitness for e in evaluator.evaluate(genome.repeat(episodes, 1), seeds)], []

@@ -6,6 +6,8 @@ of a :class:`~evoforge.policies.mlp.BatchedMLP`; its fitness is the mean undisco
 ``env.episodes`` episodes, each reset with a seed derived from (run seed, generation, genome index, episode).
 
 Actions: argmax of the outputs for Discrete action spaces; tanh outputs rescaled to the bounds for Box.
+``evoforge replay --seed S`` plays episode k from seed ``episode_seeds(S, n)[k]``, the episodes an evaluation
+with genome seed S would play; ``evoforge report`` adds the best agent's genome statistics and one episode's video.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, FilePath, field_validator, mo
 
 from evoforge.envs import is_registered, make_env
 from evoforge.envs.rollout import BatchPolicy, RolloutResult, rollout_batch
+from evoforge.experiments.base import REPLAY_SEED, Experiment
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.policies.mlp import Activation, BatchedMLP
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
-from evoforge.search.seeds import derive_seed, episode_seeds
+from evoforge.search.rundir import RunDir
+from evoforge.search.seeds import RunStream, episode_seeds, run_seed
 
 
 class EnvSettings(BaseModel):
@@ -192,15 +196,22 @@ class GymEpisodesEvaluator(Evaluator):
     def rollout(
         self, genomes: torch.Tensor, seeds: Sequence[int], frames: list | None = None, env_id: str | None = None
     ) -> RolloutResult:
-        """Episodes of every genome on ``env_id`` (default ``env.id``), ``env.episodes`` each, seeds derived
-        from ``seeds``."""
-        envs = self.envs[env_id or self.env_settings.id]
-        count, episodes = genomes.shape[0], self.env_settings.episodes
-        while len(envs) < count * episodes:  # created once, reused by every later chunk
-            envs.append(self._make_env(env_id or self.env_settings.id))
-        per_genome = [episode_seeds(int(seed), episodes) for seed in seeds]
-        policy = self.make_policy(genomes, per_genome)
-        return rollout_batch(envs, policy, [s for row in per_genome for s in row], frames=frames)
+        """Episodes of every genome on ``env_id`` (default ``env.id``), ``env.episodes`` each: genome g's episode
+        e from seed ``episode_seeds(seeds[g], episodes)[e]``."""
+        episodes = self.env_settings.episodes
+        return self.play(genomes, [episode_seeds(int(seed), episodes) for seed in seeds], frames, env_id)
+
+    def play(
+        self, genomes: torch.Tensor, seeds: list[list[int]], frames: list | None = None, env_id: str | None = None
+    ) -> RolloutResult:
+        """Genome g's episodes from the reset seeds ``seeds[g]`` (the same number for every genome), side by side
+        on ``env_id`` (default ``env.id``); frames of the first episode if ``frames`` is a list."""
+        name = env_id or self.env_settings.id
+        envs = self.envs[name]
+        while len(envs) < len(seeds) * len(seeds[0]):  # created once, reused by every later chunk
+            envs.append(self._make_env(name))
+        policy = self.make_policy(genomes, seeds)
+        return rollout_batch(envs, policy, [s for row in seeds for s in row], frames=frames)
 
     def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
         episodes = self.env_settings.episodes
@@ -223,11 +234,12 @@ class GymEpisodesEvaluator(Evaluator):
         return evaluations
 
     def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list]:
-        """Episodes of one genome one after another (seeds derived from ``seed``); frames if ``record``."""
+        """Episodes of one genome one after another, episode k from seed ``episode_seeds(seed, episodes)[k]``
+        (as genome seed ``seed`` would be evaluated with ``episodes`` episodes); frames if ``record``."""
         returns: list[float] = []
         frames: list = []
-        for episode in range(episodes):
-            result = self.rollout(genome.reshape(1, -1), [derive_seed(seed, episode)], frames if record else None)
+        for episode_seed in episode_seeds(seed, episodes):
+            result = self.play(genome.reshape(1, -1), [[episode_seed]], frames if record else None)
             returns.append(float(result.returns[0]))
         return returns, frames
 
@@ -243,7 +255,7 @@ class GymPolicyEvaluator(GymEpisodesEvaluator):
         self.mlp, self.action_map = build_policy(env, self.policy_settings)
 
     def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
-        episodes = self.env_settings.episodes
+        episodes = len(seeds[0])
         layers = self.mlp.numpy_layers(genomes)
         live_layers: dict[str, Any] = {"rows": None}
 
@@ -263,8 +275,8 @@ class GymPolicyEvaluator(GymEpisodesEvaluator):
         return (self.policy_settings.weight_penalty * (genomes.double() ** 2).mean(dim=1)).numpy()
 
 
-class GymControlExperiment:
-    """Wires a GymControlConfig to the engine: evaluator factory, ES searcher, replay."""
+class GymControlExperiment(Experiment):
+    """Wires a GymControlConfig to the engine: evaluator factory, ES searcher, replay, report section."""
 
     config_class = GymControlConfig
 
@@ -280,31 +292,39 @@ class GymControlExperiment:
 
     def make_searcher(self) -> ESSearcher:
         """The configured ES from :meth:`initial_center`."""
-        return ESSearcher(self.config.search, self.center_init.clone(), seed=derive_seed(self.config.seed, 1))
+        seed = run_seed(self.config.seed, RunStream.SEARCHER)
+        return ESSearcher(self.config.search, self.center_init.clone(), seed=seed)
 
     def initial_center(self) -> torch.Tensor:
         """The ES's starting weights: from ``policy.init_from``, zeros, or a seeded Linear-style initialisation."""
-        probe = make_env(self.config.env.id, max_episode_steps=self.config.env.max_episode_steps, **self.config.env.kwargs)
+        env = self.config.env
+        probe = make_env(env.id, max_episode_steps=env.max_episode_steps, **env.kwargs)
         mlp, _ = build_policy(probe, self.config.policy)
         probe.close()
         policy = self.config.policy
         if policy.init_from is not None:
             genome = load_genome(policy.init_from)
             if genome.numel() != mlp.num_params:
-                raise ValueError(f"policy.init_from: genome has {genome.numel()} parameters, the MLP needs {mlp.num_params}")
+                raise ValueError(f"policy.init_from: genome has {genome.numel()} parameters, the MLP needs "
+                                 f"{mlp.num_params}")
             return genome.flatten().to(torch.float32)
         if policy.init == "zeros":
             return torch.zeros(mlp.num_params)
-        return mlp.initial_genome(torch.Generator().manual_seed(derive_seed(self.config.seed, 2)))
+        return mlp.initial_genome(torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME)))
 
     def replay(
-        self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
+        self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
     ) -> tuple[list[float], list]:
-        """Run ``genome`` for ``episodes`` episodes on ``env_id`` (default the config's); frames if ``record``."""
+        """Run ``genome`` for ``episodes`` episodes (seeds ``episode_seeds(seed, episodes)``) on ``env_id``
+        (default the config's); frames if ``record``."""
         env = replay_env_settings(self.config.env, env_id)
         evaluator = GymPolicyEvaluator(env, self.config.policy, render_mode="rgb_array" if record else None)
         evaluator.setup()
-        return evaluator.replay(genome, episodes, seed, record)
+        return evaluator.replay(flat_genome(genome), episodes, seed, record)
+
+    def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
+        """The best agent: its genome's statistics and value histogram, and one episode's video."""
+        best_agent_section(self, report, run_dir, media, "policy weights")
 
 
 def resolve_stop_fitness(stop: float | str | None, env_id: str) -> float | None:
@@ -325,9 +345,56 @@ def replay_env_settings(env: EnvSettings, env_id: str | None) -> EnvSettings:
 
 
 def load_genome(path: Path) -> torch.Tensor:
-    """A genome from a run's ``best.pt`` (its best centre if there is one, else its best sample) or a tensor file."""
+    """A genome from a run's best.pt (its best center if there is one, else its best sample) or a tensor file."""
+    path = Path(path)
+    if path.name == RunDir.BEST:
+        best = RunDir(path.parent).read_best(prefer="center")
+        if best is None:
+            raise ValueError(f"{path}: no genome in it yet")
+        return torch.as_tensor(best.genome)
     blob = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(blob, dict) and "center" in blob:
-        chosen = blob["center"]["genome"] if blob["center"]["genome"] is not None else blob["sample"]["genome"]
-        return torch.as_tensor(chosen)
+    if isinstance(blob, dict):
+        raise ValueError(f"{path}: not a tensor; give a run's {RunDir.BEST} or a file holding one genome tensor")
     return torch.as_tensor(blob)
+
+
+def flat_genome(genome: Any) -> torch.Tensor:
+    """A vector genome read back from a run (a tensor, or anything tensor-like) as a flat float32 tensor."""
+    return torch.as_tensor(genome).detach().flatten().to(torch.float32)
+
+
+def best_agent_section(experiment: Any, report: Any, run_dir: RunDir, media: bool, label: str) -> torch.Tensor | None:
+    """The report's "Best agent" section for a vector-genome control run: a table of the best genome (the best
+    center when the run has one), a histogram of its values (``label``) and, with ``media``, one episode's video
+    (seed :data:`REPLAY_SEED`). Returns the genome when media sections may follow, else None."""
+    best = run_dir.read_best(prefer="center")
+    section = report.section("Best agent")
+    if best is None:
+        section.note(f"no {RunDir.BEST} yet: nothing to replay")
+        return None
+    genome = flat_genome(best.genome)
+    section.table(["genome", "parameters", "score", "generation", "min", "max", "mean |value|"],
+                  [(best.kind, genome.numel(), best.score, best.generation, float(genome.min()),
+                    float(genome.max()), float(genome.abs().mean()))])
+    section.figure(histogram(genome.numpy(), label), "Distribution of the genome's values.")
+    if not media:
+        section.note("videos and weight trajectories left out (--no-media)")
+        return None
+    returns, frames = experiment.replay(genome, 1, REPLAY_SEED, record=True)
+    section.animation(frames, f"One episode of the best {best.kind} genome (seed {REPLAY_SEED}): return "
+                              f"{returns[0]:.1f}.", fps=experiment.video_fps)
+    return genome
+
+
+def histogram(values: np.ndarray, label: str) -> Any:
+    """A small matplotlib histogram of ``values`` (60 bins), for a report figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    ax.hist(values, bins=60, color="#2b8cbe")
+    ax.set_xlabel(label)
+    ax.set_ylabel("count")
+    return fig

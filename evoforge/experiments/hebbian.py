@@ -4,11 +4,17 @@ A genome holds one rule per synapse (and optionally the initial weights); every 
 random weights drawn from the episode seed, and the rules rewrite them at every step. Fitness is the mean
 episode return minus ``coefficient_penalty * mean(coefficients^2)``, the L2 term the reference puts inside
 the fitness.
+
+``evoforge inspect`` draws the weights during one episode and the recovery from weights zeroed or re-randomised
+mid-episode (:mod:`evoforge.experiments.hebbian_inspect`); for the same ``--seed`` it plays episode 0 of
+``evoforge replay``. ``evoforge report`` shows the best agent, its video and both pictures.
 """
 
 from __future__ import annotations
 
+import tempfile
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium
@@ -18,12 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evoforge.envs import make_env
 from evoforge.envs.rollout import BatchPolicy
+from evoforge.errors import UserError
+from evoforge.experiments.base import REPLAY_SEED, Experiment, InspectOptions
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.experiments.gym_control import (
     ActionMap,
     EnvSettings,
     GymEpisodesEvaluator,
     _observation_size,
+    best_agent_section,
+    flat_genome,
     replay_env_settings,
     resolve_stop_fitness,
 )
@@ -31,7 +41,8 @@ from evoforge.plasticity.rules import Normalisation, RuleName, Sharing
 from evoforge.policies.conv import ConvFeatures
 from evoforge.policies.hebbian import HebbianMLP, WeightInit
 from evoforge.search.es import ESSearcher, ESSettings
-from evoforge.search.seeds import derive_seed
+from evoforge.search.rundir import RunDir
+from evoforge.search.seeds import EpisodeStream, RunStream, derive_seed, run_seed
 
 
 class HebbianNetworkSettings(BaseModel):
@@ -121,7 +132,8 @@ class HebbianEvaluator(GymEpisodesEvaluator):
     def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
         count, episodes = len(seeds), len(seeds[0])
         # Initial weights come from a stream of their own, apart from the env's reset seed.
-        state = self.net.start(genomes.numpy(), [[derive_seed(s, 1) for s in row] for row in seeds])
+        weight_seeds = [[derive_seed(s, EpisodeStream.WEIGHTS) for s in row] for row in seeds]
+        state = self.net.start(genomes.numpy(), weight_seeds)
         observations = np.zeros((count * episodes, *self.net.observation_shape), dtype=self.net.dtype)
 
         def act(live_obs: np.ndarray, alive: list[int]) -> np.ndarray:
@@ -138,7 +150,7 @@ class HebbianEvaluator(GymEpisodesEvaluator):
         return (self.network_settings.coefficient_penalty * (coefficients**2).mean(dim=1)).numpy()
 
 
-class HebbianExperiment:
+class HebbianExperiment(Experiment):
     """``experiment: hebbian``: ES on the rule coefficients, starting from N(0, ``coefficient_std``^2)."""
 
     config_class = HebbianConfig
@@ -157,15 +169,53 @@ class HebbianExperiment:
 
     def make_searcher(self) -> ESSearcher:
         """The configured ES from a seeded N(0, ``coefficient_std``^2) centre."""
-        generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
+        generator = torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME))
         center = torch.randn(self.net.num_params, generator=generator) * self.config.network.coefficient_std
-        return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
+        return ESSearcher(self.config.search, center, seed=run_seed(self.config.seed, RunStream.SEARCHER))
 
     def replay(
-        self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
+        self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
     ) -> tuple[list[float], list[Any]]:
-        """Returns of ``episodes`` episodes of ``genome`` (seeds derived from ``seed``); their frames if ``record``."""
+        """Returns of ``episodes`` episodes of ``genome`` (episode k from seed ``episode_seeds(seed, episodes)[k]``,
+        its initial weights from ``derive_seed(that seed, EpisodeStream.WEIGHTS)``); their frames if ``record``."""
         env = replay_env_settings(self.config.env, env_id)
         evaluator = HebbianEvaluator(env, self.config.network, render_mode="rgb_array" if record else None)
         evaluator.setup()
-        return evaluator.replay(genome, episodes, seed, record)
+        return evaluator.replay(flat_genome(genome), episodes, seed, record)
+
+    def inspect(self, run_dir: RunDir, options: InspectOptions) -> list[str]:
+        """The best genome's weights during one episode (seed ``options.seed``, env ``options.env_id``) and the
+        same episode with all weights zeroed or re-randomised at ``options.perturb_at``: RUN/weights.png,
+        RUN/perturbation.png and each variant's return."""
+        from evoforge.experiments.hebbian_inspect import PERTURBATION_PLOT, WEIGHTS_PLOT, inspect_hebbian
+
+        best = run_dir.read_best(prefer="center")
+        if best is None:
+            return [f"no {RunDir.BEST} yet: no genome to inspect"]
+        try:
+            returns = inspect_hebbian(self, flat_genome(best.genome), run_dir.path, options.seed, options.env_id,
+                                      options.perturb_at)
+        except ValueError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+        return [*(f"episode return, {label}: {value:.2f}" for label, value in returns.items()),
+                f"weights during the episode -> {run_dir.artifact(WEIGHTS_PLOT)}",
+                f"perturbation replay -> {run_dir.artifact(PERTURBATION_PLOT)}"]
+
+    def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
+        """The best agent (table, histogram of its coefficients, one episode's video) and, with ``media``, the
+        weights during that episode (random at step 0, then rewritten by the evolved rules; Najarro & Risi 2020,
+        Fig. 4) and the recovery after all weights are zeroed or re-randomised mid-episode."""
+        from evoforge.experiments.hebbian_inspect import PERTURBATION_PLOT, WEIGHTS_PLOT, inspect_hebbian
+
+        genome = best_agent_section(self, report, run_dir, media, "evolved Hebbian coefficients")
+        if genome is None:
+            return
+        with tempfile.TemporaryDirectory() as tmp:  # the report never changes the run's files
+            totals = inspect_hebbian(self, genome, Path(tmp), REPLAY_SEED)
+            weights = report.section("Weights during an episode")
+            weights.figure(Path(tmp) / WEIGHTS_PLOT, "The network starts from random weights; the evolved rules "
+                           "rewrite them at every step. Top: output-layer weights at four moments; bottom: 25 "
+                           "synapses per layer over time and all weights' first two principal components.")
+            weights.figure(Path(tmp) / PERTURBATION_PLOT, "All plastic weights zeroed or re-randomised "
+                           "mid-episode: the rules rebuild a working network from there.")
+            weights.table(["episode", "return"], list(totals.items()))

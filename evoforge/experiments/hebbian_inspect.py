@@ -10,6 +10,11 @@ genome:
   (colour = time) -- the "from random init into an attractor" picture;
 * ``perturbation.png``: cumulative reward of the same episode (same seed, same initial weights) unperturbed,
   with all weights zeroed at step T, and with all weights re-drawn from the initial distribution at step T.
+
+The episode of seed S is episode 0 of ``evoforge replay --seed S``: the env is reset with
+``e = episode_seeds(S, 1)[0]`` and the initial weights are drawn from ``derive_seed(e, EpisodeStream.WEIGHTS)``,
+as the evaluator does for an episode of seed e; the re-randomised weights come from
+``derive_seed(e, EpisodeStream.PERTURBATION)``.
 """
 
 from __future__ import annotations
@@ -25,21 +30,28 @@ from evoforge.envs import make_env
 from evoforge.experiments.gym_control import replay_env_settings
 from evoforge.experiments.hebbian import build_network
 from evoforge.policies.hebbian import draw_initial_weights
-from evoforge.search.seeds import derive_seed
+from evoforge.search.seeds import EpisodeStream, derive_seed, episode_seeds
 
 Perturbation = Literal["none", "zero", "rerandomise"]
+WEIGHTS_PLOT = "weights.png"  # what inspect_hebbian writes into its directory
+PERTURBATION_PLOT = "perturbation.png"
 
 
 @dataclass
 class EpisodeTrace:
+    """One inspected episode: its rewards, and copies of the weights at the recorded steps."""
+
     rewards: list[float] = field(default_factory=list)
     snapshots: list[list[np.ndarray]] = field(default_factory=list)  # per recorded step, per layer (n_in, n_out)
     snapshot_steps: list[int] = field(default_factory=list)
 
     @property
     def total(self) -> float:
-        """The episode's return."""
-        return float(np.sum(self.rewards))
+        """The episode's return, summed in step order as the rollout does (so the two agree to the bit)."""
+        total = 0.0
+        for reward in self.rewards:
+            total += reward
+        return total
 
 
 def run_episode(
@@ -53,19 +65,21 @@ def run_episode(
 ) -> EpisodeTrace:
     """One episode of ``genome`` step by step, optionally perturbing all plastic weights before step ``perturb_at``.
 
-    The env reset and the initial weights depend only on ``seed``, so variants of one seed differ only by the
-    perturbation. ``record_every`` > 0 keeps a copy of the weights every that many steps (and at step 0).
+    The env reset and the initial weights depend only on ``seed`` -- episode 0 of ``experiment.replay(genome, n,
+    seed)`` -- so variants of one seed differ only by the perturbation. ``record_every`` > 0 keeps a copy of the
+    weights every that many steps (and at step 0).
     """
     settings = replay_env_settings(experiment.config.env, env_id)  # checks env_id
     env = make_env(settings.id, max_episode_steps=settings.max_episode_steps, **settings.kwargs)
     net, action_map = build_network(env, experiment.config.network)
-    state = net.start(genome.reshape(1, -1).numpy(), [[derive_seed(seed, 1)]])
-    observation, _ = env.reset(seed=seed)
+    episode_seed = episode_seeds(seed, 1)[0]
+    state = net.start(genome.reshape(1, -1).numpy(), [[derive_seed(episode_seed, EpisodeStream.WEIGHTS)]])
+    observation, _ = env.reset(seed=episode_seed)
     trace = EpisodeTrace()
     t, done = 0, False
     while not done:
         if perturbation != "none" and t == perturb_at:
-            rng = np.random.default_rng(derive_seed(seed, 2))
+            rng = np.random.default_rng(derive_seed(episode_seed, EpisodeStream.PERTURBATION))
             for weights, (n_in, n_out) in zip(state.weights, net.layer_shapes):
                 if perturbation == "zero":
                     weights[...] = 0.0
@@ -75,8 +89,9 @@ def run_episode(
         if record_every and t % record_every == 0:
             trace.snapshots.append([w[0, 0].copy() for w in state.weights])
             trace.snapshot_steps.append(t)
-        outputs = net.step(state, np.asarray(observation, dtype=net.dtype)[None, None])
-        action = action_map(outputs.reshape(1, -1))[0]
+        # float32 observations and outputs, as in the batched rollout, so that both play the same episode
+        outputs = net.step(state, np.asarray(observation, dtype=np.float32).astype(net.dtype)[None, None])
+        action = action_map(outputs.reshape(1, -1).astype(np.float32))[0]
         observation, reward, terminated, truncated, _ = env.step(action)
         trace.rewards.append(float(reward))
         done = terminated or truncated
@@ -159,13 +174,15 @@ def plot_perturbations(traces: dict[str, EpisodeTrace], perturb_at: int, path: P
 def inspect_hebbian(
     experiment, genome: torch.Tensor, out_dir: Path, seed: int, env_id: str | None = None, perturb_at: int | None = None
 ) -> dict[str, float]:
-    """Writes ``weights.png`` and ``perturbation.png`` into ``out_dir``; returns each variant's episode return."""
+    """Writes ``weights.png`` and ``perturbation.png`` into ``out_dir``; returns each variant's episode return.
+
+    Raises ValueError for an unknown ``env_id``."""
     env_name = env_id or experiment.config.env.id
     # About 300 weight snapshots per episode: enough for the picture, small for CarRacing's 91k weights.
     stride = max(1, (experiment.config.env.max_episode_steps or 1000) // 300)
     plain = run_episode(experiment, genome, seed, env_id, record_every=stride)
     length = len(plain.rewards)
-    plot_weights(plain, Path(out_dir) / "weights.png", f"{env_name}: Hebbian weights during one episode "
+    plot_weights(plain, Path(out_dir) / WEIGHTS_PLOT, f"{env_name}: Hebbian weights during one episode "
                  f"(random initial weights, return {plain.total:.1f})")
     at = perturb_at if perturb_at is not None else max(1, length // 2)
     traces = {"unperturbed": plain}
@@ -173,6 +190,6 @@ def inspect_hebbian(
         traces[f"weights {'zeroed' if perturbation == 'zero' else 're-randomised'}"] = run_episode(
             experiment, genome, seed, env_id, perturbation, at
         )
-    plot_perturbations(traces, at, Path(out_dir) / "perturbation.png",
+    plot_perturbations(traces, at, Path(out_dir) / PERTURBATION_PLOT,
                        f"{env_name}: all plastic weights perturbed at step {at}, same episode otherwise")
     return {label: trace.total for label, trace in traces.items()}

@@ -1,44 +1,48 @@
 """Neural architecture search without training (Mellor et al. 2021) on the NAS-Bench-201 cell space.
 
-Two experiment kinds:
+Two experiment kinds, both runs of the one engine loop (:class:`evoforge.search.run.Run`):
 
-* ``nas`` -- a search on the shared engine: ``random`` (score N random cells untrained, keep the best: NASWOT's
-  Algorithm 1), ``rea`` (regularized evolution with trained accuracy as fitness) or ``area`` (REA whose initial
-  population is the best-scoring ``area_candidates`` untrained cells: Algorithm 2). Evaluations run on the
-  pool; the run checkpoints and resumes like every run.
-* ``nas_benchmark`` -- the offline ground truth: sample distinct cells, compute every proxy on one fixed
-  minibatch and train each cell on a short schedule (mean test accuracy over ``training.seeds``), in parallel on
-  the pool, appending each result to ``benchmark.jsonl`` (an interrupted build resumes where it stopped);
-  then the report: Kendall tau and Spearman rho of every proxy against accuracy, and what random-N picks.
+* ``nas`` -- a search: ``random`` (score N random cells untrained, keep the best: NASWOT's Algorithm 1),
+  ``rea`` (regularized evolution with trained accuracy as fitness) or ``area`` (REA whose initial population is
+  the best-scoring ``area_candidates`` untrained cells: Algorithm 2).
+* ``nas_benchmark`` -- the offline ground truth: distinct cells, every proxy on one fixed minibatch and a short
+  training of each (mean test accuracy over ``training.seeds``), scored ``benchmark.chunk`` cells a generation
+  by :class:`evoforge.nas.benchmark.BenchmarkSweep`; ``benchmark.jsonl`` holds a row per cell, and at the end
+  the report: Kendall tau and Spearman rho of every proxy against accuracy, and what random-N picks.
 
 A cell's scores are a function of the cell and the config only (proxy seed, training seeds), never of the
-generation or its place in a batch, so a cell scores the same wherever it is met -- as a lookup in the real
-NAS-Bench-201 would.
+generation, the evaluation seed or its place in a batch, so a cell scores the same wherever it is met -- as a
+lookup in the real NAS-Bench-201 would.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import math
 import time
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from evoforge.experiments.config import BaseRunConfig
-from evoforge.nas import proxies
+from evoforge.errors import CheckpointError, ConfigError, UserError
+from evoforge.experiments.base import Experiment, InspectOptions
+from evoforge.experiments.config import BaseRunConfig, validate
+from evoforge.nas import benchmark, proxies
+from evoforge.nas.benchmark import BenchmarkSweep, Row
 from evoforge.nas.data import DataSettings, ImageData, load_data
+from evoforge.nas.diagrams import cells_figure, proxies_figure, scores_figure
 from evoforge.nas.space import NUM_CELLS, Cell
 from evoforge.nas.training import NetworkSettings, TrainingSettings, train_and_test
 from evoforge.search.evaluation import Evaluation, Evaluator
-from evoforge.search.evolution import RandomSampling, RegularizedEvolution
-from evoforge.search.seeds import derive_seed
-
-BENCHMARK_FILE = "benchmark.jsonl"
+from evoforge.search.evolution import RandomSampling, RegularizedEvolution, best_distinct
+from evoforge.search.run import RunOutcome
+from evoforge.search.rundir import RunDir
+from evoforge.search.seeds import RunStream, run_seed
+from evoforge.search.storage import atomic_write_text, write_json
 
 
 class ProxySettings(BaseModel):
@@ -51,7 +55,7 @@ class ProxySettings(BaseModel):
     seed: int = Field(0, ge=0, description="network initialisation seed for the proxies")
 
     @model_validator(mode="after")
-    def _known(self) -> "ProxySettings":
+    def _known(self) -> ProxySettings:
         unknown = [name for name in self.names if name not in proxies.PROXIES]
         if unknown:
             raise ValueError(f"unknown proxies {unknown}; known: {', '.join(proxies.PROXIES)}")
@@ -84,7 +88,7 @@ class NASSearchSettings(BaseModel):
                                                  "summary.json as final_accuracy, with final_cell")
 
     @model_validator(mode="after")
-    def _tournament_fits(self) -> "NASSearchSettings":
+    def _tournament_fits(self) -> NASSearchSettings:
         if self.sample_size > self.population_size:
             raise ValueError(f"search.sample_size ({self.sample_size}) must not exceed search.population_size "
                              f"({self.population_size})")
@@ -107,7 +111,7 @@ class NASConfig(BaseRunConfig):
     search: NASSearchSettings = NASSearchSettings()
 
     @model_validator(mode="after")
-    def _fitness_known(self) -> "NASConfig":
+    def _fitness_known(self) -> NASConfig:
         name = self.search.fitness_name
         if name != "accuracy" and name not in proxies.PROXIES:
             raise ValueError(f"search.fitness must be 'accuracy' or a proxy ({', '.join(proxies.PROXIES)}), "
@@ -122,9 +126,11 @@ class BenchmarkSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    architectures: int = Field(200, ge=2, le=NUM_CELLS, description="distinct cells sampled uniformly")
+    architectures: int = Field(200, ge=2, le=NUM_CELLS, description="distinct cells sampled uniformly: the "
+                               "benchmark's budget (resume --generations N sets N x chunk)")
     sample_seed: int = Field(0, ge=0)
-    chunk: int = Field(8, ge=1, description="cells handed to the pool at a time (results are saved per chunk)")
+    chunk: int = Field(8, ge=1, description="cells scored per generation, one batch on the pool (results and "
+                                          "checkpoints are saved per chunk)")
     select_n: list[int] = Field(default_factory=lambda: [10, 100], description="random-N sizes in the report")
     repeats: int = Field(500, ge=1, description="random-N repeats in the report (paper: 500)")
 
@@ -151,7 +157,14 @@ def proxy_batch(data: ImageData, batch_size: int) -> tuple[torch.Tensor, torch.T
 
 
 class ArchitectureEvaluator(Evaluator):
-    """Scores cells: the configured proxies on the fixed minibatch and, if ``train``, the trained accuracy."""
+    """Scores cells: the configured proxies on the fixed minibatch and, if ``train``, the trained accuracy.
+
+    Deterministic by design (:attr:`deterministic`): a cell's scores depend only on the cell and the config's
+    ``proxy.seed`` and ``training.seeds``, as a lookup in the real NAS-Bench-201 would, so the evaluation seeds
+    the run hands it are ignored and a cell scores the same in any generation, batch or worker.
+    """
+
+    deterministic: ClassVar[bool] = True  # the seeds of evaluate() are not used
 
     def __init__(self, data: DataSettings, network: NetworkSettings, training: GroundTruthSettings,
                  proxy: ProxySettings, fitness: str, train: bool) -> None:
@@ -182,7 +195,7 @@ class ArchitectureEvaluator(Evaluator):
 
     def evaluate(self, genomes: Sequence[Cell], seeds: Sequence[int]) -> list[Evaluation]:
         results = []
-        for cell in genomes:
+        for cell in genomes:  # seeds unused: see the class docstring
             metrics = self.score(cell)
             fitness = metrics[self.fitness]
             # a singular NASWOT kernel (-inf) is a legitimate worst score, not a failure
@@ -190,8 +203,17 @@ class ArchitectureEvaluator(Evaluator):
         return results
 
 
+def _train_mean(cell: Cell, config: NASConfig) -> dict[str, Any]:
+    """``cell`` trained from scratch with the configured schedule once per training seed."""
+    data = load_data(config.data)
+    runs = [train_and_test(cell, data, config.network, config.training, seed) for seed in config.training.seeds]
+    return {"final_cell": str(cell), "final_accuracy": float(np.mean([run["accuracy"] for run in runs])),
+            "final_accuracy_seeds": [float(run["accuracy"]) for run in runs],
+            "final_train_seconds": float(sum(run["train_seconds"] for run in runs))}
+
+
 # -- the search experiment ---------------------------------------------------------------------------------------
-class NASExperiment:
+class NASExperiment(Experiment):
     """``experiment: nas``: random-N (Algorithm 1), REA (Real et al. 2019) or AREA (Algorithm 2) over cells."""
 
     config_class = NASConfig
@@ -212,29 +234,33 @@ class NASExperiment:
         """:class:`RandomSampling` of random cells, or regularized evolution from random cells (REA) or from
         AREA's screened population.
         """
-        search, seed = self.config.search, derive_seed(self.config.seed, 1)
+        return self._searcher(screen=True)
+
+    def _searcher(self, screen: bool) -> RandomSampling | RegularizedEvolution:
+        search, seed = self.config.search, run_seed(self.config.seed, RunStream.SEARCHER)
         if search.algorithm == "random":
             return RandomSampling(Cell.random, search.children, seed)
-        rng = np.random.default_rng(derive_seed(self.config.seed, 2))
+        rng = np.random.default_rng(run_seed(self.config.seed, RunStream.INITIAL_GENOME))
         if search.algorithm == "rea":
             initial = [Cell.random(rng) for _ in range(search.population_size)]
-        else:
-            initial = self.area_initial_population(rng)
+        else:  # without screening: a checkpoint's state replaces the initial population anyway
+            initial = self.area_initial_population(rng) if screen else []
         return RegularizedEvolution(initial, search.population_size, search.sample_size, search.children, seed)
 
-    def final_summary(self, best_genome: Cell | None, best_center: Any) -> dict[str, Any]:
+    def load_searcher(self, run_dir: RunDir) -> RandomSampling | RegularizedEvolution:
+        """The searcher of the newest valid checkpoint (AREA's screening is not redone for it)."""
+        _, payload, _ = run_dir.load_checkpoint()
+        searcher = self._searcher(screen=False)
+        searcher.load_state_bytes(payload["searcher"])
+        return searcher
+
+    def final_summary(self, outcome: RunOutcome) -> dict[str, Any]:
         """With ``search.train_final``: the test accuracy of the cell the search picked (its best-scoring sample),
         trained from scratch with the configured schedule, mean over ``training.seeds`` -- what a proxy search is
         judged by (Mellor et al. 2021 report the trained accuracy of the architecture each search returns)."""
-        if not self.config.search.train_final or best_genome is None:
+        if not self.config.search.train_final or outcome.best_genome is None:
             return {}
-        data = load_data(self.config.data)
-        runs = [train_and_test(best_genome, data, self.config.network, self.config.training, seed)
-                for seed in self.config.training.seeds]
-        return {"final_cell": str(best_genome),
-                "final_accuracy": float(np.mean([run["accuracy"] for run in runs])),
-                "final_accuracy_seeds": [float(run["accuracy"]) for run in runs],
-                "final_train_seconds": float(sum(run["train_seconds"] for run in runs))}
+        return _train_mean(outcome.best_genome, self.config)
 
     def area_initial_population(self, rng: np.random.Generator) -> list[Cell]:
         """AREA's screening: the ``population_size`` best NASWOT scores of ``area_candidates`` random cells
@@ -246,212 +272,154 @@ class NASExperiment:
                                           self.config.proxy.model_copy(update={"names": []}), "naswot", False)
         evaluator.setup()
         candidates = [Cell.random(rng) for _ in range(search.area_candidates)]
-        scores = [e.fitness for e in evaluator.evaluate(candidates, [0] * len(candidates))]
+        seeds = [run_seed(self.config.seed, RunStream.SCREENING, index) for index in range(len(candidates))]
+        scores = [e.fitness for e in evaluator.evaluate(candidates, seeds)]
         order = np.argsort(scores, kind="stable")[::-1][:search.population_size]
         return [candidates[int(i)] for i in order]
 
+    def inspect(self, run_dir: RunDir, options: InspectOptions) -> list[str]:
+        """The best cell sampled, as a NAS-Bench-201 string (to look up in the real benchmark), with its score."""
+        best = run_dir.read_best(prefer="sample")
+        if best is None:
+            return []
+        score = "-" if best.score is None else f"{best.score:.3f}"
+        line = f"best cell: {best.genome}  ({self.config.search.fitness_name} {score}, generation {best.generation})"
+        return [line]
 
-# -- the benchmark builder and its report -------------------------------------------------------------------------
-class NASBenchmarkExperiment:
-    """``experiment: nas_benchmark``: its own loop (:meth:`run`) appends every cell's proxies and accuracy to
-    benchmark.jsonl, then writes the report; ``benchmark.architectures`` is what ``resume --generations`` extends.
+    def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
+        """The best cells as DAG diagrams and every scored cell's fitness in the order the search sampled it."""
+        section = report.section("Architectures")
+        try:
+            searcher = self.load_searcher(run_dir)
+        except CheckpointError:
+            searcher = None
+        if searcher is None or not searcher.history:
+            section.note("no checkpoint with scored cells yet")
+            return
+        fitness_name = self.config.search.fitness_name
+        ranked = best_distinct(searcher.history, 20)
+        section.figure(cells_figure([(cell, f"#{k + 1}: {fitness_name} {fitness:.4g}")
+                                     for k, (cell, fitness) in enumerate(ranked[:6])]),
+                       "The best distinct cells: nodes 0 (input) to 3 (output), one arc per edge with its operation; "
+                       "dashed arcs are 'none'.")
+        section.table(["rank", "cell (NAS-Bench-201 string)", fitness_name],
+                      [(k + 1, str(cell), fitness) for k, (cell, fitness) in enumerate(ranked)])
+        values = [fitness for _, fitness in searcher.history]
+        section.figure(scores_figure(values, fitness_name),
+                       f"Every scored cell's {fitness_name} in sampling order ({len(values)} cells).")
+
+
+# -- the benchmark -----------------------------------------------------------------------------------------------
+class NASBenchmarkExperiment(Experiment):
+    """``experiment: nas_benchmark``: every proxy and the trained accuracy of ``benchmark.architectures``
+    distinct cells, ``benchmark.chunk`` of them a generation (:class:`BenchmarkSweep`), then the report.
+
+    The budget is the cells: ``ceil(architectures / chunk)`` generations, and ``resume --generations N``
+    extends the sample to N x chunk cells, keeping the ones it has.
     """
 
     config_class = NASBenchmarkConfig
-    budget_key = "benchmark.architectures"  # what `evoforge resume --generations N` extends
 
     def __init__(self, config: NASBenchmarkConfig) -> None:
         self.config = config
-        self.settings = config.run_settings(1, None)
+        bench = config.benchmark
+        settings = config.run_settings(math.ceil(bench.architectures / bench.chunk), None)
+        if config.pool.chunk_size is None:  # one cell per task: cells differ widely in cost
+            settings = dataclasses.replace(settings, pool=config.pool.model_copy(update={"chunk_size": 1}))
+        self.settings = settings
 
     def evaluator_factory(self) -> partial[ArchitectureEvaluator]:
         """A picklable factory of :class:`ArchitectureEvaluator` computing every proxy and the trained accuracy."""
         return partial(ArchitectureEvaluator, self.config.data, self.config.network, self.config.training,
                        self.config.proxy, "accuracy", True)
 
-    @staticmethod
-    def describe(summary: dict[str, Any]) -> str:
-        """One line on a finished benchmark: cells trained and each proxy's Kendall tau."""
-        taus = ", ".join(f"{name} {tau:.3f}" for name, tau in summary["kendall_tau"].items())
-        return f"{summary['architectures']} architectures trained; Kendall tau {taus}"
+    def make_searcher(self) -> BenchmarkSweep:
+        """The sweep over the sample (:func:`sample_cells`), ``benchmark.chunk`` cells a generation."""
+        bench = self.config.benchmark
+        return BenchmarkSweep(benchmark.sample_cells(bench.architectures, bench.sample_seed), bench.chunk)
 
-    def cells(self) -> list[Cell]:
-        """The sample: distinct cells drawn uniformly without replacement (a prefix of one fixed permutation,
-        so a benchmark extended with ``resume --generations N`` keeps the cells it has)."""
-        order = np.random.default_rng(self.config.benchmark.sample_seed).permutation(NUM_CELLS)
-        return [Cell.from_index(int(i)) for i in order[:self.config.benchmark.architectures]]
+    def with_generations(self, generations: int) -> NASBenchmarkConfig:
+        """The config with ``benchmark.architectures = generations x benchmark.chunk`` (a generation is a chunk)."""
+        chunk = self.config.benchmark.chunk
+        if generations * chunk > NUM_CELLS:
+            raise ConfigError(f"--generations {generations}: {generations} chunks of {chunk} cells exceed the "
+                              f"{NUM_CELLS} cells of the space (at most {NUM_CELLS // chunk})")
+        data = self.config.model_dump(mode="json")
+        data["benchmark"]["architectures"] = generations * chunk
+        return validate(self.config_class, data)
 
-    def run(self, run_dir: Path, address: str | None = None, progress: bool = True) -> dict[str, Any]:
-        """Build (or continue) the benchmark in ``run_dir`` on the evaluator pool, chunk by chunk, then write
-        report.md, report.json and proxies.png; returns the summary.
-        """
-        from rich.progress import Progress
+    def on_generation(self, run_dir: RunDir, searcher: BenchmarkSweep) -> None:
+        """Rewrite benchmark.jsonl whole from the sweep's rows (a line torn by a killed process goes with it)."""
+        atomic_write_text(run_dir.artifact(benchmark.BENCHMARK_FILE), benchmark.rows_text(searcher.rows))
 
-        from evoforge.search.pool import EvaluatorPool
+    def final_summary(self, outcome: RunOutcome) -> dict[str, Any]:
+        """Write report.json, report.md and proxies.png; return the cells trained and failed, each proxy's
+        Kendall tau and a one-line ``headline``."""
+        rows: list[Row] = outcome.searcher.rows
+        failed = sum(bool(row["failed"]) for row in rows)
+        try:
+            report = self.write_report(outcome.run_dir, rows)
+        except ValueError as exc:  # too few trained cells: the run itself is still complete
+            return {"architectures": len(rows) - failed, "architectures_failed": failed, "kendall_tau": {},
+                    "headline": str(exc)}
+        return {"architectures": report["architectures"], "architectures_failed": failed,
+                "kendall_tau": {name: c["kendall_tau"] for name, c in report["correlations"].items()},
+                "headline": benchmark.headline(report)}
 
-        run_dir = Path(run_dir)
-        done = read_benchmark(run_dir)
-        path = run_dir / BENCHMARK_FILE
-        if path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            with open(path, "a") as handle:  # a line torn by an interruption: start the next row on a new line
-                handle.write("\n")
-        todo = [cell for cell in self.cells() if str(cell) not in done]
-        began = time.perf_counter()
-        if todo:
-            pool_settings = self.config.pool
-            pool = EvaluatorPool(self.evaluator_factory(), backend=pool_settings.backend,
-                                 num_workers=pool_settings.workers, chunk_size=1, address=address,
-                                 max_restarts=pool_settings.max_restarts)
-            pool.start()
-            try:
-                with Progress(disable=not progress) as bar:
-                    task = bar.add_task(f"{self.config.name}: training", total=self.config.benchmark.architectures,
-                                        completed=len(done))
-                    step = self.config.benchmark.chunk
-                    for start in range(0, len(todo), step):
-                        chunk = todo[start:start + step]
-                        evaluations = pool.evaluate(chunk, [0] * len(chunk))
-                        with open(run_dir / BENCHMARK_FILE, "a") as handle:
-                            for cell, evaluation in zip(chunk, evaluations):
-                                row = {"arch": str(cell), "failed": evaluation.failed, "error": evaluation.error,
-                                       **evaluation.metrics}
-                                handle.write(json.dumps(_finite(row)) + "\n")
-                        bar.update(task, advance=len(chunk))
-            finally:
-                pool.shutdown()
-        report = write_report(self.config, run_dir)
-        summary = {"name": self.config.name, "status": "completed", "architectures": report["architectures"],
-                   "kendall_tau": {k: v["kendall_tau"] for k, v in report["correlations"].items()},
-                   "wall_time_s": time.perf_counter() - began}
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-        return summary
+    def report_numbers(self, rows: Sequence[Row]) -> dict[str, Any]:
+        """:func:`benchmark_report` of ``rows`` with this config's proxies, random-N sizes and seeds."""
+        config, bench = self.config, self.config.benchmark
+        return benchmark.benchmark_report(rows, config.proxy.names, bench.select_n, bench.repeats, config.seed,
+                                          config.training.seeds)
 
+    def write_report(self, run_dir: RunDir, rows: Sequence[Row]) -> dict[str, Any]:
+        """report.json, report.md and proxies.png of ``rows`` in the run directory; returns the report.
+        Raises ValueError when fewer than two cells were trained."""
+        rows = [dict(row) for row in rows]
+        report = self.report_numbers(rows)
+        write_json(run_dir.artifact(benchmark.REPORT_JSON), report)
+        atomic_write_text(run_dir.artifact(benchmark.REPORT_MD), benchmark.report_markdown(report))
+        benchmark.plot_proxies(rows, self.config.proxy.names, run_dir.artifact(benchmark.PROXIES_PNG))
+        return report
 
-def _finite(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+    def inspect(self, run_dir: RunDir, options: InspectOptions) -> list[str]:
+        """The report (rewritten from benchmark.jsonl, so also for an unfinished build) and where its plot is."""
+        try:
+            report = self.write_report(run_dir, benchmark.read_rows(run_dir.artifact(benchmark.BENCHMARK_FILE)))
+        except ValueError as exc:
+            raise UserError(f"{run_dir}: {exc}") from None
+        plot = run_dir.artifact(benchmark.PROXIES_PNG)
+        return [*benchmark.report_markdown(report).splitlines(), f"proxies against accuracy -> {plot}"]
 
-
-def read_benchmark(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """arch string -> its row, from ``benchmark.jsonl`` (later rows win; a torn last line is ignored)."""
-    rows: dict[str, dict[str, Any]] = {}
-    path = Path(run_dir) / BENCHMARK_FILE
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not row.get("failed"):
-                rows[row["arch"]] = row
-    return rows
-
-
-def random_n_selection(proxy: np.ndarray, accuracy: np.ndarray, n: int, repeats: int, seed: int
-                       ) -> dict[str, float]:
-    """NASWOT's Algorithm 1 replayed on the benchmark: ``repeats`` times, draw n cells, take the best proxy;
-    accuracy of that pick vs a random pick vs the best in the sample (mean and std over repeats)."""
-    rng = np.random.default_rng(seed)
-    picked, random_pick, best = [], [], []
-    scores = np.where(np.isfinite(proxy), proxy, -np.inf)
-    for _ in range(repeats):
-        sample = rng.choice(len(accuracy), size=n, replace=False)
-        picked.append(accuracy[sample[int(np.argmax(scores[sample]))]])
-        random_pick.append(accuracy[sample[0]])
-        best.append(accuracy[sample].max())
-    return {"n": n, "repeats": repeats,
-            "proxy_pick_mean": float(np.mean(picked)), "proxy_pick_std": float(np.std(picked)),
-            "random_pick_mean": float(np.mean(random_pick)), "random_pick_std": float(np.std(random_pick)),
-            "best_in_sample_mean": float(np.mean(best)), "best_in_sample_std": float(np.std(best))}
-
-
-def write_report(config: NASBenchmarkConfig, run_dir: Path) -> dict[str, Any]:
-    """Correlation table (Kendall tau, Spearman rho per proxy), random-N picks, a scatter plot per proxy:
-    report.json, report.md and proxies.png in ``run_dir``."""
-    rows = list(read_benchmark(run_dir).values())
-    if len(rows) < 2:
-        raise ValueError(f"{run_dir}: fewer than two trained architectures to report on")
-    report = benchmark_report(config, rows)
-    (Path(run_dir) / "report.json").write_text(json.dumps(report, indent=2))
-    (Path(run_dir) / "report.md").write_text(report_markdown(report))
-    plot_proxies(rows, config.proxy.names, Path(run_dir) / "proxies.png")
-    return report
-
-
-def benchmark_report(config: NASBenchmarkConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The numbers of :func:`write_report` for benchmark rows (at least two), without writing anything."""
-    from scipy.stats import kendalltau, spearmanr
-
-    accuracy = np.array([row["accuracy"] for row in rows], dtype=np.float64)
-    correlations = {}
-    for name in config.proxy.names:
-        values = np.array([np.nan if row.get(name) is None else row[name] for row in rows], dtype=np.float64)
-        finite = np.isfinite(values)
-        tau = kendalltau(values[finite], accuracy[finite]).statistic if finite.sum() > 1 else np.nan
-        rho = spearmanr(values[finite], accuracy[finite]).statistic if finite.sum() > 1 else np.nan
-        correlations[name] = {"kendall_tau": float(tau), "spearman_rho": float(rho), "n": int(finite.sum()),
-                              "seconds_mean": float(np.mean([row.get(f"{name}_seconds", np.nan) for row in rows]))}
-    selection = []
-    if "naswot" in config.proxy.names:
-        naswot = np.array([np.nan if row.get("naswot") is None else row["naswot"] for row in rows])
-        for n in config.benchmark.select_n:
-            if n <= len(rows):
-                selection.append(random_n_selection(naswot, accuracy, n, config.benchmark.repeats, config.seed))
-    seeds = config.training.seeds
-    seed_tau = None
-    if len(seeds) >= 2:
-        a = [row[f"accuracy_seed{seeds[0]}"] for row in rows]
-        b = [row[f"accuracy_seed{seeds[1]}"] for row in rows]
-        seed_tau = float(kendalltau(a, b).statistic)
-    return {"architectures": len(rows), "accuracy_mean": float(accuracy.mean()),
-            "accuracy_min": float(accuracy.min()), "accuracy_max": float(accuracy.max()),
-            "train_seconds_mean": float(np.mean([row["train_seconds"] for row in rows])),
-            "seed_to_seed_kendall_tau": seed_tau, "correlations": correlations, "random_n": selection}
-
-
-def report_markdown(report: dict[str, Any]) -> str:
-    """The benchmark report as Markdown: accuracy range, seed-to-seed tau, each proxy's correlations, random-N."""
-    head = (f"{report['architectures']} architectures; trained accuracy {report['accuracy_mean']:.1f} % mean "
-            f"(range {report['accuracy_min']:.1f}-{report['accuracy_max']:.1f})")
-    if report["seed_to_seed_kendall_tau"] is not None:
-        head += (f"; Kendall tau between two training seeds {report['seed_to_seed_kendall_tau']:.3f} "
-                 "(the ground truth's own noise ceiling)")
-    lines = [head, "", "| proxy | Kendall tau | Spearman rho | n | seconds per cell |", "|---|---|---|---|---|"]
-    for name, c in report["correlations"].items():
-        lines.append(f"| {name} | {c['kendall_tau']:.3f} | {c['spearman_rho']:.3f} | {c['n']} | "
-                     f"{c['seconds_mean']:.3f} |")
-    if report["random_n"]:
-        lines += ["", "| N | NASWOT pick (accuracy %) | random pick | best in sample | repeats |",
-                  "|---|---|---|---|---|"]
-        for s in report["random_n"]:
-            lines.append(f"| {s['n']} | {s['proxy_pick_mean']:.2f} +- {s['proxy_pick_std']:.2f} | "
-                         f"{s['random_pick_mean']:.2f} +- {s['random_pick_std']:.2f} | "
-                         f"{s['best_in_sample_mean']:.2f} +- {s['best_in_sample_std']:.2f} | {s['repeats']} |")
-    return "\n".join(lines) + "\n"
-
-
-def plot_proxies(rows: list[dict[str, Any]], names: Sequence[str], path: Path) -> Path:
-    """One scatter per proxy of its score against trained accuracy, into ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    columns = min(4, len(names))
-    lines = -(-len(names) // columns)
-    fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False)
-    accuracy = [row["accuracy"] for row in rows]
-    for ax, name in zip(axes.flat, names):
-        values = [row.get(name) for row in rows]
-        keep = [(v, a) for v, a in zip(values, accuracy) if v is not None and np.isfinite(v)]
-        log = name in ("synflow", "snip", "grad_norm", "params", "flops") and all(v > 0 for v, _ in keep)
-        ax.scatter([v for v, _ in keep], [a for _, a in keep], s=6, alpha=0.6)
-        if log:
-            ax.set_xscale("log")
-        ax.set_xlabel(name)
-        ax.set_ylabel("trained accuracy (%)")
-    for ax in list(axes.flat)[len(names):]:
-        ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
+        """Each proxy against trained accuracy (scatter, Kendall tau, Spearman rho), what random-N with NASWOT
+        picks, the cells that failed, and the most accurate cells as diagrams."""
+        section = report.section("Proxies against accuracy")
+        rows = benchmark.read_rows(run_dir.artifact(benchmark.BENCHMARK_FILE))
+        try:
+            numbers = self.report_numbers(rows)
+        except ValueError as exc:
+            section.note(str(exc))
+            return
+        trained = benchmark.trained_rows(rows)
+        section.figure(proxies_figure(trained, self.config.proxy.names),
+                       "Each proxy's score of the untrained network against its trained test accuracy.")
+        section.text(f"{numbers['architectures']} architectures; trained accuracy {numbers['accuracy_mean']:.1f} % "
+                     f"mean (range {numbers['accuracy_min']:.1f}-{numbers['accuracy_max']:.1f}); Kendall tau "
+                     f"between two training seeds: {numbers['seed_to_seed_kendall_tau']}.")
+        section.table(["proxy", "Kendall tau", "Spearman rho", "n", "seconds per cell"],
+                      [(name, c["kendall_tau"], c["spearman_rho"], c["n"], c["seconds_mean"])
+                       for name, c in numbers["correlations"].items()], caption="rank correlation with accuracy")
+        if numbers["random_n"]:
+            section.table(["N", "NASWOT pick mean", "std", "random pick mean", "best in sample mean", "repeats"],
+                          [(s["n"], s["proxy_pick_mean"], s["proxy_pick_std"], s["random_pick_mean"],
+                            s["best_in_sample_mean"], s["repeats"]) for s in numbers["random_n"]],
+                          caption="random-N: accuracy (%) of the cell NASWOT picks among N random cells")
+        failed = [row for row in rows if row.get("failed")]
+        if failed:
+            section.table(["cell", "error"], [(row["arch"], row.get("error")) for row in failed],
+                          caption=f"{len(failed)} cells failed and are left out of the statistics")
+        best = sorted(trained, key=lambda row: -row["accuracy"])[:6]
+        report.section("Most accurate cells").figure(
+            cells_figure([(Cell.from_string(row["arch"]), f"accuracy {row['accuracy']:.1f} %") for row in best]),
+            "The six most accurate cells of the sample.")

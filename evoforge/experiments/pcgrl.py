@@ -1,13 +1,9 @@
 """PCGRL level generators evolved with ES on the engine (Khalifa et al. 2020; NCA: Earle et al. 2022).
 
 A genome is the weights of a generator (:mod:`evoforge.policies.level_generators`). Its evaluation runs the
-generator on ``maps`` fresh random maps (seeded from the evaluation seed) in one batched simulator for the whole
-chunk of genomes:
-
-* narrow / turtle / wide: PCGRL episodes under the reference's rules (change budget, success test); a map's
-  score is its episode return, the sum of the paper's delta rewards;
-* nca: the automaton rewrites the whole map for up to ``nca_steps`` steps; a map's score is the problem's
-  reward of the whole rewrite, reward(final stats, initial stats) -- the same range-reward terms.
+generator on ``maps`` fresh random maps, map k of a genome with evaluation seed s from ``episode_seeds(s, maps)[k]``,
+in one batched simulator for the whole chunk of genomes (:mod:`evoforge.policies.level_generation`: PCGRL
+episodes for narrow / turtle / wide, whole-map rewrites for the NCA).
 
 Fitness = mean score + ``valid_weight`` x valid share + ``diversity_weight`` x diversity (both weights 0 by
 default: the plain PCGRL objective; the reference NCA work adds a diversity term). Logged per genome:
@@ -18,27 +14,28 @@ solution length for sokoban), ``diversity`` (mean pairwise Hamming distance betw
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from evoforge.envs.pcgrl.problems import Problem, make_problem
+from evoforge.envs.pcgrl.problems import make_problem
 from evoforge.envs.pcgrl.render import level_grid, palette
-from evoforge.envs.pcgrl.representations import make_representation, observation_channels
-from evoforge.envs.pcgrl.simulator import PCGRLSimulator
+from evoforge.errors import UserError
+from evoforge.experiments.base import REPLAY_SEED, Experiment, ReplayOptions
 from evoforge.experiments.config import BaseRunConfig
-from evoforge.policies.level_generators import CropConvPolicy, FullyConvPolicy, NCAGenerator
+from evoforge.policies.level_generation import Generated, LevelGeneration
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
-from evoforge.search.seeds import derive_seed
+from evoforge.search.rundir import RunDir
+from evoforge.search.seeds import RunStream, episode_seeds, run_seed
 
-PATH_STAT = {"binary": "path-length", "zelda": "path-length", "sokoban": "solution-length"}
+LEVEL_GRID = "levels.png"  # the run artifact `evoforge replay` writes its level grid to by default
 
 
 class GeneratorSettings(BaseModel):
@@ -73,9 +70,10 @@ class PCGRLConfig(BaseRunConfig):
 
 
 class PCGRLGenerationEvaluator(Evaluator):
-    """Runs a chunk of generator genomes on seeded random maps (:class:`~evoforge.policies.level_generation.
-    LevelGeneration`); fitness = mean score + ``valid_weight`` x valid share + ``diversity_weight`` x Hamming
-    diversity of the genome's levels. Genome g's map k starts from seed ``episode_seeds(seeds[g], maps)[k]``.
+    """Runs a chunk of generator genomes on seeded random maps
+    (:class:`~evoforge.policies.level_generation.LevelGeneration`); fitness = mean score + ``valid_weight`` x
+    valid share + ``diversity_weight`` x Hamming diversity of the genome's levels. Genome g's map k starts from
+    seed ``episode_seeds(seeds[g], maps)[k]``.
     """
 
     def __init__(self, settings: GeneratorSettings) -> None:
@@ -110,7 +108,7 @@ class PCGRLGenerationEvaluator(Evaluator):
         return results
 
 
-class PCGRLExperiment:
+class PCGRLExperiment(Experiment):
     """``experiment: pcgrl``: ES on level generators; replays write level grids and editing animations."""
 
     config_class = PCGRLConfig
@@ -136,26 +134,27 @@ class PCGRLExperiment:
         """
         settings = self.config.generator
         evaluator = self._evaluator()
-        generator = torch.Generator().manual_seed(derive_seed(self.config.seed, 2))
+        generator = torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME))
         samples = max(settings.init_samples, 1)
         candidates = torch.randn(samples, evaluator.num_params, generator=generator) * settings.init_std
         center = candidates[0]
         if samples > 1:
             # random restarts before the ES: the argmax generators have large flat regions (e.g. every map
             # rewritten to one empty room), and a search started inside one never leaves it
-            seeds = [derive_seed(self.config.seed, 3, k) for k in range(samples)]
+            seeds = [run_seed(self.config.seed, RunStream.SCREENING, k) for k in range(samples)]
             fitness = [e.fitness for e in evaluator.evaluate(candidates, seeds)]
             center = candidates[int(np.argmax(fitness))]
-        return ESSearcher(self.config.search, center, seed=derive_seed(self.config.seed, 1))
+        return ESSearcher(self.config.search, center, seed=run_seed(self.config.seed, RunStream.SEARCHER))
 
-    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool, env_id: str | None = None
+    def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
                ) -> tuple[list[float], list[np.ndarray]]:
-        """Generate ``episodes`` levels from seeded random maps; frames (if ``record``) animate the editing of all
-        of them side by side, one frame per step (at most 300, evenly spaced)."""
+        """Generate ``episodes`` levels from random maps (map k from seed ``episode_seeds(seed, episodes)[k]``);
+        frames (if ``record``) animate the editing of all of them side by side, one frame per step (at most
+        300, evenly spaced)."""
         if env_id is not None:
             raise ValueError("PCGRL replays generate levels for the run's own problem; --env does not apply")
         evaluator = self._evaluator(maps=episodes)
-        out = evaluator.generate(genome.reshape(1, -1), [seed], record)
+        out = evaluator.generate(_flat(genome).reshape(1, -1), [seed], record)
         scores, frames = out.scores, out.frames
         colours = palette(evaluator.problem.name, evaluator.problem.tiles)
         if len(frames) > 300:
@@ -164,18 +163,59 @@ class PCGRLExperiment:
         return scores[0].tolist(), pictures
 
     def level_report(self, genome: torch.Tensor, count: int, seed: int, path: Path) -> dict[str, float]:
-        """Generate ``count`` levels, save them as one image grid (a green bar under valid ones), and return the
-        share of valid levels, the mean path / solution length and the Hamming diversity."""
+        """Generate ``count`` levels (the maps of :meth:`replay` with ``episodes = count``), save them as one
+        image grid (a green bar under valid ones), and return the share of valid levels, the mean path /
+        solution length and the Hamming diversity."""
         import imageio.v2 as imageio
 
         evaluator = self._evaluator(maps=count)
-        out = evaluator.generate(genome.reshape(1, -1), [seed])
-        levels, final, scores = out.levels, out.final, out.scores
+        out = evaluator.generate(_flat(genome).reshape(1, -1), [seed])
         problem = evaluator.problem
-        valid = np.asarray(problem.valid(final), dtype=bool)
+        valid = out.valid(problem)[0]
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        imageio.imwrite(path, level_grid(levels[0], palette(problem.name, problem.tiles), marks=valid))
-        return {"levels": count, "valid": float(valid.mean()),
-                "path": float(np.mean(final[PATH_STAT[problem.name]])), "diversity": hamming_diversity(levels[0]),
-                "score": float(scores.mean())}
+        imageio.imwrite(path, level_grid(out.levels[0], palette(problem.name, problem.tiles), marks=valid))
+        return {"levels": count, "valid": float(valid.mean()), "path": float(out.path(problem).mean()),
+                "diversity": float(out.diversity()[0]), "score": float(out.scores.mean())}
+
+    # -- the per-kind surface of `evoforge replay` and `evoforge report` -------------------------------------
+    def replay_run(self, run_dir: RunDir, options: ReplayOptions) -> list[str]:
+        """The default replay lines, then a grid of ``options.levels`` generated levels (``options.grid``, default
+        RUN/levels.png) with their validity, mean path and diversity."""
+        if options.levels < 1:
+            raise UserError(f"--levels must be >= 1, got {options.levels}")
+        lines = super().replay_run(run_dir, options)
+        best = run_dir.read_best(prefer=options.genome)
+        assert best is not None  # the default replay above refused a run without one
+        grid = options.grid or run_dir.artifact(LEVEL_GRID)
+        stats = self.level_report(best.genome, options.levels, options.seed, grid)
+        return [*lines, f"{stats['levels']} levels: {stats['valid']:.0%} valid, mean path {stats['path']:.1f}, "
+                        f"diversity {stats['diversity']:.3f}", f"level grid -> {grid}"]
+
+    def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
+        """A grid of generated levels (green bar = valid) with their statistics, and the editing of several
+        levels animated step by step (Khalifa et al. 2020; Earle et al. 2021 for the NCA)."""
+        best = run_dir.read_best()
+        section = report.section("Generated levels")
+        if best is None:
+            section.note(f"no {RunDir.BEST} yet: no generator to run")
+            return
+        if not media:
+            section.note("generated levels left out (--no-media)")
+            return
+        with tempfile.TemporaryDirectory() as tmp:  # the report never changes the run's files
+            grid = Path(tmp) / LEVEL_GRID
+            stats = self.level_report(best.genome, 32, REPLAY_SEED, grid)
+            section.figure(grid, f"32 levels from the best {best.kind} generator (seed {REPLAY_SEED}); a green bar "
+                                 "marks the valid ones.")
+        section.table(["levels", "valid", "mean path / solution length", "Hamming diversity", "mean score"],
+                      [(stats["levels"], stats["valid"], stats["path"], stats["diversity"], stats["score"])])
+        _, frames = self.replay(best.genome, 8, REPLAY_SEED, record=True)
+        report.section("Editing animation").animation(
+            frames, "Eight levels being edited by the generator, one frame per step.", fps=self.video_fps,
+            max_width=900)
+
+
+def _flat(genome: Any) -> torch.Tensor:
+    """A genome read back from a run (a tensor, or anything tensor-like) as a flat float tensor."""
+    return torch.as_tensor(genome).detach().flatten().to(torch.float32)

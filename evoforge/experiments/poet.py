@@ -1,29 +1,29 @@
-"""POET on BipedalWalker terrains (Wang et al. 2019): the walker environment space, the agents, the evaluator,
-the run driver, and the inspection / replay helpers behind ``evoforge inspect`` and ``evoforge replay``.
+"""POET on BipedalWalker terrains (Wang et al. 2019): the walker environment space, the evaluator, the
+experiment (a :class:`~evoforge.search.poet.POETSearcher` on the Run), and its inspect / replay / report
+surface.
 
-An evaluation job is (terrain config as a dict, genome); the evaluator runs one episode of the pair's agent on
-that terrain, reset with the terrain's own seed so that every rollout of an environment is the same episode, as
-in the reference with ``stochastic`` off (its 5 self-evaluation rollouts are identical, so one is run). Agents:
-the reference's 24-40-40-4 all-tanh MLP (2,804 weights), or a Hebbian network of the same shape whose genome is
-its plasticity rules (``agent.kind: hebbian``). All jobs of an iteration go through the shared pool.
+An evaluation job is (terrain config as a dict, genome); the evaluator runs one episode of the pair's agent
+(:class:`~evoforge.policies.walker.WalkerAgent`) on that terrain, reset with the terrain's own seed so that every
+rollout of an environment is the same episode, as in the reference with ``stochastic`` off (its 5
+self-evaluation rollouts are identical, so one is run). All jobs of an iteration go through the Run's pool.
 
-The driver writes ``metrics.jsonl`` (one record per iteration), ``environments.json`` (every environment ever
-created: encoding, parent, creation, best score, when solved / retired, difficulty class) and a checkpoint of
-the whole POET state after every iteration; ``evoforge resume`` continues to the same result.
+Besides the Run's files (metrics.jsonl with one record per iteration, rotated checkpoints of the whole POET
+state, summary.json, best.pt), the run keeps ``environments.json``: every environment ever created, with its
+encoding, parent, creation, best score, when solved / retired and difficulty class.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from evoforge.envs.poet_walker import (
     CATEGORIES,
@@ -33,38 +33,40 @@ from evoforge.envs.poet_walker import (
     difficulty,
     mutate_terrain,
 )
+from evoforge.errors import UserError
+from evoforge.experiments.base import Experiment, InspectOptions, ReplayOptions
 from evoforge.experiments.config import BaseRunConfig
-from evoforge.plasticity.rules import RuleName, Sharing
-from evoforge.policies.hebbian import HebbianMLP, WeightInit
-from evoforge.policies.mlp import BatchedMLP
-from evoforge.search.checkpoint import atomic_write_bytes, decode, encode
+from evoforge.policies.walker import AgentSettings, WalkerAgent, walker_mlp
 from evoforge.search.es import ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
-from evoforge.search.poet import POET, EnvRecord, POETSettings
+from evoforge.search.poet import POET, EnvRecord, POETSearcher, POETSettings
+from evoforge.search.rundir import LEGACY_STATE_FILES, RunDir
+from evoforge.search.run import RunOutcome
+from evoforge.search.storage import jsonable, write_json
 
-STATE_FILE = "poet_state.ckpt"
+__all__ = ["AgentSettings", "POETConfig", "POETExperiment", "WalkerAgent", "WalkerEvaluator", "WalkerSpace",
+           "walker_mlp"]
+
+MC_LOW, MC_HIGH = 25.0, 340.0  # the reference code's minimal criterion on walker returns (the paper: 50, 300)
+SOLVED = 230.0  # a walker return that solves a terrain (the paper's threshold)
+ENVIRONMENTS = "environments.json"
+COUNTS = ("iteration", "active", "archived", "environments", "solved", "annecs", "transfers_attempted",
+          "transfers_accepted")
 
 
-class AgentSettings(BaseModel):
-    """The ``agent:`` section: a static MLP or a Hebbian network of the reference's shape, and the episode cap."""
+class WalkerPOETSettings(POETSettings):
+    """The ``poet:`` section: POET's loop with the reference walker's minimal criterion and solved threshold."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["mlp", "hebbian"] = Field(
-        "mlp", description="mlp: the reference's static 24-40-40-4 tanh MLP; hebbian: a bias-free network whose "
-                           "random weights are rewritten every step by evolved Hebbian rules (Najarro & Risi 2020)")
-    hidden: list[int] = Field(default_factory=lambda: [40, 40])
-    max_episode_steps: int = Field(2000, ge=1, description="the reference's cap, in training and evaluation")
-    rule: RuleName = Field("ABCD_lr", description="hebbian: the rule family")
-    sharing: Sharing = Field("synapse", description="hebbian: one rule per synapse, post_neuron, layer or modulo")
-    init: WeightInit = Field("uniform", description="hebbian: initial weights, drawn from the terrain seed")
+    mc_low: float = MC_LOW
+    mc_high: float = MC_HIGH
+    solved: float = SOLVED
 
 
 class POETConfig(BaseRunConfig):
     """Config of ``experiment: poet``: the POET loop, the agents' ES, the agent and the terrain categories."""
 
     experiment: Literal["poet"]
-    poet: POETSettings = POETSettings()
+    poet: WalkerPOETSettings = WalkerPOETSettings()
     # the reference's ES: sigma 0.1 x 0.999 per step (floor 0.01), lr 0.01 (Adam), L2 0.01; 512 rollouts there
     search: ESSettings = ESSettings(algorithm="openai_es", popsize=64, sigma=0.1, sigma_decay=0.999,
                                     sigma_min=0.01, learning_rate=0.01, weight_decay=0.01)
@@ -88,60 +90,23 @@ class WalkerSpace:
         return TerrainConfig.from_dict(env).vector()
 
     def name(self, env: dict) -> str:
-        """The terrain's name; POET rejects a child named like an active environment."""
-        return TerrainConfig.from_dict(env).name  # the reference rejects a child named like an active env
+        """The terrain's name; POET rejects a child named like an active environment, as the reference."""
+        return TerrainConfig.from_dict(env).name
 
 
-def walker_mlp(settings: AgentSettings) -> BatchedMLP:
-    """The reference's all-tanh MLP for BipedalWalker: 24 inputs, ``settings.hidden``, 4 outputs."""
-    return BatchedMLP((24, *settings.hidden, 4), activation="tanh", output_activation="tanh")
-
-
-class WalkerAgent:
-    """A POET pair's policy: a genome (the ES centre or a perturbation of it) turned into a controller for one
-    episode. ``mlp``: the genome is the weights; ``hebbian``: it is the rule coefficients, and the weights start
-    random (from the episode seed) and change at every step."""
-
-    def __init__(self, settings: AgentSettings) -> None:
-        self.settings = settings
-        if settings.kind == "mlp":
-            self.mlp = walker_mlp(settings)
-            self.num_params = self.mlp.num_params
-        else:
-            self.hebbian = HebbianMLP(sizes=(24, *settings.hidden, 4), rule=settings.rule, sharing=settings.sharing,
-                                      init=settings.init, output_activation="tanh")
-            self.num_params = self.hebbian.num_params
-
-    def controller(self, genome: torch.Tensor, seed: int) -> Callable[[np.ndarray], np.ndarray]:
-        """A function from one observation to one action for ``genome``; Hebbian agents start from weights drawn
-        from ``seed``.
-        """
-        genome = torch.as_tensor(genome, dtype=torch.float32).reshape(1, -1)
-        if self.settings.kind == "mlp":
-            layers = self.mlp.numpy_layers(genome)
-            return lambda obs: self.mlp.forward_numpy(layers, obs.reshape(1, 1, -1).astype(np.float32))[0, 0]
-        state = self.hebbian.start(genome.numpy(), [[seed]])
-        return lambda obs: self.hebbian.step(state, obs.reshape(1, 1, -1))[0, 0]
-
-    def episode(self, genome: torch.Tensor, env: POETWalker, seed: int, frames: list | None = None
-                ) -> tuple[float, int]:
-        """One episode reset with ``seed`` (the terrain's own: every rollout of an environment is the same
-        episode); returns the return and the number of steps, and appends rendered frames to ``frames``."""
-        act = self.controller(genome, seed)
-        obs, _ = env.reset(seed=seed)
-        total, steps = 0.0, 0
-        for steps in range(1, self.settings.max_episode_steps + 1):
-            if frames is not None:
-                frames.append(env.render())
-            obs, reward, terminated, truncated, _ = env.step(act(obs))
-            total += float(reward)
-            if terminated or truncated:
-                break
-        return total, steps
+def terrain_name(env: dict) -> str:
+    """The name of a POET environment stored as a terrain dict."""
+    return TerrainConfig.from_dict(env).name
 
 
 class WalkerEvaluator(Evaluator):
-    """Scores (terrain, weights) jobs: one deterministic episode each."""
+    """Scores (terrain, weights) jobs: one episode each.
+
+    Deterministic by design: every rollout of an environment is the same episode, reset with the terrain's own
+    seed (the reference with ``stochastic`` off), so the seeds the Run hands over are not used.
+    """
+
+    deterministic: ClassVar[bool] = True  # ignores its seeds: the terrain seeds the episode
 
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
@@ -160,6 +125,7 @@ class WalkerEvaluator(Evaluator):
         return self._envs[key], config.seed
 
     def evaluate(self, genomes: Sequence[tuple[dict, torch.Tensor]], seeds: Sequence[int]) -> list[Evaluation]:
+        """One episode of each job's agent on its terrain (``seeds`` unused: see the class docstring)."""
         results = []
         for env_dict, weights in genomes:
             env, seed = self._env(env_dict)
@@ -168,23 +134,16 @@ class WalkerEvaluator(Evaluator):
         return results
 
 
-class POETExperiment:
-    """``experiment: poet``: runs its own outer loop (:meth:`run`) on the shared evaluator pool, with
-    ``poet.iterations`` as the budget that ``evoforge resume --generations`` extends.
-    """
+class POETExperiment(Experiment):
+    """``experiment: poet``: a :class:`~evoforge.search.poet.POETSearcher` on the Run, one generation per POET
+    iteration, with ``poet.generations`` as the budget that ``evoforge resume --generations`` extends."""
 
     config_class = POETConfig
-    budget_key = "poet.iterations"  # what `evoforge resume --generations N` extends
+    generations_key = "poet.generations"
 
     def __init__(self, config: POETConfig) -> None:
         self.config = config
-        self.settings = config.run_settings(config.poet.iterations, None)
-
-    @staticmethod
-    def describe(summary: dict[str, Any]) -> str:
-        """One line on a finished run: iterations, environments, ANNECS."""
-        return (f"{summary['iterations']} iterations, {summary['environments']} environments, "
-                f"ANNECS {summary['annecs']}")
+        self.settings = config.run_settings(config.poet.generations, None)
 
     def evaluator_factory(self) -> partial[WalkerEvaluator]:
         """A picklable factory of the walker evaluator with this config's ``agent:`` section."""
@@ -196,84 +155,117 @@ class POETExperiment:
         return POET(self.config.poet, self.config.search, WalkerSpace(self.config.categories), first,
                     WalkerAgent(self.config.agent).num_params, seed=self.config.seed)
 
-    def load_poet(self, run_dir: Path) -> POET | None:
-        """The POET state saved in ``run_dir`` (after the last completed iteration), or None when there is none."""
-        path = Path(run_dir) / STATE_FILE
-        if not path.is_file():
+    def make_searcher(self) -> POETSearcher:
+        """The POET loop at iteration 0, as a Run searcher."""
+        return POETSearcher(self.make_poet())
+
+    def load_poet(self, run_dir: Path | RunDir) -> POET | None:
+        """The POET state of the run's newest valid checkpoint, or None when the run has none yet (a
+        checkpoint of an older format is refused with :class:`~evoforge.errors.CheckpointError`)."""
+        files = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        legacy = any(files.artifact(name).is_file() for name in LEGACY_STATE_FILES)
+        if not files.checkpoints() and not legacy:
             return None
-        return POET.from_state(decode(path.read_bytes(), str(path)), WalkerSpace(self.config.categories))
+        return self.load_searcher(files).poet
 
-    def run(self, run_dir: Path, address: str | None = None, progress: bool = True) -> dict[str, Any]:
-        """Run (or continue) POET in ``run_dir`` with the shared evaluator pool; returns the summary."""
-        from rich.progress import Progress
+    # -- the run's hooks -----------------------------------------------------------------------------------
+    def on_generation(self, run_dir: RunDir, searcher: POETSearcher) -> None:
+        """Rewrite environments.json after every iteration."""
+        write_environments(searcher.poet, run_dir.artifact(ENVIRONMENTS))
 
-        from evoforge.search.pool import EvaluatorPool
+    def final_summary(self, outcome: RunOutcome) -> dict[str, Any]:
+        """Iterations, pairs, environments, solved, ANNECS and transfers, and a headline of them."""
+        poet = outcome.searcher.poet
+        counts = {k: v for k, v in poet.metrics().items() if k not in ("iteration", "scores")}
+        headline = f"{poet.iteration} iterations, {counts['environments']} environments, ANNECS {counts['annecs']}"
+        return {"iterations": poet.iteration, **counts, "headline": headline}
 
-        run_dir = Path(run_dir)
-        poet = self.load_poet(run_dir) or self.make_poet()
-        pool_settings = self.config.pool
-        pool = EvaluatorPool(self.evaluator_factory(), backend=pool_settings.backend,
-                             num_workers=pool_settings.workers, chunk_size=pool_settings.chunk_size,
-                             address=address, max_restarts=pool_settings.max_restarts)
-        steps = {"count": 0}
+    # -- inspect, replay, report ---------------------------------------------------------------------------
+    def _require_poet(self, run_dir: RunDir) -> POET:
+        poet = self.load_poet(run_dir)
+        if poet is None:
+            raise UserError(f"{run_dir} has no POET state to read (no checkpoint yet)")
+        return poet
 
-        def evaluate(jobs: list[tuple[Any, torch.Tensor]]) -> list[float]:
-            evaluations = pool.evaluate(list(jobs), [0] * len(jobs))  # the terrain seeds the episode
-            failed = [e for e in evaluations if e.failed]
-            if failed:
-                raise RuntimeError(f"{len(failed)} POET evaluations failed, first: {failed[0].error}")
-            steps["count"] += int(sum(e.metrics.get("steps", 0) for e in evaluations))
-            return [e.fitness for e in evaluations]
+    def inspect(self, run_dir: RunDir, options: InspectOptions) -> list[str]:
+        """The latest counts, poet.png (pairs, environments, ANNECS, transfers over iterations) and
+        environments.png (the tree of every environment as terrain thumbnails)."""
+        poet = self._require_poet(run_dir)
+        last = poet.history[-1] if poet.history else poet.metrics()
+        lines = [f"{key:<20}  {last[key]}" for key in COUNTS]
+        if poet.history:
+            path = plot_progress(poet.history, run_dir.artifact("poet.png"), solved=poet.settings.solved)
+            lines.append(f"progress -> {path}")
+        lines.append(f"environment tree -> {plot_environment_tree(poet, run_dir.artifact('environments.png'))}")
+        return lines
 
-        began = time.perf_counter()
-        total = self.config.poet.iterations
-        pool.start()
+    def replay_run(self, run_dir: RunDir, options: ReplayOptions) -> list[str]:
+        """Agent ``options.agent`` (default: the best active pair's) on environment ``options.on`` (default its
+        own), any pair of the run, active or retired; with ``options.video``, a video of it."""
+        from evoforge.media import write_video
+
+        poet = self._require_poet(run_dir)
+        agent = options.agent if options.agent is not None else max(poet.pairs, key=lambda p: p.score).id
+        env_id = options.on if options.on is not None else agent
         try:
-            with Progress(disable=not progress) as bar:
-                task = bar.add_task(self.config.name, total=total, completed=poet.iteration)
-                while poet.iteration < total:
-                    record = poet.run_iteration(evaluate)
-                    record.update({"env_steps": steps["count"], "wall_s": time.perf_counter() - began})
-                    steps["count"] = 0
-                    with open(run_dir / "metrics.jsonl", "a") as handle:
-                        handle.write(json.dumps(_jsonable(record)) + "\n")
-                    atomic_write_bytes(run_dir / STATE_FILE, encode(poet.state()))
-                    write_environments(poet, run_dir / "environments.json")
-                    bar.update(task, completed=poet.iteration,
-                               description=f"{self.config.name} envs {record['environments']} "
-                                           f"ANNECS {record['annecs']}")
-        finally:
-            pool.shutdown()
-        summary = {"name": self.config.name, "status": "completed", "iterations": poet.iteration,
-                   **{k: v for k, v in poet.metrics().items() if k != "scores"},
-                   "wall_time_s": time.perf_counter() - began}
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-        return summary
+            total, frames = replay_agent(self, poet, agent, env_id, record=options.video is not None)
+        except ValueError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+        lines = [f"agent #{agent} on environment #{env_id}: return {total:.2f}"]
+        if options.video is not None:
+            lines.append(f"video -> {write_video(frames, options.video, fps=self.video_fps)}")
+        return lines
+
+    def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
+        """POET: progress over iterations, the tree of every environment ever created drawn as terrain
+        thumbnails (solved framed green, retired greyed), the environments and pairs as tables, and (with
+        ``media``) the best active agent walking its terrain."""
+        poet = self.load_poet(run_dir)
+        section = report.section("POET")
+        if poet is None:
+            section.note("no POET state yet")
+            return
+        last = poet.history[-1] if poet.history else poet.metrics()
+        section.table(list(COUNTS), [[last[key] for key in COUNTS]])
+        with tempfile.TemporaryDirectory() as tmp:  # a report never changes the run's files
+            if poet.history:
+                section.figure(plot_progress(poet.history, Path(tmp) / "poet.png", solved=poet.settings.solved),
+                               "Active pairs, environments created, ANNECS (environments that passed the minimal "
+                               "criterion against all agents so far and were later solved) and transfers over "
+                               f"iterations; right: best self-evaluation, solved at {poet.settings.solved:g}.")
+            tree = report.section("Environment tree")
+            tree.figure(plot_environment_tree(poet, Path(tmp) / "environments.png"),
+                        "Every environment ever created, as a family tree of terrain thumbnails: rows are "
+                        "generations of mutation, each with its best score and difficulty class; solved ones "
+                        "framed green, retired ones greyed.")
+        rows = [(r.id, terrain_name(r.env), r.parent, r.created, _finite(r.best_score), r.solved_at, r.retired_at)
+                for r in sorted(poet.envs.values(), key=lambda r: r.id)]
+        tree.table(["id", "terrain", "parent", "created", "best score", "solved at", "retired at"], rows,
+                   caption="environments")
+        tree.table(["pair", "environment", "self-evaluation", "created"],
+                   [(p.id, terrain_name(p.env), _finite(p.score), p.created) for p in poet.pairs],
+                   caption="active pairs")
+        if media and poet.pairs:
+            best = max(poet.pairs, key=lambda p: p.score)
+            total, frames = replay_agent(self, poet, best.id, best.id, record=True)
+            report.section("Best agent").animation(
+                frames, f"Agent #{best.id} on its own environment #{best.id}: return {total:.1f}.", fps=50)
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None
 
 
 def write_environments(poet: POET, path: Path) -> None:
-    """Write every environment ever created to ``path`` as JSON: terrain, parent, creation, best score,
-    solved / retired iteration and difficulty class.
-    """
+    """Write every environment ever created to ``path`` as JSON (atomically): terrain, parent, creation, best
+    score, solved / retired iteration and difficulty class."""
     rows = []
     for record in poet.envs.values():
         config = TerrainConfig.from_dict(record.env)
         rows.append({"id": record.id, "name": config.name, "env": record.env, "parent": record.parent,
                      "created": record.created, "best_score": record.best_score, "solved_at": record.solved_at,
                      "retired_at": record.retired_at, "difficulty": difficulty(config)})
-    path.write_text(json.dumps(_jsonable(rows), indent=1))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    return value
+    write_json(path, rows, indent=1)
 
 
 # -- the direct-ES control --------------------------------------------------------------------------------------------
@@ -293,7 +285,8 @@ def hardest_solved(poet: POET) -> EnvRecord | None:
 
 def es_steps_until(history: list[dict[str, Any]], iteration: int) -> int:
     """ES steps POET took over all its pairs from the start up to and including ``iteration`` (0-based, as
-    ``solved_at``): one per active pair per iteration (transfer and admission proposals not counted)."""
+    ``solved_at``): one per active pair per iteration (transfer and admission proposals not counted).
+    ``history`` is POET's (or metrics.jsonl's records), whose ``iteration`` counts iterations completed."""
     return int(sum(record["active"] for record in history if record["iteration"] <= iteration + 1))
 
 
@@ -301,12 +294,12 @@ def direct_es_overrides(poet: POET, record: EnvRecord) -> list[str]:
     """``--set`` overrides that turn a POET config into plain ES on ``record``'s terrain (same agent, same ES
     settings, one pair, no reproduction) for as many ES steps as POET took until it solved that terrain."""
     budget = es_steps_until(poet.history, record.solved_at)
-    terrain = json.dumps(_jsonable(record.env), separators=(",", ":"))
+    terrain = json.dumps(jsonable(record.env), separators=(",", ":"))
     return [f"first_env={terrain}", "poet.capacity=1", f"poet.reproduce_every={budget + 1}",
-            f"poet.iterations={budget}"]
+            f"poet.generations={budget}"]
 
 
-# -- inspection and replay -----------------------------------------------------------------------------------------
+# -- replay -----------------------------------------------------------------------------------------------------------
 def agent_genome(poet: POET, agent_id: int) -> torch.Tensor:
     """The agent of pair ``agent_id``: the active or retired pair's current centre."""
     for pair in poet.pairs + poet.archive:
@@ -315,21 +308,30 @@ def agent_genome(poet: POET, agent_id: int) -> torch.Tensor:
     raise ValueError(f"no agent {agent_id}; the run has agents {sorted(p.id for p in poet.pairs + poet.archive)}")
 
 
+def play(settings: AgentSettings, terrain: dict, weights: torch.Tensor, record: bool = False
+         ) -> tuple[float, list[np.ndarray]]:
+    """One episode of ``weights`` on ``terrain`` (reset with the terrain's seed); the return and, if ``record``,
+    the frames."""
+    config = TerrainConfig.from_dict(terrain)
+    env = POETWalker(config, render_mode="rgb_array" if record else None)
+    frames: list[np.ndarray] = []
+    try:
+        total, _ = WalkerAgent(settings).episode(weights, env, config.seed, frames if record else None)
+    finally:
+        env.close()
+    return total, frames
+
+
 def replay_agent(experiment: POETExperiment, poet: POET, agent_id: int, env_id: int, record: bool = False
                  ) -> tuple[float, list[np.ndarray]]:
     """One episode of agent ``agent_id`` on environment ``env_id`` (any pair of the run, active or retired);
     returns the return and, if ``record``, the frames."""
     if env_id not in poet.envs:
         raise ValueError(f"no environment {env_id}; the run has {sorted(poet.envs)}")
-    config = TerrainConfig.from_dict(poet.envs[env_id].env)
-    env = POETWalker(config, render_mode="rgb_array" if record else None)
-    frames: list[np.ndarray] = []
-    total, _ = WalkerAgent(experiment.config.agent).episode(agent_genome(poet, agent_id), env, config.seed,
-                                                           frames if record else None)
-    env.close()
-    return total, frames
+    return play(experiment.config.agent, poet.envs[env_id].env, agent_genome(poet, agent_id), record)
 
 
+# -- plots -----------------------------------------------------------------------------------------------------------
 def plot_environment_tree(poet: POET, path: Path) -> Path:
     """Every environment ever created as a node of its family tree (rows = generations of mutation), each drawn
     as a terrain thumbnail with its best score; solved ones framed green, retired ones greyed."""
@@ -378,8 +380,9 @@ def plot_environment_tree(poet: POET, path: Path) -> Path:
     return path
 
 
-def plot_progress(history: list[dict[str, Any]], path: Path) -> Path:
-    """Active pairs, environments created, ANNECS and accepted transfers over iterations."""
+def plot_progress(history: list[dict[str, Any]], path: Path, solved: float = SOLVED) -> Path:
+    """Active pairs, environments created, ANNECS and accepted transfers over iterations; the best active
+    self-evaluation against the ``solved`` threshold."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -395,7 +398,7 @@ def plot_progress(history: list[dict[str, Any]], path: Path) -> Path:
     best = [max([s for s in r["scores"].values() if s is not None], default=np.nan) for r in history]
     axes[1].plot(iterations, best, label="best active self-eval")
     axes[1].plot(iterations, [r["transfers_accepted"] for r in history], label="transfers accepted (total)")
-    axes[1].axhline(230, color="green", linestyle=":", linewidth=1, label="solved (230)")
+    axes[1].axhline(solved, color="green", linestyle=":", linewidth=1, label=f"solved ({solved:g})")
     axes[1].set_xlabel("iteration")
     axes[1].legend(fontsize=8)
     fig.tight_layout()

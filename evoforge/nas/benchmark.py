@@ -4,7 +4,7 @@ Mellor et al. 2021 (arXiv 2006.04647) judge a zero-cost proxy by how well it ran
 trained accuracy (Kendall tau, Spearman rho over a sample of NAS-Bench-201 cells) and by what a random-N search
 with it picks (their Algorithm 1 replayed on the sample). Here the ground truth is built, not looked up:
 
-* :func:`benchmark_cells` -- the sample: a prefix of one fixed permutation of the 15,625 cells, so a benchmark
+* :func:`sample_cells` -- the sample: a prefix of one fixed permutation of the 15,625 cells, so a benchmark
   extended to more cells keeps the ones it has;
 * :class:`BenchmarkSweep` -- a searcher for :class:`evoforge.search.run.Run` over that fixed list: each step
   scores the next chunk of cells with one batch and keeps every result as a row (failed ones too, marked);
@@ -37,7 +37,7 @@ PROXIES_PNG = "proxies.png"
 Row = dict[str, Any]
 
 
-def benchmark_cells(architectures: int, sample_seed: int) -> list[Cell]:
+def sample_cells(architectures: int, sample_seed: int) -> list[Cell]:
     """``architectures`` distinct cells drawn uniformly without replacement: the first ones of one fixed
     permutation of the space (seeded by ``sample_seed``), so a larger sample starts with a smaller one."""
     order = np.random.default_rng(sample_seed).permutation(NUM_CELLS)

@@ -9,7 +9,7 @@ One update from centre mu with noise scale sigma, over n mirrored pairs (popsize
   (rank 0 = worst; ties share their mean rank), so the update ignores the fitness scale and outliers;
 * estimate the gradient of E[F(mu + sigma z)] in the paper's units,
   ``g = sum_k (F+_k - F-_k) z_k / (n sigma)``, and add L2 weight decay: ascent direction ``d = g - wd * mu``;
-* ascend ``d`` with Adam (Kingma & Ba 2015; beta1 0.9, beta2 0.999, eps 1e-8, the reference code's defaults)
+* ascend ``d`` with Adam (Kingma & Ba 2015, with their defaults beta1 0.9, beta2 0.999, eps 1e-8)
   or SGD (optionally with momentum), then decay the step size and sigma geometrically:
   ``lr <- max(lr * lr_decay, lr_min)``, ``sigma <- max(sigma * sigma_decay, sigma_min)``.
 
@@ -61,12 +61,6 @@ class OpenAIESState:
     m: torch.Tensor  # Adam's first moment, or SGD's velocity
     v: torch.Tensor  # Adam's second moment (unused by SGD)
     rng_state: torch.Tensor = field(repr=False)  # torch.Generator.get_state(): a uint8 tensor
-
-    @property
-    def status(self) -> dict[str, torch.Tensor]:
-        """``center`` and per-parameter ``stdev``, the keys evotorch's searchers report, so code reading any
-        checkpointed searcher finds them alike."""
-        return {"center": self.center, "stdev": torch.full_like(self.center, self.sigma)}
 
 
 def centered_ranks(fitness: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ it scores -inf, so it never passes the minimal criterion, never counts as solved
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,11 +36,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation
+from evoforge.search.seeds import derive_seed
 
-MC_LOW, MC_HIGH = 25.0, 340.0  # reference code (the paper: 50, 300)
-SOLVED = 230.0
 RECENT_SCORES = 5  # Enhanced POET's transfer bar: the best of a target's last 5 self-evaluations
 NOVELTY_K = 5
+WORST = float("-inf")  # the score of a failed evaluation outside an ES population
+
+# Roles of POET's evaluation calls (each one batch of the Run's generation record). Only the pairs' own ES
+# populations are "population": they carry the generation's fitness statistics and best genome.
+POPULATION, SELF_EVAL, TRANSFER = "population", "self_eval", "transfer"
+REPRODUCTION, NOVELTY, ADMISSION = "reproduction", "novelty", "admission"
 
 
 def novelty(encoding: np.ndarray, archive: Sequence[np.ndarray], k: int = NOVELTY_K) -> float:
@@ -50,10 +56,10 @@ def novelty(encoding: np.ndarray, archive: Sequence[np.ndarray], k: int = NOVELT
     return float(distances[:k].mean())
 
 
-def pata_ec(scores: np.ndarray, low: float = MC_LOW, high: float = MC_HIGH) -> np.ndarray:
+def pata_ec(scores: np.ndarray, low: float, high: float) -> np.ndarray:
     """Enhanced POET's performance-of-all-transferred-agents environment characterisation: each row (one
-    environment's scores of the same agents) clipped to [low, high], then centred ranks in [-0.5, 0.5] (ties by
-    order); one agent gives 0."""
+    environment's scores of the same agents) clipped to the MC bounds [low, high], then centred ranks in
+    [-0.5, 0.5] (ties by order); one agent gives 0."""
     scores = np.clip(np.atleast_2d(np.asarray(scores, dtype=np.float64)), low, high)
     agents = scores.shape[1]
     if agents < 2:
@@ -62,7 +68,7 @@ def pata_ec(scores: np.ndarray, low: float = MC_LOW, high: float = MC_HIGH) -> n
     return ranks / (agents - 1) - 0.5
 
 
-def passes_mc(score: float, low: float = MC_LOW, high: float = MC_HIGH) -> bool:
+def passes_mc(score: float, low: float, high: float) -> bool:
     """The minimal criterion: neither too easy nor too hard for the agent that scored ``score``."""
     return low <= score <= high
 
@@ -74,6 +80,10 @@ def step_together(searchers: Sequence[Any], evaluate: Callable[[list[Any]], list
     asked, the populations are concatenated, evaluated once, split back, and the steps finish. A searcher draws
     its population from its own generator, so the result does not depend on thread scheduling (tested equal to
     stepping the searchers one after the other).
+
+    Whatever stops the caller's thread -- ``evaluate`` raising (too many failed evaluations), or a signal
+    handler raising while it waits (an interrupted run) -- the barrier is broken on the way out, so no worker
+    thread stays blocked on it; the caller's exception propagates.
     """
     count = len(searchers)
     if count == 0:
@@ -113,6 +123,7 @@ def step_together(searchers: Sequence[Any], evaluate: Callable[[list[Any]], list
     except threading.BrokenBarrierError:
         pass
     finally:
+        asked.abort()  # releases threads still waiting (harmless once every party has passed)
         answered.set()
         for thread in threads:
             thread.join()
@@ -140,10 +151,11 @@ class ANNECS:
 
     ``created(env_id, passed_mc_against_all)`` records each admitted environment and whether, at creation, it
     passed the MC against every agent produced so far (active and archived); ``scored(env_id, score)`` records
-    scores reached on it. The count is the number of recorded environments that passed and were solved.
+    scores reached on it. The count is the number of recorded environments that passed and were solved
+    (a score of ``solved_threshold`` or more).
     """
 
-    solved_threshold: float = SOLVED
+    solved_threshold: float
     candidates: set[str] = field(default_factory=set)
     solved: set[str] = field(default_factory=set)
 
@@ -164,23 +176,26 @@ class ANNECS:
 
 
 class POETSettings(BaseModel):
-    """The outer loop's constants; defaults are the original POET code's (section 2 of the reference notes)."""
+    """The outer loop's constants; defaults are the original POET code's (section 2 of the reference notes).
+
+    The score scale belongs to the environment space, so the minimal criterion bounds and the solved threshold
+    have no default here (the walker's, [25, 340] and 230, are the POET experiment's defaults)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    iterations: int = Field(200, ge=1)
+    generations: int = Field(200, ge=1, description="POET iterations in all (the run's budget)")
     capacity: int = Field(25, ge=1, description="active pairs kept; the oldest retire to the archive")
     reproduce_every: int = Field(200, ge=1, description="iterations between reproduction steps (8 x 25)")
     transfer_every: int = Field(25, ge=1)
     repro_threshold: float = Field(200.0, description="self-eval a pair needs to have children")
-    mc_low: float = MC_LOW
-    mc_high: float = MC_HIGH
+    mc_low: float = Field(description="the minimal criterion's lower bound: a child too hard below it")
+    mc_high: float = Field(description="the minimal criterion's upper bound: a child too easy above it")
     children: int = Field(8, ge=1, description="mutations tried per reproduction step")
     admit: int = Field(1, ge=1, description="children admitted per reproduction step at most")
     novelty_k: int = Field(NOVELTY_K, ge=1)
     novelty: str = Field("encoding", pattern="^(encoding|pata_ec)$",
                          description="encoding: the original 5-D distance; pata_ec: Enhanced POET's ranks")
-    solved: float = SOLVED
+    solved: float = Field(description="a score that solves an environment (for ANNECS and 'solved')")
     transfer: bool = Field(True, description="false: no transfer at all (the paper's POET-without-transfer "
                                              "control): no periodic transfer, and a new environment starts with "
                                              "its parent's agent instead of the best active agent on it")
@@ -209,6 +224,18 @@ class EnvironmentSpace(Protocol):
 Jobs = list[tuple[Any, torch.Tensor]]  # (environment, genome) pairs to score
 
 
+class JobEvaluator(Protocol):
+    """Scores (environment, genome) jobs: one Evaluation per job, in order (the Run's batch evaluator)."""
+
+    def __call__(self, jobs: Jobs, role: str = POPULATION) -> list[Evaluation]:
+        """``role`` names the call (:data:`POPULATION`, :data:`SELF_EVAL`, ...) in the generation's record."""
+
+
+def pair_seed(seed: int, pair_id: int, iteration: int) -> int:
+    """The ES seed of a pair's searcher created at ``iteration`` (admission or accepted transfer)."""
+    return derive_seed(seed, pair_id, iteration)
+
+
 @dataclass
 class Pair:
     id: int
@@ -234,8 +261,12 @@ class EnvRecord:
     best_genome: torch.Tensor | None = None
 
 
+def _scores(evaluations: list[Evaluation]) -> list[float]:
+    return [WORST if e.failed else float(e.fitness) for e in evaluations]
+
+
 class POET:
-    """The POET loop. ``evaluate(jobs)`` returns one score per (environment, genome) job, in order."""
+    """The POET loop; its methods score jobs through a :class:`JobEvaluator` (``evaluate(jobs, role=...)``)."""
 
     def __init__(self, settings: POETSettings, es: ESSettings, space: EnvironmentSpace, first_env: Any,
                  num_params: int, seed: int):
@@ -255,8 +286,7 @@ class POET:
 
     # -- bookkeeping --------------------------------------------------------------------------------------------
     def _new_searcher(self, centre: torch.Tensor, pair_id: int) -> ESSearcher:
-        return ESSearcher(self.es, centre, seed=int(np.random.SeedSequence([self.seed, pair_id, self.iteration])
-                                                   .generate_state(1)[0] & 0x7FFFFFFF))
+        return ESSearcher(self.es, centre, seed=pair_seed(self.seed, pair_id, self.iteration))
 
     def _admit(self, env: Any, centre: torch.Tensor, parent: int | None) -> Pair:
         pair = Pair(self.next_id, env, self._new_searcher(centre, self.next_id), created=self.iteration,
@@ -274,18 +304,19 @@ class POET:
             record.solved_at = self.iteration
         self.annecs.scored(str(pair.id), score)
 
-    def _es_step(self, searchers_on: list[tuple[Any, Any]], evaluate: Callable[[Jobs], list[float]]) -> None:
+    def _es_step(self, searchers_on: list[tuple[Any, Any]], evaluate: JobEvaluator, role: str) -> None:
         """One ES step of each searcher (or :class:`Proposal`) on its environment, all populations in one
-        ``evaluate`` call."""
+        ``evaluate`` call; the searchers rank failed evaluations last."""
         envs = [env for _, env in searchers_on for _ in range(self.es.popsize)]
 
         def evaluate_populations(genomes: list[torch.Tensor]) -> list[Evaluation]:
-            return [Evaluation(fitness=score) for score in evaluate(list(zip(envs, genomes)))]
+            # rows are cloned so that a job (or the run's best genome) does not carry its whole population
+            return evaluate([(env, genome.clone()) for env, genome in zip(envs, genomes)], role=role)
 
         step_together([searcher for searcher, _ in searchers_on], evaluate_populations)
 
     # -- one iteration --------------------------------------------------------------------------------------------
-    def run_iteration(self, evaluate: Callable[[Jobs], list[float]]) -> dict[str, Any]:
+    def run_iteration(self, evaluate: JobEvaluator) -> dict[str, Any]:
         """One POET iteration: reproduction when due, one ES step of every active pair (one batch), their
         self-evaluations, transfer when due; returns the iteration's record (also kept in ``history``).
         """
@@ -293,10 +324,10 @@ class POET:
         events: dict[str, Any] = {}
         if t > 0 and t % settings.reproduce_every == 0:
             events["admitted"] = self.reproduce(evaluate)
-        self._es_step([(pair.searcher, pair.env) for pair in self.pairs], evaluate)
+        self._es_step([(pair.searcher, pair.env) for pair in self.pairs], evaluate, POPULATION)
         centres = [pair.searcher.center for pair in self.pairs]
-        for pair, centre, score in zip(self.pairs, centres,
-                                       evaluate([(p.env, c) for p, c in zip(self.pairs, centres)])):
+        scores = _scores(evaluate([(p.env, c) for p, c in zip(self.pairs, centres)], role=SELF_EVAL))
+        for pair, centre, score in zip(self.pairs, centres, scores):
             pair.score = score
             pair.recent = [*pair.recent[-(RECENT_SCORES - 1):], score]
             self._record(pair, score, centre)
@@ -321,7 +352,7 @@ class POET:
         }
 
     # -- reproduction: minimal criterion, novelty, capacity ----------------------------------------------------
-    def reproduce(self, evaluate: Callable[[Jobs], list[float]]) -> list[int]:
+    def reproduce(self, evaluate: JobEvaluator) -> list[int]:
         """A reproduction step: mutate eligible parents' environments, keep children whose parent's agent passes
         the minimal criterion, rank them by novelty, and admit at most ``admit`` whose best agent (direct or one ES
         step, unless transfer is off) passes it too; pairs beyond ``capacity`` retire, oldest first, to the archive.
@@ -342,7 +373,7 @@ class POET:
         if not children:
             return []
         # MC 1: the parent's agent on the child
-        scores = evaluate([(child, parent.searcher.center) for child, parent in children])
+        scores = _scores(evaluate([(child, parent.searcher.center) for child, parent in children], role=REPRODUCTION))
         passing = [(child, parent) for (child, parent), score in zip(children, scores)
                    if passes_mc(score, settings.mc_low, settings.mc_high)]
         parent_score = {id(child): score for (child, _), score in zip(children, scores)}
@@ -357,15 +388,15 @@ class POET:
             # proposals); archived agents count only for ANNECS
             agents = self.pairs + self.archive
             centres = [pair.searcher.center for pair in agents]
-            scores = evaluate([(child, centre) for centre in centres])
+            scores = _scores(evaluate([(child, centre) for centre in centres], role=ADMISSION))
             candidates = list(zip(scores[:len(self.pairs)], centres))
             if not settings.transfer:  # the child keeps its parent's agent (it passed MC 1 with it)
                 candidates = [(parent_score[id(child)], parent.searcher.center)]
             elif settings.admission_proposals:
                 proposals = [Proposal(pair.searcher) for pair in self.pairs]
-                self._es_step([(proposal, child) for proposal in proposals], evaluate)
+                self._es_step([(proposal, child) for proposal in proposals], evaluate, ADMISSION)
                 tuned = [proposal.center for proposal in proposals]
-                candidates += zip(evaluate([(child, centre) for centre in tuned]), tuned)
+                candidates += zip(_scores(evaluate([(child, centre) for centre in tuned], role=ADMISSION)), tuned)
             best_score, best_centre = max(candidates, key=lambda candidate: candidate[0])
             if not passes_mc(best_score, settings.mc_low, settings.mc_high):
                 continue
@@ -379,7 +410,7 @@ class POET:
             self.archive.append(retired)
         return admitted
 
-    def _novelties(self, children: list[Any], evaluate: Callable[[Jobs], list[float]]) -> list[float]:
+    def _novelties(self, children: list[Any], evaluate: JobEvaluator) -> list[float]:
         """Novelty of each child against every environment ever admitted (active or retired)."""
         settings = self.settings
         if not children:
@@ -391,13 +422,14 @@ class POET:
         # PATA-EC: every active and archived agent on every environment, recomputed at each reproduction step
         centres = [pair.searcher.center for pair in self.pairs + self.archive]
         envs = existing + children
-        scores = np.array(evaluate([(env, centre) for env in envs for centre in centres])).reshape(len(envs), -1)
+        jobs = [(env, centre) for env in envs for centre in centres]
+        scores = np.array(_scores(evaluate(jobs, role=NOVELTY))).reshape(len(envs), -1)
         characters = pata_ec(scores, settings.mc_low, settings.mc_high)
         archive = list(characters[:len(existing)])
         return [novelty(row, archive, settings.novelty_k) for row in characters[len(existing):]]
 
     # -- transfer --------------------------------------------------------------------------------------------------
-    def transfer(self, evaluate: Callable[[Jobs], list[float]]) -> list[tuple[int, int]]:
+    def transfer(self, evaluate: JobEvaluator) -> list[tuple[int, int]]:
         """Every agent is tried on every other pair's environment, directly and after one ES step there.
 
         ``transfer_rule: poet`` (original POET): a target adopts the best direct or fine-tuned candidate that
@@ -409,7 +441,7 @@ class POET:
         bar = {target.id: max(target.recent[-RECENT_SCORES:], default=target.score) if enhanced else target.score
                for target in pairs}
         routes = [(source, target) for target in pairs for source in pairs if source is not target]
-        direct = evaluate([(target.env, source.searcher.center) for source, target in routes])
+        direct = _scores(evaluate([(target.env, source.searcher.center) for source, target in routes], role=TRANSFER))
         tries = {target.id: len(pairs) - 1 for target in pairs}  # direct tries, then fine-tuned ones
         candidates = [] if enhanced else [(score, source.searcher.center, source, target)
                                           for (source, target), score in zip(routes, direct)]
@@ -420,9 +452,11 @@ class POET:
             proposals = [Proposal(target.searcher, source.searcher.center) for source, target in routes]
             for _, target in routes:
                 tries[target.id] += 1
-            self._es_step([(proposal, target.env) for proposal, (_, target) in zip(proposals, routes)], evaluate)
+            self._es_step([(proposal, target.env) for proposal, (_, target) in zip(proposals, routes)], evaluate,
+                          TRANSFER)
             centres = [proposal.center for proposal in proposals]
-            scores = evaluate([(target.env, centre) for (_, target), centre in zip(routes, centres)])
+            scores = _scores(evaluate([(target.env, centre) for (_, target), centre in zip(routes, centres)],
+                                      role=TRANSFER))
             candidates += [(score, centre, source, target)
                            for (source, target), centre, score in zip(routes, centres, scores)]
         accepted = []
@@ -478,3 +512,44 @@ def _pair_from_state(state: dict[str, Any], es: ESSettings) -> Pair:
     searcher.load_state_bytes(state["searcher"])
     return Pair(state["id"], state["env"], searcher, state["score"], state["created"], state["parent"],
                 list(state.get("recent", [])))
+
+
+class POETSearcher:
+    """The POET loop as a searcher of :class:`~evoforge.search.run.Run`: one :meth:`step` is one iteration.
+
+    Every evaluation of the iteration goes through the Run's ``evaluate(jobs, role=...)`` as a batch of its own
+    (its own seed sub-stream, failure check and entry in the generation's record): the pairs' ES populations
+    (role ``population``: they carry the generation's fitness statistics and best genome), their
+    self-evaluations (``self_eval``), and when due the children's first minimal criterion (``reproduction``),
+    PATA-EC's scores (``novelty``), the admission tries (``admission``) and transfers (``transfer``).
+    There is no single search centre (:attr:`center` is None); the state is the whole POET loop, so it lives in
+    the Run's checkpoints and a resumed run continues exactly.
+    """
+
+    center = None
+
+    def __init__(self, poet: POET) -> None:
+        self.poet = poet
+
+    def step(self, evaluate: JobEvaluator) -> None:
+        """One POET iteration (:meth:`POET.run_iteration`)."""
+        self.poet.run_iteration(evaluate)
+
+    def metrics(self) -> dict[str, Any]:
+        """The last iteration's record: ``iteration`` (iterations completed), active and archived pairs,
+        environments, solved, ANNECS, transfers attempted and accepted, each active pair's score, and the
+        iteration's ``events`` (admitted pair ids, accepted transfers)."""
+        if self.poet.history:
+            return dict(self.poet.history[-1])
+        return {**self.poet.metrics(), "events": {}}
+
+    def state_bytes(self) -> bytes:
+        """The whole POET state (:meth:`POET.state`) pickled."""
+        return pickle.dumps(self.poet.state(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load_state_bytes(self, data: bytes) -> None:
+        """Continue from :meth:`state_bytes`; the budget (``generations``) is this searcher's, which a resumed
+        run may have extended."""
+        poet = POET.from_state(pickle.loads(data), self.poet.space)
+        poet.settings = poet.settings.model_copy(update={"generations": self.poet.settings.generations})
+        self.poet = poet

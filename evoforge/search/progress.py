@@ -3,7 +3,7 @@
 One line: the job's name, a bar, done/total, then ``key value`` pairs in the caller's order of importance,
 then the time remaining. The count and the time remaining are never cut: the name is shortened and the
 least important pairs are dropped until the line fits (an 80-column terminal shows
-``quickstart ━━━━━━━━━━  40/100  best 500.0  mean 312.4  centre 475.0  0:00:12``).
+``quickstart ━━━━━━━━━━  40/100  best 500.0  mean 312.4  center 475.0  0:00:12``).
 """
 
 from __future__ import annotations

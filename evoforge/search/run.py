@@ -403,7 +403,7 @@ def _progress_fields(record: dict[str, Any]) -> list[tuple[str, str]]:
 
     fields = [("best", number("fitness_best")), ("mean", number("fitness_mean"))]
     if record.get("center_eval") is not None:
-        fields.append(("centre", number("center_eval")))
+        fields.append(("center", number("center_eval")))
     fields.append(("evals/s", f"{record.get('evals_per_s', 0):.0f}"))
     return fields
 

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from evoforge.experiments import load_experiment
+from evoforge.errors import UserError
+from evoforge.experiments import InspectOptions, load_experiment
 from evoforge.experiments.hebbian import CarRacingActionMap
 from evoforge.experiments.hebbian_inspect import inspect_hebbian, run_episode
+from evoforge.search.rundir import BestGenome, RunDir
 
 from ..conftest import CONFIGS
 
@@ -41,6 +43,33 @@ def test_inspect_writes_both_plots_and_refuses_unknown_envs(pendulum, tmp_path):
     assert (tmp_path / "perturbation.png").stat().st_size > 10_000
     with pytest.raises(ValueError, match="unknown gymnasium env id"):
         inspect_hebbian(experiment, genome, tmp_path, seed=1, env_id="Pendulum-v9")
+
+
+def test_inspect_plays_episode_0_of_replay_with_the_same_seed(pendulum):
+    """`evoforge inspect --seed S` and `evoforge replay --seed S` show the same episode: same env reset, same
+    initial weights, so the same return to the bit."""
+    experiment, genome = pendulum
+    for seed in (7, 12345):
+        (replayed, *_), _ = experiment.replay(genome, 2, seed)
+        assert run_episode(experiment, genome, seed).total == replayed
+    assert run_episode(experiment, genome, 7).total != run_episode(experiment, genome, 8).total
+
+
+def test_inspect_of_a_run_prints_the_returns_and_the_plots_and_refuses_bad_input_in_one_line(pendulum, tmp_path):
+    experiment, genome = pendulum
+    run_dir = RunDir(tmp_path)
+    assert experiment.inspect(run_dir, InspectOptions()) == ["no best.pt yet: no genome to inspect"]
+    run_dir.write_best(BestGenome("sample", genome, 1.0, 0), BestGenome("center", None, None, -1))
+    lines = experiment.inspect(run_dir, InspectOptions(seed=7, perturb_at=50))
+    plain = run_episode(experiment, genome, seed=7).total
+    assert lines[0] == f"episode return, unperturbed: {plain:.2f}"
+    assert [line.split(":")[0] for line in lines[1:3]] == ["episode return, weights zeroed",
+                                                           "episode return, weights re-randomised"]
+    assert lines[3:] == [f"weights during the episode -> {tmp_path / 'weights.png'}",
+                         f"perturbation replay -> {tmp_path / 'perturbation.png'}"]
+    assert (tmp_path / "weights.png").is_file() and (tmp_path / "perturbation.png").is_file()
+    with pytest.raises(UserError, match="^--env: unknown gymnasium env id 'Pendulum-v9'$"):
+        experiment.inspect(run_dir, InspectOptions(env_id="Pendulum-v9"))
 
 
 def test_car_racing_action_map_is_tanh_sigmoid_sigmoid():

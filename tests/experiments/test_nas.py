@@ -3,15 +3,20 @@ and the offline loaders on small generated data."""
 
 import json
 import pickle
+import signal
+import subprocess
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from evoforge.cli import main
+from evoforge.nas.benchmark import BenchmarkSweep, sample_cells
 from evoforge.nas.data import DataSettings, load_data
+from evoforge.search.evaluation import Evaluation
 
-from ..conftest import CONFIGS
+from ..conftest import CONFIGS, cli_env, evoforge_cmd
 
 TINY = ["--set", "data.image_size=8", "--set", "data.max_train=64", "--set", "network.channels=4",
         "--set", "training.epochs=1", "--set", "proxy.batch_size=16"]
@@ -24,7 +29,7 @@ def _rows(run_dir):
 def test_benchmark_builds_resumes_and_reports(tmp_path, capsys):
     out = tmp_path / "bench"
     assert main(["run", str(CONFIGS / "nas_benchmark_digits.yaml"), "--serial", "--quiet", "--out", str(out),
-                 *TINY, "--set", "benchmark.architectures=3", "--set", "benchmark.chunk=2",
+                 *TINY, "--set", "benchmark.architectures=3", "--set", "benchmark.chunk=1",
                  "--set", "training.seeds=[0,1]", "--set", "benchmark.select_n=[2]",
                  "--set", "benchmark.repeats=10"]) == 0
     first = _rows(out)
@@ -32,7 +37,8 @@ def test_benchmark_builds_resumes_and_reports(tmp_path, capsys):
     assert all(0 <= row["accuracy"] <= 100 and "naswot" in row and "synflow" in row for row in first)
     with open(out / "benchmark.jsonl", "a") as handle:
         handle.write('{"arch": "|nor_conv')  # a write torn by an interruption
-    assert main(["resume", str(out), "--generations", "5", "--quiet"]) == 0  # 2 more cells, the 3 kept
+    # a generation is one chunk of cells (here one cell): 2 more cells, the 3 kept
+    assert main(["resume", str(out), "--generations", "5", "--quiet"]) == 0
     rows = _rows_ok(out)
     assert len(rows) == 5 and rows[:3] == first
     report = json.loads((out / "report.json").read_text())
@@ -55,6 +61,92 @@ def _rows_ok(run_dir):
         except json.JSONDecodeError:
             continue
     return rows
+
+
+BENCH_SMALL = [*TINY, "--set", "proxy.names=[naswot,params]", "--set", "training.seeds=[0]",
+               "--set", "benchmark.select_n=[2]", "--set", "benchmark.repeats=10"]
+
+
+def _scores(run_dir):
+    """The rows without their timing columns (which differ from run to run)."""
+    return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in _rows(run_dir)]
+
+
+def test_the_sweep_scores_one_chunk_a_step_and_extends_past_a_short_chunk():
+    cells, calls = sample_cells(6, 0), []
+
+    def evaluate(batch):
+        calls.append([str(cell) for cell in batch])
+        return [Evaluation(fitness=1.0, metrics={"accuracy": 1.0}) for _ in batch]
+
+    sweep = BenchmarkSweep(cells[:3], chunk=2)
+    for _ in range(2):
+        sweep.step(evaluate)
+    longer = BenchmarkSweep(cells, chunk=2)  # the sample extended to 6 cells, as resume --generations 3 does
+    longer.load_state_bytes(sweep.state_bytes())
+    longer.step(evaluate)
+    assert calls == [[str(c) for c in cells[:2]], [str(cells[2])], [str(c) for c in cells[3:]]]
+    assert [row["arch"] for row in longer.rows] == [str(c) for c in cells] and longer.center is None
+    assert longer.metrics()["cells_done"] == 6
+
+
+def test_an_interrupted_benchmark_resumes_to_the_uninterrupted_rows(tmp_path):
+    config = str(CONFIGS / "nas_benchmark_digits.yaml")
+    args = [*BENCH_SMALL, "--set", "benchmark.architectures=6", "--set", "benchmark.chunk=1"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    process = subprocess.Popen(evoforge_cmd("run", config, "--serial", "--quiet", "--out", str(split), *args),
+                               env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not list((split / "checkpoints").glob("*.ckpt")) and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    summary = json.loads((split / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and 1 <= summary["generations_completed"] < 6
+    assert len(_rows(split)) == summary["generations_completed"]
+    assert main(["resume", str(split), "--quiet"]) == 0
+    assert main(["run", config, "--serial", "--quiet", "--out", str(straight), *args]) == 0
+    assert json.loads((split / "summary.json").read_text())["status"] == "completed"
+    assert len(_scores(split)) == 6 and _scores(split) == _scores(straight)
+
+
+def test_a_failed_cell_is_kept_as_a_failed_row_and_left_out_of_the_report(tmp_path, monkeypatch, capsys):
+    from evoforge.experiments.nas import ArchitectureEvaluator
+
+    bad = str(sample_cells(4, 0)[1])
+    score = ArchitectureEvaluator.score
+
+    def failing_score(self, cell):
+        if str(cell) == bad:
+            raise RuntimeError("injected failure")
+        return score(self, cell)
+
+    monkeypatch.setattr(ArchitectureEvaluator, "score", failing_score)
+    config = str(CONFIGS / "nas_benchmark_digits.yaml")
+    args = [*BENCH_SMALL, "--set", "benchmark.architectures=4", "--set", "benchmark.chunk=4"]
+    out = tmp_path / "tolerated"
+    assert main(["run", config, "--serial", "--quiet", "--out", str(out), *args]) == 0  # 1 of 4 <= 25 %
+    rows = _rows(out)
+    assert [row["arch"] for row in rows] == [str(c) for c in sample_cells(4, 0)]
+    failed = [row for row in rows if row["failed"]]
+    assert [row["arch"] for row in failed] == [bad] and "injected failure" in failed[0]["error"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["architectures"] == 3 and report["failed"] == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["architectures"] == 3
+    assert summary["architectures_failed"] == 1 and summary["failed_evaluations"] == 1
+
+    capsys.readouterr()
+    strict = tmp_path / "strict"
+    assert main(["run", config, "--serial", "--quiet", "--out", str(strict), *args,
+                 "--set", "pool.max_failure_fraction=0"]) == 1
+    assert "1 of 4 evaluations failed" in capsys.readouterr().err
+    assert json.loads((strict / "summary.json").read_text())["status"] == "failed"
 
 
 @pytest.mark.parametrize("algorithm", ["random", "rea", "area"])

@@ -1,11 +1,12 @@
-"""Evolved PCGRL generators: batched evaluation, the NCA's fixed points, diversity, and a run end to end."""
+"""Evolved PCGRL generators: batched evaluation, the NCA's fixed points, and a run end to end (Hamming diversity:
+tests/envs/pcgrl/test_metrics.py)."""
 
 import numpy as np
 import pytest
 import torch
 
 from evoforge.envs.pcgrl.problems import make_problem
-from evoforge.experiments.pcgrl import GeneratorSettings, PCGRLGenerationEvaluator, hamming_diversity
+from evoforge.experiments.pcgrl import GeneratorSettings, PCGRLGenerationEvaluator
 
 from ..conftest import CONFIGS
 
@@ -14,15 +15,6 @@ def evaluator(**settings):
     ev = PCGRLGenerationEvaluator(GeneratorSettings(**settings))
     ev.setup()
     return ev
-
-
-def test_hamming_diversity_is_the_mean_pairwise_share_of_differing_tiles():
-    a = np.zeros((2, 2), dtype=np.uint8)
-    b, c = a.copy(), a.copy()
-    b[0, 0] = 1  # differs from a in 1 of 4 tiles
-    c[:, :] = 1  # differs from a in 4, from b in 3
-    assert hamming_diversity(np.stack([a, a])) == 0.0
-    assert hamming_diversity(np.stack([a, b, c])) == pytest.approx((1 + 4 + 3) / 3 / 4)
 
 
 @pytest.mark.parametrize("representation", ["narrow", "turtle", "wide", "nca"])

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from evoforge.envs.pcgrl.batched_metrics import hamming_diversity
 from evoforge.envs.pcgrl.metrics import distance_map, longest_path, num_regions, range_reward
 from evoforge.envs.pcgrl.problems import BinaryProblem
 
@@ -144,3 +145,13 @@ def test_zelda_statistics_follow_the_reference_quirks():
     assert two_players["player"] == 2 and two_players["nearest-enemy"] == 0 and two_players["path-length"] == 0
     walled = problem.stats(zelda(ROOM.replace("##########.", "###########")))
     assert walled["regions"] == 2 and walled["path-length"] == 0
+
+
+def test_hamming_diversity_is_the_mean_pairwise_share_of_differing_tiles():
+    a = np.zeros((2, 2), dtype=np.uint8)
+    b, c = a.copy(), a.copy()
+    b[0, 0] = 1  # differs from a in 1 of 4 tiles
+    c[:, :] = 1  # differs from a in 4, from b in 3
+    assert hamming_diversity(np.stack([a, a])) == 0.0
+    assert hamming_diversity(np.stack([a, b, c])) == pytest.approx((1 + 4 + 3) / 3 / 4)
+    assert hamming_diversity(a[None]) == 0.0  # one level has no pair
