@@ -40,6 +40,7 @@ from evoforge.ablation.results import (
 from evoforge.ablation.spec import AblationSpec, PlannedRun, load_spec, parse_cli_overrides, plan
 from evoforge.errors import PoolError, UserError
 from evoforge.search.cluster import start_ray
+from evoforge.search.progress import progress_bar
 
 CANCEL_WAIT_S = 300.0  # how long Ctrl-C waits for the running tasks to checkpoint
 
@@ -149,43 +150,8 @@ def _signals_as_interrupt() -> Iterator[dict[str, int]]:
             signal.signal(sig, old)
 
 
-class _Display:
-    """The rich progress bar (runs done / total, running, failed, ETA; none when quiet) and one line per
-    finished run."""
-
-    def __init__(self, name: str, total: int, done: int, quiet: bool) -> None:
-        self.quiet = quiet
-        self.progress = None
-        if quiet:
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("runs, {task.fields[running]} running{task.fields[failed]}"), TimeElapsedColumn(),
-            TextColumn("ETA {task.fields[eta]}"), console=Console(stderr=True))
-        self.task = self.progress.add_task(name, total=total, completed=done, running=0, failed="", eta="-")
-
-    def __enter__(self) -> "_Display":
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def update(self, done: int, running: int, failed: int, eta: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=done, running=running,
-                                 failed=f", {failed} failed" if failed else "", eta=eta)
-
-    def line(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(text, highlight=False)
-        else:
-            print(text, file=sys.stderr, flush=True)
+def _run_fields(running: int, failed: int) -> list[tuple[str, str]]:
+    return [("running", str(running))] + ([("failed", str(failed))] if failed else [])
 
 
 def execute_all(out: Path, name: str, runs: list[PlannedRun], address: str | None, max_concurrent: int | None,
@@ -223,12 +189,12 @@ def execute_all(out: Path, name: str, runs: list[PlannedRun], address: str | Non
         if is_finished(out / run.directory):
             done += 1
             durations.append(seconds)
-            display.line(f"{run.directory}: {status} in {seconds:.0f} s")
+            display.print(f"{run.directory}: {status} in {seconds:.0f} s")
         elif interrupted is None and outcome["status"] == "failed":
             failed += 1
-            display.line(f"{run.directory}: failed: {outcome.get('error', status)}")
+            display.print(f"{run.directory}: failed: {outcome.get('error', status)}")
         else:
-            display.line(f"{run.directory}: {status}")
+            display.print(f"{run.directory}: {status}")
 
     def eta() -> str:
         if not durations:
@@ -237,10 +203,9 @@ def execute_all(out: Path, name: str, runs: list[PlannedRun], address: str | Non
         work = len(pending) * mean + sum(max(0.0, mean - (now - began[r.directory])) for r in inflight.values())
         return _duration(work / max(1, min(limit, len(pending) + len(inflight))))
 
-    display = _Display(name, len(runs), done, quiet)
     started_ray = False
     try:
-        with _signals_as_interrupt() as caught, display:
+        with _signals_as_interrupt() as caught, progress_bar(name, len(runs), done, enabled=not quiet) as display:
             try:
                 try:
                     started_ray = start_ray(address, log_to_driver=False)
@@ -254,16 +219,16 @@ def execute_all(out: Path, name: str, runs: list[PlannedRun], address: str | Non
                         run = pending.popleft()
                         began[run.directory] = time.perf_counter()
                         inflight[task.remote(str((out / run.directory).resolve()))] = run
-                    display.update(done, len(inflight), failed, eta())
+                    display.update(done, _run_fields(len(inflight), failed), eta())
                     # a short wait: the driver sees Ctrl-C only between waits
                     ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.25)
                     for ref in ready:
                         finish(ref)
-                display.update(done, 0, failed, "0:00:00")
+                display.update(done, _run_fields(0, failed), "0:00:00")
             except KeyboardInterrupt:
                 interrupted = caught["signum"]
                 if inflight:
-                    display.line(f"stopping: {len(inflight)} running runs checkpoint their last generation "
+                    display.print(f"stopping: {len(inflight)} running runs checkpoint their last generation "
                                  "(Ctrl-C again to leave at once)")
                     for ref in inflight:
                         ray.cancel(ref)

@@ -120,9 +120,7 @@ class FunctionExperiment(Experiment):
         self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
     ) -> tuple[list[float], list]:
         """Fitness of ``genome`` on the seeds ``episode_seeds(seed, episodes)`` (faults off: a replay shows the
-        function, not the injected failures); no frames to record, and no env to choose."""
-        if env_id is not None:
-            raise ValueError("function runs have no environment; --env does not apply")
+        function, not the injected failures); no frames to record, and no env to choose (``env_id`` is ignored)."""
         evaluator = FunctionEvaluator(self.config.function.model_copy(update={"faults": FaultSettings()}))
         genome = torch.as_tensor(genome).reshape(1, -1)
         seeds = episode_seeds(seed, episodes)

@@ -121,9 +121,11 @@ def step_together(searchers: Sequence[Any], evaluate: Callable[[list[Any]], list
         for i in range(count):
             results[i] = evaluations[offsets[i]:offsets[i + 1]]
     except threading.BrokenBarrierError:
-        pass
+        pass  # a searcher failed before asking: its error is raised below
+    except BaseException:
+        asked.abort()  # whatever stopped this thread, release the searchers' threads still waiting
+        raise
     finally:
-        asked.abort()  # releases threads still waiting (harmless once every party has passed)
         answered.set()
         for thread in threads:
             thread.join()

@@ -211,7 +211,7 @@ class Run:
             # Ray installs its own SIGTERM handler when it starts, so ours go in after the pool is up.
             self.pool.start()
             with gate.installed(), progress_bar(settings.name, settings.generations, self.state.generation,
-                                                enabled=self.show_progress) as update_progress:
+                                                enabled=self.show_progress) as bar:
                 while self.state.generation < settings.generations and self.state.solved_generation is None:
                     evaluated = self._evaluate_generation()  # interruptible: nothing is committed yet
                     with gate.deferred():  # commit the generation whole, or not at all
@@ -223,7 +223,7 @@ class Run:
                         if self.state.generation % settings.checkpoint.every == 0 or done:
                             self._write_checkpoint()
                         self.experiment.on_generation(self.files, self.searcher)
-                    update_progress(self.state.generation, _progress_fields(record))
+                    bar.update(self.state.generation, _progress_fields(record))
                 self._final = dict(self.experiment.final_summary(RunOutcome(
                     self.files, self.searcher, self.best_genome, self.best_center, self.state)))
             status = "solved" if self.state.solved_generation is not None else "completed"
