@@ -3,20 +3,24 @@ large and a tiny batch, over several seeds (Liu et al. 2020's comparison, on the
 
     python scripts/evonorm_compare.py runs/evonorm                  # top 3, batches 128 and 4, seeds 0 1 2
     python scripts/evonorm_compare.py runs/evonorm --top 2 --seeds 0 1 --serial
+    python scripts/evonorm_compare.py runs/evonorm --address auto   # on a running Ray cluster
 
-Writes RUN/compare.md (mean +- std test accuracy, n, diverged runs) and RUN/compare.json.
+The training jobs run on the pool of the run's ``pool:`` section (``--serial``: in this process). Writes
+RUN/compare.md (mean +- std test accuracy, n, diverged runs) and RUN/compare.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from evoforge.experiments.evonorm import best_layers, compare_layers
-from evoforge.experiments.runs import run_experiment
+from evoforge.errors import UserError
+from evoforge.experiments import load_experiment
+from evoforge.experiments.evonorm import COMPARISON, compare_layers
 from evoforge.nas.evonorm import BASELINES
+from evoforge.search.rundir import RunDir
+from evoforge.search.storage import write_json
 
 
 def main() -> int:
@@ -25,15 +29,21 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--batches", type=int, nargs="+", default=[128, 4])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--serial", action="store_true")
+    parser.add_argument("--serial", action="store_true", help="train in this process instead of Ray actors")
+    parser.add_argument("--address", help="join a Ray cluster: 'auto' or HOST:PORT (default: the pool section's)")
     args = parser.parse_args()
-    experiment = run_experiment(args.run_dir)
-    found = best_layers(args.run_dir, args.top)
+    run_dir = RunDir(args.run_dir)
+    try:
+        experiment = load_experiment(run_dir.require().config_path)
+        found = experiment.best_layers(run_dir, args.top)
+    except UserError as exc:
+        sys.exit(str(exc))
     if not found:
         sys.exit(f"{args.run_dir}: the search accepted no layer yet")
     layers = {f"evolved_{k + 1}": graph for k, (graph, _) in enumerate(found)}
     layers.update(BASELINES)
-    rows = compare_layers(experiment.config, layers, args.batches, args.seeds, "serial" if args.serial else "ray")
+    rows = compare_layers(experiment.config, layers, args.batches, args.seeds, address=args.address,
+                          backend="serial" if args.serial else None)
     lines = [f"Test accuracy (%) after {experiment.config.training.steps} steps, seeds {args.seeds}; "
              "mean +- std over the runs that did not diverge.", "",
              "| layer | formula | anchor | " + " | ".join(f"batch {b}" for b in args.batches) + " |",
@@ -46,8 +56,8 @@ def main() -> int:
                 text = f"{row['mean']:.1f} +- {row['std']:.1f}" if row["n"] else "diverged"
                 cells.append(text + (f" ({row['diverged']} diverged)" if row["n"] and row["diverged"] else ""))
             lines.append(f"| {name} | `{layers[name]}` | {anchor} | " + " | ".join(cells) + " |")
-    (args.run_dir / "compare.md").write_text("\n".join(lines) + "\n")
-    (args.run_dir / "compare.json").write_text(json.dumps(rows, indent=1))
+    run_dir.artifact("compare.md").write_text("\n".join(lines) + "\n")
+    write_json(run_dir.artifact(COMPARISON), rows)
     print("\n".join(lines))
     return 0
 

@@ -1,9 +1,10 @@
 """Random-rule baseline: how far Hebbian networks go with rule sets that were never evolved.
 
 Draws ``--genomes`` genomes as a Hebbian config's generation-0 centre is drawn (N(0, coefficient_std^2); genome
-k from torch seed ``1000 + k``) and plays ``--episodes`` episodes of each on every morphology, with the same
-evaluation seed as ``scripts/ablation_hebbian_static.py``. Prints mean +- std over genomes of each genome's
-mean return, and the best genome.
+k from torch seed ``1000 + k``) and plays ``--episodes`` episodes of each on every morphology, the episodes
+``evoforge replay RUN --seed 2020 --episodes 5`` plays for an evolved genome (``--eval-seed``; episode k from
+seed ``episode_seeds(2020, episodes)[k]``). Prints mean +- std over genomes of each genome's mean return, and
+the best genome.
 
     python scripts/random_rules_baseline.py                               # 20 genomes x 5 episodes
     python scripts/random_rules_baseline.py --config configs/hebbian_quadruped.yaml

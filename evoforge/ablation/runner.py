@@ -37,10 +37,11 @@ from evoforge.ablation.results import (
     read_summary,
     write_csv,
 )
-from evoforge.ablation.spec import AblationSpec, PlannedRun, load_spec, parse_cli_overrides, plan
+from evoforge.ablation.spec import PLAN_FILE, AblationSpec, PlannedRun, load_spec, parse_cli_overrides, plan
 from evoforge.errors import PoolError, UserError
 from evoforge.search.cluster import start_ray
 from evoforge.search.progress import progress_bar
+from evoforge.search.rundir import RunDir
 
 CANCEL_WAIT_S = 300.0  # how long Ctrl-C waits for the running tasks to checkpoint
 
@@ -105,7 +106,7 @@ def prepare(out: Path, spec_path: Path, spec: AblationSpec, runs: list[PlannedRu
         if name != spec.name:
             raise UserError(f"{out} holds the ablation {name!r}, not {spec.name!r}; choose another --out")
     for run in runs:
-        config_path = out / run.directory / "config.yaml"
+        config_path = RunDir(out / run.directory).config_path
         if config_path.is_file():
             difference = first_difference(yaml.safe_load(config_path.read_text()), _normalise(run.config))
             if difference:
@@ -114,11 +115,11 @@ def prepare(out: Path, spec_path: Path, spec: AblationSpec, runs: list[PlannedRu
                                 f"{key}={here!r}; choose another --out (or delete that run to redo it)")
     out.mkdir(parents=True, exist_ok=True)
     previous.write_text(spec_path.read_text())
-    (out / "plan.json").write_text(json.dumps(
+    (out / PLAN_FILE).write_text(json.dumps(
         {"spec": str(spec_path), "overrides": overrides,
          "runs": [{"variant": r.variant, "seed": r.seed, "run": r.directory} for r in runs]}, indent=1) + "\n")
     for run in runs:
-        config_path = out / run.directory / "config.yaml"
+        config_path = RunDir(out / run.directory).config_path
         if not config_path.is_file():
             config_path.parent.mkdir(parents=True, exist_ok=True)
             config_path.write_text(yaml.safe_dump(run.config, sort_keys=False))

@@ -44,6 +44,8 @@ OWNED = {"seed": "seeds come from the spec's `seeds`",
          "pool.backend": "every run evaluates serially inside its own Ray task"}
 
 
+PLAN_FILE = "plan.json"  # the ablation directory's list of runs (what `evoforge report` recognises it by)
+
 def _check_keys(keys: Any) -> None:
     for key in keys:
         if not KEY.match(key):

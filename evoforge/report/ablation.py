@@ -12,12 +12,13 @@ from pathlib import Path
 
 import yaml
 
+from evoforge.ablation.spec import PLAN_FILE
 from evoforge.report.page import Report
 
 
 def is_ablation_dir(path: Path) -> bool:
     """Whether ``path`` is an ablation directory (it has the plan.json that ``evoforge ablate`` writes)."""
-    return (Path(path) / "plan.json").is_file()
+    return (Path(path) / PLAN_FILE).is_file()
 
 
 def build_ablation_report(out: Path) -> Report:
@@ -29,7 +30,7 @@ def build_ablation_report(out: Path) -> Report:
 
     out = Path(out)
     try:
-        plan = json.loads((out / "plan.json").read_text())
+        plan = json.loads((out / PLAN_FILE).read_text())
         spec = yaml.safe_load((out / "spec.yaml").read_text()) or {}
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"{out}: unreadable ablation files ({exc})") from None
