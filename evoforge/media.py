@@ -60,3 +60,27 @@ def plot_fitness(records: list[dict[str, Any]], path: Path, title: str = "", thr
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def metric_curves(records: Sequence[dict[str, Any]], keys: Sequence[str], x_key: str = "generation") -> Any:
+    """One small panel per metric key over ``x_key`` (non-finite values left out)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = min(4, len(keys))
+    rows = -(-len(keys) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.3 * rows), squeeze=False)
+    for ax in axes.ravel()[len(keys):]:
+        ax.set_axis_off()
+    for ax, key in zip(axes.ravel(), keys):
+        points = [(r[x_key], r[key]) for r in records if isinstance(r.get(key), (int, float))
+                  and np.isfinite(r[key])]
+        if points:
+            ax.plot(*zip(*points), lw=1.2)
+        ax.set_title(key, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 from evoforge.cli import main as evoforge
+from evoforge.experiments import load_experiment
 from evoforge.experiments.poet import direct_es_overrides, es_steps_until, hardest_solved
-from evoforge.experiments.runs import run_experiment
+from evoforge.search.rundir import RunDir
 
 
 def main() -> int:
@@ -30,9 +31,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="the control's run directory")
     parser.add_argument("--serial", action="store_true")
     args = parser.parse_args()
-    poet = run_experiment(args.run_dir).load_poet(args.run_dir)
+    run_dir = RunDir(args.run_dir).require()
+    poet = load_experiment(run_dir.config_path).load_poet(run_dir)
     if poet is None:
-        sys.exit(f"{args.run_dir} holds no POET state")
+        sys.exit(f"{args.run_dir} holds no POET checkpoint yet")
     record = poet.envs.get(args.env) if args.env is not None else hardest_solved(poet)
     if record is None or record.solved_at is None:
         sys.exit(f"{args.run_dir}: no solved environment {'#' + str(args.env) if args.env is not None else ''}"
@@ -40,7 +42,7 @@ def main() -> int:
     print(f"environment #{record.id} {record.env}: POET best {record.best_score:.1f}, solved at iteration "
           f"{record.solved_at} after {es_steps_until(poet.history, record.solved_at)} ES steps over all pairs")
     out = args.out or Path(f"{args.run_dir}_direct_env{record.id}")
-    command = ["run", str(args.run_dir / "config.yaml"), "--out", str(out), "--quiet"]
+    command = ["run", str(run_dir.config_path), "--out", str(out), "--quiet"]
     command += [part for override in direct_es_overrides(poet, record) for part in ("--set", override)]
     command += ["--serial"] if args.serial else []
     print("evoforge " + shlex.join(command))

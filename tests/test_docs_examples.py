@@ -109,6 +109,30 @@ def test_a_user_experiment_gets_a_report_and_a_one_line_error_for_replay(tmp_pat
     assert "unsorted_mean" in (out / "report.html").read_text()
 
 
+def test_a_user_experiment_gets_its_own_inspect_lines_and_report_section(tmp_path, monkeypatch, capsys):
+    """The experiment interface's optional surface: `evoforge inspect` prints the lines of the user experiment's
+    `inspect`, `evoforge report` adds its `report_sections`; both as docs/extending.md shows them."""
+    from evoforge.cli import main
+    from evoforge.report import build_report
+
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "sorting"
+    assert main(["run", "docs/examples/extending.yaml", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    own = printed[printed.index(next(line for line in printed if line.startswith("fitness curve -> "))) + 1:]
+    assert own == ["best network, 13 comparators: 02 13 34 25 12 45 01 12 13 23 01 34 23",
+                   "sorts all 64 inputs of 0s and 1s: yes"]
+    assert "\n".join(own) in (REPO / "docs" / "extending.md").read_text()  # the page shows these very lines
+    report = build_report(out, media=False)
+    titles = [section.title for section in report.sections]
+    assert "Best sorting network" in titles and titles.index("Best sorting network") < titles.index("Metrics")
+    page = report.render()
+    assert "the best network found: 13 comparators on 6 wires, applied in order" in page
+    assert "warning" not in capsys.readouterr().err and not report.problems
+
+
 def test_extending_example_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     extending = _extending(monkeypatch)
     straight = extending.main(str(tmp_path / "straight"), generations=60)
@@ -145,8 +169,8 @@ def test_a_user_experiment_is_named_in_the_config_as_module_and_class(tmp_path, 
     assert type(experiment).__name__ == "SortingExperiment" and experiment.config.inputs == 5
     bad = tmp_path / "bad.yaml"
     for kind, message in [("no_such_module_xyz:Thing", "experiment: cannot import 'no_such_module_xyz'"),
-                          ("docs.examples.extending:Sorting", "is not a class with a config_class"),
-                          ("docs.examples.extending:main", "is not a class with a config_class")]:
+                          ("docs.examples.extending:Sorting", "is not a subclass of evoforge.experiments.Experiment"),
+                          ("docs.examples.extending:main", "is not a subclass of evoforge.experiments.Experiment")]:
         bad.write_text(f"experiment: {kind}\nname: x\n")
         assert main(["run", str(bad), "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err

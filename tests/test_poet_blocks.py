@@ -240,7 +240,7 @@ class _Asks:
         time.sleep(self.delay)
         try:
             ask(torch.zeros(2, 3))
-        except BaseException as exc:  # noqa: BLE001 - what the step saw
+        except BaseException as exc:
             self.error = exc
             raise
 

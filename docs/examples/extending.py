@@ -3,6 +3,8 @@
     python docs/examples/extending.py runs/sorting          # serial; run it again to continue after Ctrl-C
     python docs/examples/extending.py runs/sorting --ray    # the same on Ray actors
     evoforge run docs/examples/extending.yaml --out runs/sorting-cli      # the same experiment through the CLI
+    evoforge inspect runs/sorting-cli                                     # + the experiment's own lines
+    evoforge report runs/sorting-cli                                      # + the experiment's own section
 """
 
 import sys
@@ -12,11 +14,12 @@ from functools import partial
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from evoforge.experiments import Experiment
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.search import Evaluation, Evaluator, StructuredGenome
-from evoforge.search.checkpoint import list_checkpoints, load_latest_valid
 from evoforge.search.evolution import RegularizedEvolution
 from evoforge.search.run import Run
+from evoforge.search.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,16 @@ class Sorting(Evaluator):
     def setup(self) -> None:  # once per worker: all 2^n inputs of 0s and 1s
         self.inputs = (np.arange(2**self.n)[:, None] >> np.arange(self.n)) & 1
 
-    def evaluate(self, genomes, seeds):  # a list of Networks; this score needs no seed
+    def unsorted(self, net) -> int:  # how many of the 0-1 inputs the network leaves unsorted
+        x = self.inputs.copy()
+        for i, j in net.pairs:
+            x[:, i], x[:, j] = np.minimum(x[:, i], x[:, j]), np.maximum(x[:, i], x[:, j])
+        return int((x[:, :-1] > x[:, 1:]).any(axis=1).sum())
+
+    def evaluate(self, genomes, seeds):  # a list of Networks; deterministic by design, so no seed is used
         results = []
         for net in genomes:
-            x = self.inputs.copy()
-            for i, j in net.pairs:
-                x[:, i], x[:, j] = np.minimum(x[:, i], x[:, j]), np.maximum(x[:, i], x[:, j])
-            unsorted = int((x[:, :-1] > x[:, 1:]).any(axis=1).sum())
+            unsorted = self.unsorted(net)
             results.append(Evaluation(-unsorted - 0.01 * len(net.pairs),
                                       metrics={"unsorted": unsorted, "comparators": len(net.pairs)}))
         return results
@@ -67,7 +73,7 @@ class SortingConfig(BaseRunConfig):  # adds its own sections to experiment, name
     search: Search = Search()
 
 
-class SortingExperiment:
+class SortingExperiment(Experiment):
     config_class = SortingConfig
 
     def __init__(self, config: SortingConfig) -> None:
@@ -82,13 +88,29 @@ class SortingExperiment:
         return RegularizedEvolution([Network(self.config.inputs)], s.population_size, s.sample_size, s.children,
                                     seed=self.config.seed)
 
+    def inspect(self, run_dir, options):  # `evoforge inspect RUN` prints these after the summary
+        net, sorting = run_dir.read_best().genome, Sorting(self.config.inputs)
+        sorting.setup()
+        unsorted = sorting.unsorted(net)
+        verdict = "yes" if unsorted == 0 else f"no, {unsorted} stay unsorted"
+        return [f"best network, {len(net.pairs)} comparators: " + " ".join(f"{i}{j}" for i, j in net.pairs),
+                f"sorts all {2**net.n} inputs of 0s and 1s: {verdict}"]
+
+    def report_sections(self, report, run_dir, media):  # `evoforge report RUN` adds this section to the page
+        net = run_dir.read_best().genome
+        report.section("Best sorting network").table(
+            ["step", "comparator", "smaller value to wire", "larger value to wire"],
+            [(k + 1, f"{i}{j}", i, j) for k, (i, j) in enumerate(net.pairs)],
+            caption=f"the best network found: {len(net.pairs)} comparators on {net.n} wires, applied in order")
+
 
 def main(run_dir: str, backend: str = "serial", generations: int = 100) -> Run:
     config = SortingConfig(experiment="docs.examples.extending:SortingExperiment", name="sorting",
                            pool={"backend": backend}, search={"generations": generations})
     run = Run(SortingExperiment(config), run_dir, progress=False)
-    if list_checkpoints(run.checkpoint_dir):  # continue where the last session stopped
-        run.restore(load_latest_valid(run.checkpoint_dir)[1])
+    files = RunDir(run_dir)  # the run directory's format: config, metrics, checkpoints, best.pt, summary
+    if files.checkpoints():  # continue where the last session stopped, from the newest valid checkpoint
+        run.restore(files.load_checkpoint()[1])
     summary = run.execute()
     best = run.best_genome
     print(f"{summary['status']} after {summary['generations_completed']} generations: best fitness "

@@ -359,11 +359,14 @@ def load_genome(path: Path) -> torch.Tensor:
 
 
 def flat_genome(genome: Any) -> torch.Tensor:
-    """A vector genome read back from a run (a tensor, or anything tensor-like) as a flat float32 tensor."""
-    return torch.as_tensor(genome).detach().flatten().to(torch.float32)
+    """A vector genome read back from a run (a tensor, or anything tensor-like) as a flat float tensor; a float
+    genome keeps its dtype, so that a replay computes what the evaluation did."""
+    flat = torch.as_tensor(genome).detach().flatten()
+    return flat if flat.is_floating_point() else flat.to(torch.float32)
 
 
-def best_agent_section(experiment: Any, report: Any, run_dir: RunDir, media: bool, label: str) -> torch.Tensor | None:
+def best_agent_section(experiment: Any, report: Any, run_dir: RunDir, media: bool, label: str
+                       ) -> torch.Tensor | None:
     """The report's "Best agent" section for a vector-genome control run: a table of the best genome (the best
     center when the run has one), a histogram of its values (``label``) and, with ``media``, one episode's video
     (seed :data:`REPLAY_SEED`). Returns the genome when media sections may follow, else None."""

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from evoforge.errors import CheckpointError, ConfigError, UserError
+from evoforge.errors import CheckpointError, ConfigError
 from evoforge.experiments.base import Experiment, InspectOptions
 from evoforge.experiments.config import BaseRunConfig, validate
 from evoforge.nas import benchmark, proxies
@@ -383,11 +383,12 @@ class NASBenchmarkExperiment(Experiment):
         return report
 
     def inspect(self, run_dir: RunDir, options: InspectOptions) -> list[str]:
-        """The report (rewritten from benchmark.jsonl, so also for an unfinished build) and where its plot is."""
+        """The report (rewritten from benchmark.jsonl, so also for an unfinished build) and where its plot is;
+        one line saying why when fewer than two cells are trained yet."""
         try:
             report = self.write_report(run_dir, benchmark.read_rows(run_dir.artifact(benchmark.BENCHMARK_FILE)))
-        except ValueError as exc:
-            raise UserError(f"{run_dir}: {exc}") from None
+        except ValueError as exc:  # a build that has just started: the summary above says how far it got
+            return [f"no report yet: {exc}"]
         plot = run_dir.artifact(benchmark.PROXIES_PNG)
         return [*benchmark.report_markdown(report).splitlines(), f"proxies against accuracy -> {plot}"]
 

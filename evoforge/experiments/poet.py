@@ -40,8 +40,8 @@ from evoforge.policies.walker import AgentSettings, WalkerAgent, walker_mlp
 from evoforge.search.es import ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
 from evoforge.search.poet import POET, EnvRecord, POETSearcher, POETSettings
-from evoforge.search.rundir import LEGACY_STATE_FILES, RunDir
 from evoforge.search.run import RunOutcome
+from evoforge.search.rundir import LEGACY_STATE_FILES, RunDir
 from evoforge.search.storage import jsonable, write_json
 
 __all__ = ["AgentSettings", "POETConfig", "POETExperiment", "WalkerAgent", "WalkerEvaluator", "WalkerSpace",
@@ -174,9 +174,12 @@ class POETExperiment(Experiment):
         write_environments(searcher.poet, run_dir.artifact(ENVIRONMENTS))
 
     def final_summary(self, outcome: RunOutcome) -> dict[str, Any]:
-        """Iterations, pairs, environments, solved, ANNECS and transfers, and a headline of them."""
+        """Iterations, pairs, environments, environments solved, ANNECS and transfers, and a headline of them.
+        (The count of solved environments is ``environments_solved``: the run's own ``solved`` says whether a
+        stop fitness was reached.)"""
         poet = outcome.searcher.poet
-        counts = {k: v for k, v in poet.metrics().items() if k not in ("iteration", "scores")}
+        counts = {k: v for k, v in poet.metrics().items() if k not in ("iteration", "scores", "solved")}
+        counts["environments_solved"] = poet.metrics()["solved"]
         headline = f"{poet.iteration} iterations, {counts['environments']} environments, ANNECS {counts['annecs']}"
         return {"iterations": poet.iteration, **counts, "headline": headline}
 
@@ -326,9 +329,10 @@ def replay_agent(experiment: POETExperiment, poet: POET, agent_id: int, env_id: 
                  ) -> tuple[float, list[np.ndarray]]:
     """One episode of agent ``agent_id`` on environment ``env_id`` (any pair of the run, active or retired);
     returns the return and, if ``record``, the frames."""
+    genome = agent_genome(poet, agent_id)
     if env_id not in poet.envs:
         raise ValueError(f"no environment {env_id}; the run has {sorted(poet.envs)}")
-    return play(experiment.config.agent, poet.envs[env_id].env, agent_genome(poet, agent_id), record)
+    return play(experiment.config.agent, poet.envs[env_id].env, genome, record)
 
 
 # -- plots -----------------------------------------------------------------------------------------------------------

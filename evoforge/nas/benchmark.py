@@ -68,7 +68,8 @@ class BenchmarkSweep:
 
     @property
     def center(self) -> None:
-        return None  # nothing to re-score: every cell is scored once
+        """None: there is no centre to re-score, every cell is scored once."""
+        return None
 
     def step(self, evaluate: Callable[[list[Cell]], list[Evaluation]]) -> None:
         """Score the cells of this step's chunk (and any earlier one left unscored) with one batch."""
@@ -85,9 +86,11 @@ class BenchmarkSweep:
                 "cells_planned": float(len(self.cells))}
 
     def state_bytes(self) -> bytes:
+        """The rows and the step count (the cells themselves come from the config)."""
         return pickle.dumps({"steps": self.steps, "rows": self.rows})
 
     def load_state_bytes(self, data: bytes) -> None:
+        """Restore :meth:`state_bytes`; with a longer list of cells the sweep continues with those it lacks."""
         state = pickle.loads(data)
         self.steps, self.rows = int(state["steps"]), list(state["rows"])
 

@@ -61,8 +61,7 @@ def _plain(value: Any) -> Any:
 
 def _learning_curves(report: Report, records: list[dict[str, Any]], config: dict[str, Any],
                      summary: dict[str, Any]) -> None:
-    from evoforge.media import plot_fitness
-    from evoforge.report.diagrams import metric_curves
+    from evoforge.media import metric_curves, plot_fitness
 
     section = report.section("Learning curves")
     scored = [r for r in records if "fitness_mean" in r]

@@ -234,7 +234,8 @@ class JobEvaluator(Protocol):
 
 
 def pair_seed(seed: int, pair_id: int, iteration: int) -> int:
-    """The ES seed of a pair's searcher created at ``iteration`` (admission or accepted transfer)."""
+    """The ES seed of a pair's searcher created at ``iteration`` (admission or accepted transfer):
+    ``derive_seed(run seed, pair id, iteration)``, the values POET has always used (so results are unchanged)."""
     return derive_seed(seed, pair_id, iteration)
 
 
@@ -487,7 +488,7 @@ class POET:
                 "history": self.history}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], space: EnvironmentSpace) -> "POET":
+    def from_state(cls, state: dict[str, Any], space: EnvironmentSpace) -> POET:
         """The POET loop of a :meth:`state` dict, continuing exactly where it stopped."""
         poet = cls.__new__(cls)
         poet.settings, poet.es = POETSettings(**state["settings"]), ESSettings(**state["es"])

@@ -30,7 +30,8 @@ from evoforge.search.storage import atomic_write_bytes, atomic_write_text, write
 CHECKPOINT_FORMAT = 2
 FORMAT_NAMES = {1: "format 1 (evoforge 0.1 before the one-engine loop: evotorch searcher objects, own-loop "
                    "POET and NAS benchmark states)"}
-LEGACY_STATE_FILES = ("poet_state.ckpt",)  # own-loop state of evoforge 0.1's POET
+# own-loop state of evoforge 0.1's POET and NAS benchmark (runs that never wrote checkpoints/)
+LEGACY_STATE_FILES = ("poet_state.ckpt", "benchmark.jsonl")
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ class RunDir:
             payload, skipped = ckpt.load_checkpoint(path), []
         else:
             legacy = [name for name in LEGACY_STATE_FILES if self.artifact(name).is_file()]
-            if legacy and not self.checkpoints():
+            if legacy and not self.checkpoint_dir.exists():
                 raise CheckpointError(f"{self.path}: {legacy[0]} is a checkpoint in {FORMAT_NAMES[1]}; this "
                                       f"evoforge reads format {CHECKPOINT_FORMAT}: start the run again")
             path, payload, skipped = ckpt.load_latest_valid(self.checkpoint_dir)

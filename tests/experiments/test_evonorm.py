@@ -82,3 +82,14 @@ def test_compare_script_trains_the_best_layers_against_the_baselines(tmp_path, m
     assert {r["layer"] for r in rows} == {"evolved_1", "bn_relu", "gn_relu", "evonorm_b0", "evonorm_s0"}
     assert len(rows) == 5 * 3 * 2 and all(r["n"] + r["diverged"] == 1 for r in rows)
     assert "| evonorm_s0 | `(x * sigmoid(v1 * x)) / std_group(x)` |" in (out / "compare.md").read_text()
+    # the report's own section: the best layers and the comparison just written
+    from evoforge.experiments import load_experiment
+    from evoforge.report.page import Report
+    from evoforge.search.rundir import RunDir
+
+    run_dir = RunDir(out)
+    report = Report("evonorm")
+    load_experiment(run_dir.config_path).report_sections(report, run_dir, media=False)
+    page = report.render()
+    assert [s.title for s in report.sections] == ["Layers"]
+    assert "best distinct accepted layers" in page and "compare.json (scripts/evonorm_compare.py)" in page

@@ -68,3 +68,32 @@ def test_generator_run_end_to_end_with_level_grid_and_animation(tmp_path):
     assert grid.ndim == 3 and grid.shape[2] == 3 and grid.shape[0] > 14 * 12
     frames = imageio.mimread(tmp_path / "edit.gif")
     assert len(frames) >= 1 and frames[0].shape[1] > 4 * 14 * 12
+
+
+def test_replay_and_report_of_a_generator_run_through_the_experiment_interface(tmp_path):
+    from evoforge.cli import main
+    from evoforge.errors import UserError
+    from evoforge.experiments import ReplayOptions, load_experiment
+    from evoforge.report.page import Report
+    from evoforge.search.rundir import RunDir
+
+    out = tmp_path / "run"
+    sets = ["--set", "search.popsize=4", "--set", "search.generations=1", "--set", "generator.maps=2",
+            "--set", "center_eval.every=0", "--set", "generator.nca_steps=5"]
+    assert main(["run", str(CONFIGS / "pcgrl_binary_nca.yaml"), "--serial", "--quiet", "--out", str(out), *sets]) == 0
+    run_dir = RunDir(out)
+    experiment = load_experiment(run_dir.config_path)
+    lines = experiment.replay_run(run_dir, ReplayOptions(episodes=2, levels=3, grid=tmp_path / "grid.png"))
+    assert [line.split(":")[0] for line in lines[:2]] == ["episode 0", "episode 1"]
+    assert lines[-2].startswith("3 levels: ") and lines[-1] == f"level grid -> {tmp_path / 'grid.png'}"
+    assert (tmp_path / "grid.png").is_file() and not (out / "levels.png").exists()
+    with pytest.raises(UserError, match="^--levels must be >= 1, got 0$"):
+        experiment.replay_run(run_dir, ReplayOptions(levels=0))
+    files = sorted(p.name for p in out.iterdir())
+    report = Report("pcgrl")
+    experiment.report_sections(report, run_dir, media=False)
+    assert [s.title for s in report.sections] == ["Generated levels"]
+    report = Report("pcgrl")
+    experiment.report_sections(report, run_dir, media=True)
+    assert [s.title for s in report.sections] == ["Generated levels", "Editing animation"]
+    assert "<video" in report.render() and sorted(p.name for p in out.iterdir()) == files  # a report adds no file

@@ -1,13 +1,19 @@
-"""POET on walker terrains end to end: a tiny run through the CLI, environments admitted, resume = uninterrupted."""
+"""POET on walker terrains end to end: a tiny run through the CLI, environments admitted, resume = uninterrupted,
+Ctrl-C and resume, injected evaluation failures, old run directories refused."""
 
 import json
+import signal
+import subprocess
+import time
 
 import pytest
 import torch
 
 from evoforge.cli import main
+from evoforge.experiments import load_experiment
+from evoforge.search.rundir import RunDir
 
-from ..conftest import CONFIGS
+from ..conftest import CONFIGS, cli_env, evoforge_cmd
 
 # tiny and permissive: short episodes, 4 rollouts per ES step, every child passes the minimal criterion
 TINY = ["--set", "agent.max_episode_steps=40", "--set", "search.popsize=4", "--set", "poet.reproduce_every=2",
@@ -15,17 +21,26 @@ TINY = ["--set", "agent.max_episode_steps=40", "--set", "search.popsize=4", "--s
         "--set", "poet.mc_high=1000", "--set", "poet.children=3", "--set", "poet.capacity=2"]
 
 
+TIMING = ("wall_s", "evals_per_s", "env_steps_per_s", "nodes")  # differ between runs of the same search
+
+
 def _records(run_dir):
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     for line in lines:
-        line.pop("wall_s")
+        for key in TIMING:
+            line.pop(key)
     return lines
+
+
+def run_experiment(run_dir):
+    """The experiment of a run directory, from its saved config."""
+    return load_experiment(RunDir(run_dir).config_path)
 
 
 def test_poet_admits_environments_transfers_and_writes_its_files(tmp_path):
     out = tmp_path / "run"
     assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
-                 "--set", "poet.iterations=5", *TINY]) == 0
+                 "--set", "poet.generations=5", *TINY]) == 0
     records = _records(out)
     assert [r["iteration"] for r in records] == [1, 2, 3, 4, 5]
     assert records[-1]["environments"] >= 3 and records[-1]["active"] == 2 and records[-1]["archived"] >= 1
@@ -41,14 +56,12 @@ def test_poet_admits_environments_transfers_and_writes_its_files(tmp_path):
 def test_poet_resume_equals_the_uninterrupted_run(tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     config = str(CONFIGS / "poet_quick.yaml")
-    assert main(["run", config, "--serial", "--quiet", "--out", str(straight), "--set", "poet.iterations=6",
+    assert main(["run", config, "--serial", "--quiet", "--out", str(straight), "--set", "poet.generations=6",
                  *TINY]) == 0
-    assert main(["run", config, "--serial", "--quiet", "--out", str(split), "--set", "poet.iterations=3",
+    assert main(["run", config, "--serial", "--quiet", "--out", str(split), "--set", "poet.generations=3",
                  *TINY]) == 0
     assert main(["resume", str(split), "--generations", "6", "--quiet"]) == 0  # serial: saved in its config
     assert _records(split) == _records(straight)
-    from evoforge.experiments.runs import run_experiment
-
     a, b = (run_experiment(d).load_poet(d) for d in (straight, split))
     assert [p.id for p in a.pairs] == [p.id for p in b.pairs]
     for x, y in zip(a.pairs + a.archive, b.pairs + b.archive):
@@ -58,7 +71,7 @@ def test_poet_resume_equals_the_uninterrupted_run(tmp_path):
 def test_inspect_draws_the_environment_tree_and_replay_runs_any_agent_anywhere(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
-                 "--set", "poet.iterations=5", *TINY]) == 0
+                 "--set", "poet.generations=5", *TINY]) == 0
     assert main(["inspect", str(out)]) == 0
     import imageio.v2 as imageio
 
@@ -74,10 +87,9 @@ def test_inspect_draws_the_environment_tree_and_replay_runs_any_agent_anywhere(t
 def test_hebbian_agents_with_the_enhanced_transfer_rule(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
-                 "--set", "poet.iterations=5", *TINY, "--set", "agent.kind=hebbian", "--set", "agent.hidden=[8]",
+                 "--set", "poet.generations=5", *TINY, "--set", "agent.kind=hebbian", "--set", "agent.hidden=[8]",
                  "--set", "poet.transfer_rule=enhanced"]) == 0
-    from evoforge.experiments.poet import WalkerAgent
-    from evoforge.experiments.runs import run_experiment
+    from evoforge.policies.walker import WalkerAgent
 
     experiment = run_experiment(out)
     poet = experiment.load_poet(out)
@@ -95,13 +107,12 @@ def test_the_direct_es_control_runs_plain_es_on_the_hardest_solved_terrain(tmp_p
     import sys
 
     from evoforge.experiments.poet import es_steps_until, hardest_solved
-    from evoforge.experiments.runs import run_experiment
 
     from ..conftest import REPO
 
     out = tmp_path / "run"
     assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
-                 "--set", "poet.iterations=4", *TINY, "--set", "poet.solved=-1000"]) == 0  # all count as solved
+                 "--set", "poet.generations=4", *TINY, "--set", "poet.solved=-1000"]) == 0  # all count as solved
     poet = run_experiment(out).load_poet(out)
     record = hardest_solved(poet)
     assert record is not None and record.parent is not None  # never the flat start
@@ -116,3 +127,84 @@ def test_the_direct_es_control_runs_plain_es_on_the_hardest_solved_terrain(tmp_p
     direct = run_experiment(control).load_poet(control)
     assert direct.iteration == budget and len(direct.envs) == 1  # plain ES: one pair, no children
     assert direct.envs[0].env == record.env  # the same terrain, seed included
+
+
+def _centres(run_dir):
+    poet = run_experiment(run_dir).load_poet(run_dir)
+    return [(p.id, p.searcher.center) for p in poet.pairs + poet.archive]
+
+
+def test_ctrl_c_reports_interrupted_and_resume_reaches_the_uninterrupted_result(tmp_path):
+    config, stopped = str(CONFIGS / "poet_quick.yaml"), tmp_path / "stopped"
+    process = subprocess.Popen(evoforge_cmd("run", config, "--serial", "--quiet", "--out", str(stopped),
+                                            "--set", "poet.generations=1000", *TINY),
+                               env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((stopped / "checkpoints").glob("ckpt-*.ckpt")):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    summary = RunDir(stopped).read_summary()
+    assert summary["status"] == "interrupted"
+    done = summary["generations_completed"]
+    assert 1 <= done < 1000
+    assert main(["resume", str(stopped), "--generations", str(done + 2), "--quiet"]) == 0
+    straight = tmp_path / "straight"
+    assert main(["run", config, "--serial", "--quiet", "--out", str(straight), "--set",
+                 f"poet.generations={done + 2}", *TINY]) == 0
+    assert _records(stopped) == _records(straight)
+    assert RunDir(stopped).read_summary()["status"] == "completed"
+    for (a_id, a), (b_id, b) in zip(_centres(stopped), _centres(straight), strict=True):
+        assert a_id == b_id
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _inject_failures(monkeypatch):
+    """The walker evaluator, except that the first job of every batch of 4 or more fails (an exception in the
+    worker), and so does that job whenever it is retried alone: one failure per batch, at most 25 %."""
+    from evoforge.experiments.poet import WalkerEvaluator
+
+    evaluate = WalkerEvaluator.evaluate
+
+    def key(job):
+        terrain, genome = job
+        return json.dumps(terrain, sort_keys=True), genome.numpy().tobytes()
+
+    def flaky(self, genomes, seeds):
+        doomed = self.__dict__.setdefault("doomed", set())
+        if len(genomes) >= 4:
+            doomed.add(key(genomes[0]))
+        if any(key(job) in doomed for job in genomes):
+            raise RuntimeError("injected failure")
+        return evaluate(self, genomes, seeds)
+
+    monkeypatch.setattr(WalkerEvaluator, "evaluate", flaky)
+
+
+def test_failed_evaluations_below_the_limit_are_survived_above_it_stop_the_run(tmp_path, monkeypatch, capsys):
+    _inject_failures(monkeypatch)
+    config, survived, stopped = str(CONFIGS / "poet_quick.yaml"), tmp_path / "survived", tmp_path / "stopped"
+    assert main(["run", config, "--serial", "--quiet", "--out", str(survived), "--set", "poet.generations=5",
+                 *TINY]) == 0  # the default limit, 25 %
+    summary = RunDir(survived).read_summary()
+    assert summary["status"] == "completed" and summary["failed_evaluations"] > 0 and summary["iterations"] == 5
+    assert sum(r["failed"] for r in _records(survived)) == summary["failed_evaluations"]
+    capsys.readouterr()
+    assert main(["run", config, "--serial", "--quiet", "--out", str(stopped), "--set", "poet.generations=5",
+                 "--set", "pool.max_failure_fraction=0.1", *TINY]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "evaluations failed" in err[0] and "injected failure" in err[0]
+    assert RunDir(stopped).read_summary()["status"] == "failed"
+
+
+def test_a_run_directory_of_the_old_own_loop_is_refused_with_one_line(tmp_path, capsys):
+    from evoforge.experiments.config import dump_yaml
+
+    old = RunDir(tmp_path / "old")
+    old.write_config(dump_yaml(load_experiment(CONFIGS / "poet_quick.yaml").config))
+    old.artifact("poet_state.ckpt").write_bytes(b"a POET state of evoforge 0.1")
+    assert main(["resume", str(old.path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "poet_state.ckpt" in err[0]
