@@ -58,7 +58,7 @@ BUDGETS: dict[str, list[str]] = {
     "pcgrl_zelda_nca.yaml": _PCGRL,
     "pcgrl_sokoban_nca.yaml": _PCGRL,
     "pcgrl_binary_narrow.yaml": _PCGRL,
-    "poet_quick.yaml": ["poet.iterations=3", "agent.max_episode_steps=40", "search.popsize=4",
+    "poet_quick.yaml": ["poet.generations=3", "agent.max_episode_steps=40", "search.popsize=4",
                         "poet.reproduce_every=2", "poet.transfer_every=2", "poet.repro_threshold=-1000",
                         "poet.mc_low=-1000", "poet.mc_high=1000", "poet.children=3", "poet.capacity=2"],
     "nas_random_digits.yaml": _NAS_SEARCH,

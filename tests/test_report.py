@@ -22,7 +22,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 POET_TINY = ["agent.max_episode_steps=40", "search.popsize=4", "poet.reproduce_every=2", "poet.transfer_every=2",
              "poet.repro_threshold=-1000", "poet.mc_low=-1000", "poet.mc_high=1000", "poet.children=3",
-             "poet.capacity=2", "poet.iterations=4"]
+             "poet.capacity=2", "poet.generations=4"]
 NAS_TINY = ["data.image_size=8", "data.max_train=64", "network.channels=4", "training.epochs=1",
             "proxy.batch_size=16"]
 EVONORM_TINY = ["data.image_size=8", "data.max_train=128", "training.width=4", "training.steps=6",
