@@ -33,7 +33,7 @@ def test_every_algorithm_approaches_the_optimum(algorithm):
 def test_openai_es_sigma_decays_to_its_floor_and_weight_decay_shrinks_the_centre():
     settings = ESSettings(popsize=8, sigma=0.2, sigma_decay=0.5, sigma_min=0.05, learning_rate=0.1)
     searcher = ESSearcher(settings, torch.zeros(6), seed=0)
-    flat = lambda genomes: [Evaluation(fitness=0.0) for _ in genomes]  # noqa: E731 - no gradient signal
+    flat = lambda genomes: [Evaluation(fitness=0.0) for _ in genomes]  # no gradient signal
     sigmas = []
     for _ in range(5):
         searcher.step(flat)
@@ -246,7 +246,7 @@ def test_snes_and_cem_proposals_leave_the_searcher_alone_and_others_refuse():
         searcher.step(quadratic_2d)
         untouched, seen = copy.deepcopy(searcher), []  # (evotorch's pickles are not byte-stable)
 
-        def towards(genomes):
+        def towards(genomes, seen=seen):
             seen.append(genomes.clone())
             return [Evaluation(fitness=-float(torch.linalg.norm(g - target))) for g in genomes]
 

@@ -84,7 +84,7 @@ class ESSettings(BaseModel):
     parenthood_ratio: float = Field(0.25, gt=0, le=1, description="cem: share of the population kept as elite")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ESSettings":
+    def _consistent(self) -> ESSettings:
         if self.algorithm in ("openai_es", "pgpe") and self.popsize % 2:
             raise ValueError(f"popsize must be even for mirrored sampling ({self.algorithm}), got {self.popsize}")
         if self.algorithm == "openai_es" and self.optimizer == "clipup":
@@ -125,8 +125,8 @@ def build_algorithm(settings: ESSettings, problem: Problem, center_init: torch.T
                     stdev_init: float | torch.Tensor | None = None) -> Any:
     """Construct the evotorch searcher named by ``settings.algorithm`` (not openai_es, which is ours);
     ``stdev_init`` defaults to ``settings.sigma``."""
-    common = dict(popsize=settings.popsize, center_init=center_init,
-                  stdev_init=settings.sigma if stdev_init is None else stdev_init)
+    common = {"popsize": settings.popsize, "center_init": center_init,
+              "stdev_init": settings.sigma if stdev_init is None else stdev_init}
     stdev_min = settings.sigma_min or None
     if settings.algorithm == "pgpe":
         return PGPE(problem, center_learning_rate=settings.learning_rate,
@@ -261,8 +261,9 @@ class ESSearcher:
             raise ValueError(f"cannot load this {self.settings.algorithm} searcher state (written by an older "
                              f"evoforge?): {error}") from error
         expected = OpenAIESState if self.state is not None else type(self.algorithm)
-        if not isinstance(loaded, expected):
-            raise ValueError(f"a {self.settings.algorithm} searcher cannot load a {type(loaded).__name__} state")
+        if not isinstance(loaded, expected):  # a config error (wrong algorithm for the checkpoint), not a bug
+            raise ValueError(  # noqa: TRY004
+                f"a {self.settings.algorithm} searcher cannot load a {type(loaded).__name__} state")
         if self.state is not None:
             self.state = loaded
         else:

@@ -69,7 +69,7 @@ def centered_ranks(fitness: torch.Tensor) -> torch.Tensor:
     Tied values share their mean rank. Without ties this is the reference's centred ranking; with them, ranking
     ties by position would bias the estimate (rows 2k would always lose to their mirrors 2k+1 on a plateau,
     e.g. a capped episode return), while shared ranks make a tied pair contribute nothing."""
-    values, inverse, counts = torch.unique(fitness.flatten(), sorted=True, return_inverse=True, return_counts=True)
+    _, inverse, counts = torch.unique(fitness.flatten(), sorted=True, return_inverse=True, return_counts=True)
     first = torch.cumsum(counts, 0) - counts
     mean_rank = first.to(torch.float64) + (counts.to(torch.float64) - 1) / 2
     return mean_rank[inverse] / (fitness.numel() - 1) - 0.5
