@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import threading
@@ -31,10 +32,9 @@ def _summary(run_dir):
 
 def _final_state(run_dir):
     payload = ckpt.load_checkpoint(ckpt.list_checkpoints(run_dir / "checkpoints")[-1])
-    searcher = load_experiment(run_dir / "config.yaml").make_searcher()
-    searcher.load_state_bytes(payload["searcher"])
+    state = pickle.loads(payload["searcher"])  # the sphere config's openai_es: evoforge's own OpenAIESState
     progress = {k: v for k, v in payload["progress"].items() if k != "elapsed_s"}
-    return searcher.center.tolist(), searcher.sigma_mean, progress
+    return state.center.tolist(), state.sigma, state.m.tolist(), state.v.tolist(), progress
 
 
 def _metrics(run_dir):

@@ -10,7 +10,6 @@ variant with a 95 % band.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path

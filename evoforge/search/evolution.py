@@ -21,7 +21,6 @@ from __future__ import annotations
 import pickle
 from collections import deque
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,18 +155,6 @@ def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
         if not dominated:
             front.append(i)
     return front
-
-
-def saved_searcher(run_dir: str | Path) -> RegularizedEvolution:
-    """The searcher state of a run's newest valid checkpoint, loaded into a bare :class:`RegularizedEvolution`
-    to read its ``history``, ``population`` and ``rejected`` (a saved :class:`RandomSampling` reads the same);
-    raises CheckpointError when no checkpoint reads cleanly."""
-    from evoforge.search import checkpoint as ckpt
-
-    _, payload, _ = ckpt.load_latest_valid(Path(run_dir) / "checkpoints")
-    searcher = RegularizedEvolution([], 1, 1, 1, 0)
-    searcher.load_state_bytes(payload["searcher"])
-    return searcher
 
 
 def best_distinct(history: Sequence[tuple[Any, float]], top: int) -> list[tuple[Any, float]]:

@@ -46,16 +46,16 @@ def run_seed(seed: int, stream: RunStream, *more: int) -> int:
     return derive_seed(seed, int(stream), *more)
 
 
-def genome_seeds(seed: int, generation: int, count: int, stream: Stream = Stream.POPULATION,
+def genome_seeds(run_seed: int, generation: int, count: int, stream: Stream = Stream.POPULATION,
                  batch: int = 0) -> list[int]:
     """One seed per genome of batch ``batch`` of a generation.
 
-    Batch 0 (every generation of a one-batch searcher) is ``derive_seed(seed, stream, generation, index)``;
+    Batch 0 (every generation of a one-batch searcher) is ``derive_seed(run_seed, stream, generation, index)``;
     batch k > 0 of a searcher that evaluates several batches per step is
-    ``derive_seed(seed, stream, generation, index, k)``, a sub-stream of its own.
+    ``derive_seed(run_seed, stream, generation, index, k)``, a sub-stream of its own.
     """
     extra = (batch,) if batch else ()
-    return [derive_seed(seed, int(stream), generation, index, *extra) for index in range(count)]
+    return [derive_seed(run_seed, int(stream), generation, index, *extra) for index in range(count)]
 
 
 def episode_seeds(genome_seed: int, episodes: int) -> list[int]:
