@@ -39,6 +39,8 @@ class Sorting(Evaluator):
     """Fitness = -(0-1 inputs left unsorted) - 0.01 x comparators: a network that sorts every 0-1 input sorts
     every input (Knuth's zero-one principle), so -0.12 is a correct network of 12 comparators."""
 
+    deterministic = True  # the score needs no seed: the run's seeds are ignored, and that is said here
+
     def __init__(self, n: int) -> None:
         self.n = n  # the constructor only stores settings: it runs wherever the factory is called
 

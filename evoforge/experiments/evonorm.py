@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -77,6 +77,8 @@ class LayerEvaluator(Evaluator):
     Deterministic by design: every candidate trains from ``training_seed``, whatever its evaluation seed, so
     that the scores of two layers differ only by the layers (Liu et al. 2020 train every candidate alike).
     """
+
+    deterministic: ClassVar[bool] = True
 
     def __init__(self, config: EvoNormConfig) -> None:
         self.config = config

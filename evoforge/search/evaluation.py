@@ -13,7 +13,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 
@@ -44,7 +44,13 @@ class Evaluator(ABC):
 
     Subclasses are constructed in the worker by a picklable factory (usually the class itself plus its
     config), so the constructor should only store settings; expensive work belongs in :meth:`setup`.
+
+    Every call receives one seed per genome from the run. An evaluator whose score is deterministic by design
+    (a POET terrain seeds its own episode; a cell's proxies depend only on the cell) says so with
+    ``deterministic = True`` and ignores them, instead of being fed dummy seeds.
     """
+
+    deterministic: ClassVar[bool] = False
 
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Build environments, load data, compile kernels. Called once per worker before any evaluation."""
