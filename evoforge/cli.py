@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--episodes", type=int, default=3)
     replay.add_argument("--seed", type=int, default=12345, help="replay seed (episodes get seeds derived from it)")
     replay.add_argument("--genome", choices=["center", "sample"], default="center",
-                        help="the best-scoring search centre (default, when the run has one) or the best sample")
+                        help="the best-scoring search center (default, when the run has one) or the best sample")
     replay.add_argument("--video", type=Path, help="write the episodes as .mp4 or .gif")
     replay.add_argument("--env", help="replay on another env id, e.g. a held-out morphology")
     replay.add_argument("--levels", type=int, default=32,

@@ -32,7 +32,7 @@ def write_video(frames: Sequence[np.ndarray], path: Path, fps: int = 30) -> Path
 
 
 def plot_fitness(records: list[dict[str, Any]], path: Path, title: str = "", threshold: float | None = None) -> Path:
-    """Best, mean +- std of the population and the centre's evaluation per generation, as a PNG."""
+    """Best, mean +- std of the population and the center's evaluation per generation, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,9 +45,9 @@ def plot_fitness(records: list[dict[str, Any]], path: Path, title: str = "", thr
     ax.fill_between(generations, mean - std, mean + std, alpha=0.2, label="population mean ± std")
     ax.plot(generations, mean, lw=1.5)
     ax.plot(generations, [r["fitness_best"] for r in records], lw=1.2, label="population best")
-    centre = [(r["generation"], r["center_eval"]) for r in records if r.get("center_eval") is not None]
-    if centre:
-        ax.plot(*zip(*centre), "o-", ms=3, lw=1.5, label="centre (fresh seeds)")
+    center = [(r["generation"], r["center_eval"]) for r in records if r.get("center_eval") is not None]
+    if center:
+        ax.plot(*zip(*center), "o-", ms=3, lw=1.5, label="center (fresh seeds)")
     if threshold is not None:
         ax.axhline(threshold, color="k", ls="--", lw=1, label=f"stop fitness {threshold:g}")
     ax.set_xlabel("generation")

@@ -54,7 +54,7 @@ class ReplayOptions:
 
     episodes: int = 3
     seed: int = REPLAY_SEED
-    genome: str = "center"  # "center" (the best-scoring centre, when the run has one) or "sample"
+    genome: str = "center"  # "center" (the best-scoring center, when the run has one) or "sample"
     video: Path | None = None
     env_id: str | None = None
     levels: int = 32  # level generators: how many levels in the grid

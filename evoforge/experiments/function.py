@@ -98,7 +98,7 @@ class FunctionEvaluator(Evaluator):
 
 
 class FunctionExperiment(Experiment):
-    """``experiment: function``: ES from a seeded random centre in [-2, 2)^dim on -f(x)."""
+    """``experiment: function``: ES from a seeded random center in [-2, 2)^dim on -f(x)."""
 
     config_class = FunctionConfig
 
@@ -111,7 +111,7 @@ class FunctionExperiment(Experiment):
         return partial(FunctionEvaluator, self.config.function)
 
     def make_searcher(self) -> ESSearcher:
-        """The configured ES from a random centre drawn from the run seed."""
+        """The configured ES from a random center drawn from the run seed."""
         generator = torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME))
         center = torch.rand(self.config.function.dim, generator=generator) * 4 - 2
         return ESSearcher(self.config.search, center, seed=run_seed(self.config.seed, RunStream.SEARCHER))

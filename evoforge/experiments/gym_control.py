@@ -69,15 +69,15 @@ class EnvSettings(BaseModel):
 
 
 class PolicySettings(BaseModel):
-    """The ``policy:`` section: the MLP's hidden widths, activation, bias, initial centre and weight penalty."""
+    """The ``policy:`` section: the MLP's hidden widths, activation, bias, initial center and weight penalty."""
 
     model_config = ConfigDict(extra="forbid")
 
     hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden layer widths")
     activation: Activation = "tanh"
     bias: bool = True
-    init: Literal["default", "zeros"] = Field("default", description="initial centre: Linear-style uniform or zeros")
-    init_from: FilePath | None = Field(None, description="start the centre from a saved genome (a run's best.pt)")
+    init: Literal["default", "zeros"] = Field("default", description="initial center: Linear-style uniform or zeros")
+    init_from: FilePath | None = Field(None, description="start the center from a saved genome (a run's best.pt)")
     weight_penalty: float = Field(0.0, ge=0, description="fitness -= penalty * mean(weights^2) (static baselines "
                                   "of Najarro & Risi 2020 use 0.01)")
 
@@ -97,7 +97,7 @@ class GymControlConfig(BaseRunConfig):
     policy: PolicySettings = PolicySettings()
     search: ESSettings = ESSettings()
     stop_fitness: float | Literal["env"] | None = Field(
-        None, description="stop when the centre's mean evaluation reaches this; 'env' = the env's reward_threshold"
+        None, description="stop when the center's mean evaluation reaches this; 'env' = the env's reward_threshold"
     )
 
     @model_validator(mode="after")

@@ -61,7 +61,7 @@ class HebbianNetworkSettings(BaseModel):
     init: WeightInit = Field("uniform", description="initial weights each episode; coevolve = evolved")
     normalisation: Normalisation = "none"
     output_activation: Literal["tanh", "linear"] = "tanh"
-    coefficient_std: float = Field(1.0, gt=0, description="initial centre ~ N(0, std^2) (reference: 1)")
+    coefficient_std: float = Field(1.0, gt=0, description="initial center ~ N(0, std^2) (reference: 1)")
     coefficient_penalty: float = Field(0.01, ge=0, description="fitness -= penalty * mean(coefficients^2)")
 
 
@@ -168,7 +168,7 @@ class HebbianExperiment(Experiment):
         return partial(HebbianEvaluator, self.config.env, self.config.network)
 
     def make_searcher(self) -> ESSearcher:
-        """The configured ES from a seeded N(0, ``coefficient_std``^2) centre."""
+        """The configured ES from a seeded N(0, ``coefficient_std``^2) center."""
         generator = torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME))
         center = torch.randn(self.net.num_params, generator=generator) * self.config.network.coefficient_std
         return ESSearcher(self.config.search, center, seed=run_seed(self.config.seed, RunStream.SEARCHER))

@@ -55,7 +55,7 @@ class GeneratorSettings(BaseModel):
     width: int = Field(0, ge=0, description="hidden channels (0: 8 narrow/turtle, 16 wide, 32 nca)")
     valid_weight: float = Field(0.0, ge=0, description="fitness bonus per unit of valid share")
     diversity_weight: float = Field(0.0, ge=0, description="fitness bonus per unit of Hamming diversity")
-    init_std: float = Field(0.1, gt=0, description="std of the initial search centre")
+    init_std: float = Field(0.1, gt=0, description="std of the initial search center")
     init_samples: int = Field(
         0, ge=0, description="screen this many random genomes (std init_std) and start from the fittest; 0: one")
 

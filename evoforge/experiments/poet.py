@@ -304,7 +304,7 @@ def direct_es_overrides(poet: POET, record: EnvRecord) -> list[str]:
 
 # -- replay -----------------------------------------------------------------------------------------------------------
 def agent_genome(poet: POET, agent_id: int) -> torch.Tensor:
-    """The agent of pair ``agent_id``: the active or retired pair's current centre."""
+    """The agent of pair ``agent_id``: the active or retired pair's current center."""
     for pair in poet.pairs + poet.archive:
         if pair.id == agent_id:
             return pair.searcher.center
@@ -355,7 +355,7 @@ def plot_environment_tree(poet: POET, path: Path) -> Path:
         rows.setdefault(depth[record.id], []).append(record)
     width = max(len(row) for row in rows.values())
     fig = plt.figure(figsize=(3.2 * width, 1.4 * len(rows) + 0.4))
-    centres = {}
+    centers = {}
     for level, row in rows.items():
         for k, record in enumerate(row):
             left = (k + (width - len(row)) / 2) / width
@@ -368,13 +368,13 @@ def plot_environment_tree(poet: POET, path: Path) -> Path:
             for spine in ax.spines.values():
                 spine.set_edgecolor(colour)
                 spine.set_linewidth(2 if record.solved_at is not None else 0.8)
-            centres[record.id] = (left + 0.5 / width, bottom + 0.12 / len(rows))
+            centers[record.id] = (left + 0.5 / width, bottom + 0.12 / len(rows))
     overlay = fig.add_axes([0, 0, 1, 1], facecolor="none")
     overlay.set_axis_off()
     for record in records:
         if record.parent is not None:
-            x0, y0 = centres[record.parent]
-            x1, y1 = centres[record.id]
+            x0, y0 = centers[record.parent]
+            x1, y1 = centers[record.id]
             overlay.plot([x0, x1], [y0, y1 + 0.7 / len(rows)], color="0.5", linewidth=0.8)
     overlay.set_xlim(0, 1)
     overlay.set_ylim(0, 1)

@@ -56,7 +56,7 @@ class BenchmarkSweep:
     ``evaluate`` call, those of them not scored yet. A benchmark extended to more cells (a longer ``cells``,
     same state) therefore continues with the cells it lacks, even when its last chunk was a short one. Every
     result is kept as a row, failed evaluations included (``failed`` set, ``error`` saying why); the report
-    leaves those out. There is no centre and nothing random: the state is the rows and the step count.
+    leaves those out. There is no center and nothing random: the state is the rows and the step count.
     """
 
     def __init__(self, cells: Sequence[Cell], chunk: int) -> None:
@@ -68,7 +68,7 @@ class BenchmarkSweep:
 
     @property
     def center(self) -> None:
-        """None: there is no centre to re-score, every cell is scored once."""
+        """None: there is no center to re-score, every cell is scored once."""
         return None
 
     def step(self, evaluate: Callable[[list[Cell]], list[Evaluation]]) -> None:

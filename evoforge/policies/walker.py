@@ -1,7 +1,7 @@
 """The agents of POET's walker pairs: the reference's 24-40-40-4 all-tanh MLP, or a Hebbian network of the same
 shape whose genome is its plasticity rules (Najarro & Risi 2020, arXiv 2007.02686).
 
-A genome (an ES centre or a perturbation of it) becomes a controller for one episode of
+A genome (an ES center or a perturbation of it) becomes a controller for one episode of
 :class:`~evoforge.envs.poet_walker.POETWalker`; :meth:`WalkerAgent.episode` plays that episode.
 """
 
@@ -43,7 +43,7 @@ def walker_mlp(settings: AgentSettings) -> BatchedMLP:
 
 
 class WalkerAgent:
-    """A POET pair's policy: a genome (the ES centre or a perturbation of it) turned into a controller for one
+    """A POET pair's policy: a genome (the ES center or a perturbation of it) turned into a controller for one
     episode. ``mlp``: the genome is the weights; ``hebbian``: it is the rule coefficients, and the weights start
     random (from the episode seed) and change at every step."""
 

@@ -71,8 +71,8 @@ def _learning_curves(report: Report, records: list[dict[str, Any]], config: dict
     with tempfile.TemporaryDirectory() as tmp:
         section.figure(plot_fitness(scored, Path(tmp) / "fitness.png", title=str(config.get("name", "")),
                                     threshold=summary.get("stop_fitness")),
-                       "Fitness per generation: population best, mean ± std, and the search centre re-scored on "
-                       "fresh seeds (where the searcher has a centre).")
+                       "Fitness per generation: population best, mean ± std, and the search center re-scored on "
+                       "fresh seeds (where the searcher has a center).")
     own = sorted({key for record in records for key, value in record.items()
                   if key not in STANDARD_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool)})
     if own:

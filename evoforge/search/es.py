@@ -75,11 +75,11 @@ class ESSettings(BaseModel):
     sigma: float = Field(0.1, gt=0, description="initial standard deviation of the search distribution")
     sigma_decay: float = Field(1.0, gt=0, le=1, description="openai_es: sigma *= decay after every update")
     sigma_min: float = Field(0.0, ge=0, description="floor for a decaying or adapted sigma")
-    learning_rate: float = Field(0.01, gt=0, description="step size of the centre (openai_es, pgpe)")
+    learning_rate: float = Field(0.01, gt=0, description="step size of the center (openai_es, pgpe)")
     lr_decay: float = Field(1.0, gt=0, le=1, description="openai_es: learning_rate *= decay after every update")
     lr_min: float = Field(0.0, ge=0, description="openai_es: floor for the decaying learning_rate")
     stdev_learning_rate: float = Field(0.1, ge=0, description="pgpe / snes / xnes: sigma learning rate")
-    weight_decay: float = Field(0.0, ge=0, description="openai_es: L2 coefficient on the centre (paper's units)")
+    weight_decay: float = Field(0.0, ge=0, description="openai_es: L2 coefficient on the center (paper's units)")
     optimizer: Literal["adam", "clipup", "sgd"] = "adam"
     parenthood_ratio: float = Field(0.25, gt=0, le=1, description="cem: share of the population kept as elite")
 
@@ -203,12 +203,12 @@ class ESSearcher:
             _evotorch_step(self.algorithm, population_evaluator)
 
     def proposal(self, population_evaluator: PopulationEvaluator, center: torch.Tensor | None = None) -> torch.Tensor:
-        """The centre after one ES step taken from ``center`` (default: this searcher's) with this searcher's
+        """The center after one ES step taken from ``center`` (default: this searcher's) with this searcher's
         sigma and optimiser moments, leaving this searcher untouched: sample, evaluate, follow the gradient.
 
         POET's fine-tuned transfers and admission proposals: one step on a *new* task. ``openai_es``: one
         ask/tell from a copy of the state moved to ``center`` (the same noise the searcher's next step would
-        draw). ``snes`` and ``cem`` keep no state besides centre and stdev, so a fresh evotorch searcher with this
+        draw). ``snes`` and ``cem`` keep no state besides center and stdev, so a fresh evotorch searcher with this
         one's stdev at ``center``, on a copy of the problem (its generator included), is exactly this searcher
         moved there; evotorch applies the update at the start of its next step, so that second step's population
         is sampled but never evaluated. The others keep optimiser or covariance state that evotorch's public API
@@ -231,7 +231,7 @@ class ESSearcher:
 
     @property
     def center(self) -> torch.Tensor:
-        """A copy of the search distribution's centre (the genome the run re-scores and keeps as the solution)."""
+        """A copy of the search distribution's center (the genome the run re-scores and keeps as the solution)."""
         if self.state is not None:
             return self.state.center.clone()
         return self.algorithm.status["center"].clone()

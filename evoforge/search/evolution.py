@@ -38,7 +38,7 @@ class _StructuredSearcher:
 
     @property
     def center(self) -> None:
-        return None  # no distribution centre to re-score: the run keeps the best sampled genome
+        return None  # no distribution center to re-score: the run keeps the best sampled genome
 
     @property
     def best(self) -> tuple[Any, float] | None:

@@ -1,7 +1,7 @@
 """OpenAI-ES (Salimans et al. 2017, "Evolution Strategies as a Scalable Alternative to Reinforcement Learning",
 arXiv 1703.03864), written for evoforge in an ask/tell style: a small state, pure functions of it.
 
-One update from centre mu with noise scale sigma, over n mirrored pairs (popsize 2n):
+One update from center mu with noise scale sigma, over n mirrored pairs (popsize 2n):
 
 * sample unit noise z_1..z_n ~ N(0, I) and evaluate the 2n genomes mu + sigma z_k and mu - sigma z_k
   (mirrored / antithetic sampling; population rows 2k and 2k+1);
@@ -95,7 +95,7 @@ class OpenAIES:
         self.params = params
 
     def init(self, center: torch.Tensor, seed: int) -> OpenAIESState:
-        """The state before the first update: centre ``center``, the params' sigma and step size, zero moments."""
+        """The state before the first update: center ``center``, the params' sigma and step size, zero moments."""
         generator = torch.Generator()
         generator.manual_seed(int(seed))
         center = center.detach().flatten().clone()

@@ -114,7 +114,7 @@ class Pair:
     id: int
     env: Any
     searcher: ESSearcher
-    score: float = float("-inf")  # the latest self-evaluation of the searcher's centre
+    score: float = float("-inf")  # the latest self-evaluation of the searcher's center
     created: int = 0
     parent: int | None = None
     recent: list[float] = field(default_factory=list)  # the last self-evaluations (Enhanced POET's threshold)
@@ -154,15 +154,15 @@ class POET:
         self.annecs = ANNECS(settings.solved)
         self.transfers_attempted = self.transfers_accepted = 0
         self.history: list[dict[str, Any]] = []
-        centre = torch.as_tensor(self.rng.normal(0.0, settings.init_std, num_params), dtype=torch.float32)
-        self._admit(first_env, centre, parent=None)
+        center = torch.as_tensor(self.rng.normal(0.0, settings.init_std, num_params), dtype=torch.float32)
+        self._admit(first_env, center, parent=None)
 
     # -- bookkeeping --------------------------------------------------------------------------------------------
-    def _new_searcher(self, centre: torch.Tensor, pair_id: int) -> ESSearcher:
-        return ESSearcher(self.es, centre, seed=pair_seed(self.seed, pair_id, self.iteration))
+    def _new_searcher(self, center: torch.Tensor, pair_id: int) -> ESSearcher:
+        return ESSearcher(self.es, center, seed=pair_seed(self.seed, pair_id, self.iteration))
 
-    def _admit(self, env: Any, centre: torch.Tensor, parent: int | None) -> Pair:
-        pair = Pair(self.next_id, env, self._new_searcher(centre, self.next_id), created=self.iteration,
+    def _admit(self, env: Any, center: torch.Tensor, parent: int | None) -> Pair:
+        pair = Pair(self.next_id, env, self._new_searcher(center, self.next_id), created=self.iteration,
                     parent=parent)
         self.envs[pair.id] = EnvRecord(pair.id, env, parent, self.iteration)
         self.next_id += 1
@@ -198,12 +198,12 @@ class POET:
         if t > 0 and t % settings.reproduce_every == 0:
             events["admitted"] = self.reproduce(evaluate)
         self._es_step([(pair.searcher, pair.env) for pair in self.pairs], evaluate, POPULATION)
-        centres = [pair.searcher.center for pair in self.pairs]
-        scores = _scores(evaluate([(p.env, c) for p, c in zip(self.pairs, centres)], role=SELF_EVAL))
-        for pair, centre, score in zip(self.pairs, centres, scores):
+        centers = [pair.searcher.center for pair in self.pairs]
+        scores = _scores(evaluate([(p.env, c) for p, c in zip(self.pairs, centers)], role=SELF_EVAL))
+        for pair, center, score in zip(self.pairs, centers, scores):
             pair.score = score
             pair.recent = [*pair.recent[-(RECENT_SCORES - 1):], score]
-            self._record(pair, score, centre)
+            self._record(pair, score, center)
         if settings.transfer and t % settings.transfer_every == 0 and len(self.pairs) > 1:
             events["transfers"] = self.transfer(evaluate)
         self.iteration += 1
@@ -260,20 +260,20 @@ class POET:
             # MC 2: the best of every active agent, directly and after one ES step on the child (the reference's
             # proposals); archived agents count only for ANNECS
             agents = self.pairs + self.archive
-            centres = [pair.searcher.center for pair in agents]
-            scores = _scores(evaluate([(child, centre) for centre in centres], role=ADMISSION))
-            candidates = list(zip(scores[:len(self.pairs)], centres))
+            centers = [pair.searcher.center for pair in agents]
+            scores = _scores(evaluate([(child, center) for center in centers], role=ADMISSION))
+            candidates = list(zip(scores[:len(self.pairs)], centers))
             if not settings.transfer:  # the child keeps its parent's agent (it passed MC 1 with it)
                 candidates = [(parent_score[id(child)], parent.searcher.center)]
             elif settings.admission_proposals:
                 proposals = [Proposal(pair.searcher) for pair in self.pairs]
                 self._es_step([(proposal, child) for proposal in proposals], evaluate, ADMISSION)
                 tuned = [proposal.center for proposal in proposals]
-                candidates += zip(_scores(evaluate([(child, centre) for centre in tuned], role=ADMISSION)), tuned)
-            best_score, best_centre = max(candidates, key=lambda candidate: candidate[0])
+                candidates += zip(_scores(evaluate([(child, center) for center in tuned], role=ADMISSION)), tuned)
+            best_score, best_center = max(candidates, key=lambda candidate: candidate[0])
             if not passes_mc(best_score, settings.mc_low, settings.mc_high):
                 continue
-            pair = self._admit(child, best_centre, parent=parent.id)
+            pair = self._admit(child, best_center, parent=parent.id)
             pair.score = best_score
             self.annecs.created(str(pair.id), passes_mc(max(*scores, best_score), settings.mc_low, settings.mc_high))
             admitted.append(pair.id)
@@ -293,9 +293,9 @@ class POET:
             archive = [self.space.encoding(env) for env in existing]
             return [novelty(self.space.encoding(child), archive, settings.novelty_k) for child in children]
         # PATA-EC: every active and archived agent on every environment, recomputed at each reproduction step
-        centres = [pair.searcher.center for pair in self.pairs + self.archive]
+        centers = [pair.searcher.center for pair in self.pairs + self.archive]
         envs = existing + children
-        jobs = [(env, centre) for env in envs for centre in centres]
+        jobs = [(env, center) for env in envs for center in centers]
         scores = np.array(_scores(evaluate(jobs, role=NOVELTY))).reshape(len(envs), -1)
         characters = pata_ec(scores, settings.mc_low, settings.mc_high)
         archive = list(characters[:len(existing)])
@@ -327,22 +327,22 @@ class POET:
                 tries[target.id] += 1
             self._es_step([(proposal, target.env) for proposal, (_, target) in zip(proposals, routes)], evaluate,
                           TRANSFER)
-            centres = [proposal.center for proposal in proposals]
-            scores = _scores(evaluate([(target.env, centre) for (_, target), centre in zip(routes, centres)],
+            centers = [proposal.center for proposal in proposals]
+            scores = _scores(evaluate([(target.env, center) for (_, target), center in zip(routes, centers)],
                                       role=TRANSFER))
-            candidates += [(score, centre, source, target)
-                           for (source, target), centre, score in zip(routes, centres, scores)]
+            candidates += [(score, center, source, target)
+                           for (source, target), center, score in zip(routes, centers, scores)]
         accepted = []
         self.transfers_attempted += sum(tries.values())
         for target in pairs:
             mine = [c for c in candidates if c[3] is target]
             if not mine:
                 continue
-            score, centre, source, _ = max(mine, key=lambda c: c[0])
+            score, center, source, _ = max(mine, key=lambda c: c[0])
             if score > bar[target.id]:
-                target.searcher = self._new_searcher(centre, target.id)  # fresh optimiser and sigma
+                target.searcher = self._new_searcher(center, target.id)  # fresh optimiser and sigma
                 target.score = score
-                self._record(target, score, centre)
+                self._record(target, score, center)
                 self.transfers_accepted += 1
                 accepted.append((source.id, target.id))
         return accepted
@@ -395,7 +395,7 @@ class POETSearcher:
     (role ``population``: they carry the generation's fitness statistics and best genome), their
     self-evaluations (``self_eval``), and when due the children's first minimal criterion (``reproduction``),
     PATA-EC's scores (``novelty``), the admission tries (``admission``) and transfers (``transfer``).
-    There is no single search centre (:attr:`center` is None); the state is the whole POET loop, so it lives in
+    There is no single search center (:attr:`center` is None); the state is the whole POET loop, so it lives in
     the Run's checkpoints and a resumed run continues exactly.
     """
 

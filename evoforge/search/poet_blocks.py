@@ -5,7 +5,7 @@
 * :func:`pata_ec`: Enhanced POET's performance-of-all-transferred-agents characterisation;
 * :func:`passes_mc`: the minimal criterion on a score, ``low <= score <= high``;
 * :func:`step_together`: one ES step of many searchers whose populations are evaluated in *one* call;
-* :class:`Proposal`: one ES step from a given centre, the searcher left untouched (transfers, admissions);
+* :class:`Proposal`: one ES step from a given center, the searcher left untouched (transfers, admissions);
 * :class:`ANNECS`: Enhanced POET's count of environments that passed the MC against all agents so far when they
   were created and were later solved.
 
@@ -114,7 +114,7 @@ def step_together(searchers: Sequence[Any], evaluate: Callable[[list[Any]], list
 
 
 class Proposal:
-    """One ES step proposed from ``start`` (default: the searcher's centre) with ``searcher``'s sigma and
+    """One ES step proposed from ``start`` (default: the searcher's center) with ``searcher``'s sigma and
     optimiser moments, the searcher left untouched (:meth:`ESSearcher.proposal`); a ``step``-able object, so
     that many proposals share one evaluation through :func:`step_together`. The result is :attr:`center`."""
 

@@ -262,7 +262,7 @@ class Run:
         return evaluations
 
     def _evaluate_generation(self) -> tuple[list[_Batch], float, tuple | None]:
-        """Step the searcher and score its centre; returns what :meth:`_commit_generation` records."""
+        """Step the searcher and score its center; returns what :meth:`_commit_generation` records."""
         generation = self.state.generation
         started = time.perf_counter()
         self._batches = []
@@ -328,7 +328,7 @@ class Run:
         return record
 
     def _score_center(self, generation: int) -> tuple[float, Any] | None:
-        """Mean fitness of the searcher's centre over fresh seeds, when due; (score, centre) or None."""
+        """Mean fitness of the searcher's center over fresh seeds, when due; (score, center) or None."""
         every = self.settings.center_eval.every
         center = self.searcher.center
         last = generation + 1 == self.settings.generations

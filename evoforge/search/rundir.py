@@ -5,7 +5,7 @@
     config.yaml        the validated config, as run (every default filled in)
     metrics.jsonl      one record per generation (TensorBoard events in tensorboard/)
     checkpoints/       ckpt-NNNNNN.ckpt, atomic and checksummed, the newest ``checkpoint.keep`` kept
-    best.pt            the best genome sampled so far, and the best-scoring search centre
+    best.pt            the best genome sampled so far, and the best-scoring search center
     summary.json       status and headline numbers (rewritten at every checkpoint and at the end)
     ...                files an experiment derives from its searcher (``artifact(name)``), e.g. POET's
                        environments.json or the NAS benchmark's benchmark.jsonl and report
@@ -38,7 +38,7 @@ LEGACY_STATE_FILES = ("poet_state.ckpt", "benchmark.jsonl")
 class BestGenome:
     """One entry of best.pt: the genome, its score and the generation it was found in."""
 
-    kind: str  # "center" (the best-scoring search centre) or "sample" (the best genome evaluated)
+    kind: str  # "center" (the best-scoring search center) or "sample" (the best genome evaluated)
     genome: Any
     score: float | None
     generation: int
@@ -165,7 +165,7 @@ class RunDir:
 
     # -- best genomes --------------------------------------------------------------------------------------
     def write_best(self, sample: BestGenome, center: BestGenome) -> None:
-        """Write best.pt: the best sampled genome and the best-scoring centre (either's genome may be None)."""
+        """Write best.pt: the best sampled genome and the best-scoring center (either's genome may be None)."""
         import torch
 
         blob = {"sample": {"genome": sample.genome, "fitness": sample.score, "generation": sample.generation},

@@ -18,15 +18,15 @@ class Stream(IntEnum):
     """Per-generation streams: one seed per genome of a batch, ``derive_seed(run seed, stream, generation, index)``."""
 
     POPULATION = 0  # the searcher's batches (batch k > 0 of a generation adds k as a fifth coordinate)
-    CENTER_EVAL = 1  # the search centre re-scored on fresh seeds
+    CENTER_EVAL = 1  # the search center re-scored on fresh seeds
 
 
 class RunStream(IntEnum):
     """Per-run streams: ``derive_seed(run seed, stream, *more)``, drawn once when a run starts."""
 
     SEARCHER = 1  # the searcher's own random generator
-    INITIAL_GENOME = 2  # the initial centre / population
-    SCREENING = 3  # genomes drawn to screen an initial centre (PCGRL) or population
+    INITIAL_GENOME = 2  # the initial center / population
+    SCREENING = 3  # genomes drawn to screen an initial center (PCGRL) or population
 
 
 class EpisodeStream(IntEnum):

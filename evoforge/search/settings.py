@@ -1,4 +1,4 @@
-"""Settings every run has, whatever it searches: the pool, checkpoints, evaluation of the search centre.
+"""Settings every run has, whatever it searches: the pool, checkpoints, evaluation of the search center.
 
 Experiment configs embed these sections; validation happens before anything starts (see
 ``evoforge.experiments.config``).
@@ -36,12 +36,12 @@ class CheckpointSettings(BaseModel):
 
 
 class CenterEvalSettings(BaseModel):
-    """Score the search distribution's centre on fresh seeds (ES's deployable policy)."""
+    """Score the search distribution's center on fresh seeds (ES's deployable policy)."""
 
     model_config = ConfigDict(extra="forbid")
 
     every: int = Field(1, ge=0, description="every N generations; 0 turns it off")
-    evaluations: int = Field(10, ge=1, description="evaluations of the centre, each with its own seed")
+    evaluations: int = Field(10, ge=1, description="evaluations of the center, each with its own seed")
 
 
 @dataclass(frozen=True)
@@ -54,4 +54,4 @@ class RunSettings:
     pool: PoolSettings
     checkpoint: CheckpointSettings
     center_eval: CenterEvalSettings
-    stop_fitness: float | None = None  # stop once the centre's mean evaluation reaches this
+    stop_fitness: float | None = None  # stop once the center's mean evaluation reaches this
