@@ -75,3 +75,11 @@ def test_cli_subprocess_prints_no_traceback():
     assert result.stderr.strip().splitlines() == [
         "evoforge: config error: search.learning_rate: Input should be greater than 0 (got -1)"
     ]
+
+
+def test_an_old_key_is_refused_with_one_line_naming_the_new_one(tmp_path, capsys):
+    for override in ("poet.iterations=5", "poet={iterations: 5}"):
+        assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--out", str(tmp_path / "run"), "--set", override]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == "evoforge: config error: poet.iterations: renamed to poet.generations"
+    assert not (tmp_path / "run").exists()  # refused before anything was made
