@@ -35,6 +35,7 @@ from evoforge.nas import benchmark, proxies
 from evoforge.nas.benchmark import BenchmarkSweep, Row
 from evoforge.nas.data import DataSettings, ImageData, load_data
 from evoforge.nas.diagrams import cells_figure, proxies_figure, scores_figure
+from evoforge.nas.nasbench201 import NASBench201
 from evoforge.nas.space import NUM_CELLS, Cell
 from evoforge.nas.training import NetworkSettings, TrainingSettings, train_and_test
 from evoforge.search.evaluation import Evaluation, Evaluator
@@ -133,6 +134,10 @@ class BenchmarkSettings(BaseModel):
                                           "checkpoints are saved per chunk)")
     select_n: list[int] = Field(default_factory=lambda: [10, 100], description="random-N sizes in the report")
     repeats: int = Field(500, ge=1, description="random-N repeats in the report (paper: 500)")
+    ground_truth: Literal["train", "nas-bench-201"] = Field(
+        "train", description="train: each cell trained with `training` on `data` (a user's own data); "
+                             "nas-bench-201: the benchmark's own accuracies looked up (evoforge.nas.nasbench201)")
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for the 95 % intervals of tau and rho")
 
 
 class NASBenchmarkConfig(BaseRunConfig):
@@ -167,9 +172,9 @@ class ArchitectureEvaluator(Evaluator):
     deterministic: ClassVar[bool] = True  # the seeds of evaluate() are not used
 
     def __init__(self, data: DataSettings, network: NetworkSettings, training: GroundTruthSettings,
-                 proxy: ProxySettings, fitness: str, train: bool) -> None:
+                 proxy: ProxySettings, fitness: str, train: bool, lookup: bool = False) -> None:
         self.data_settings, self.network, self.training, self.proxy = data, network, training, proxy
-        self.fitness, self.train = fitness, train
+        self.fitness, self.train, self.lookup = fitness, train, lookup
 
     def setup(self) -> None:
         torch.set_num_threads(1)  # one actor per core
@@ -191,6 +196,10 @@ class ArchitectureEvaluator(Evaluator):
                 metrics[f"accuracy_seed{seed}"] = run["accuracy"]
             metrics["accuracy"] = float(np.mean([run["accuracy"] for run in runs]))
             metrics["train_seconds"] = float(sum(run["train_seconds"] for run in runs))
+        if self.lookup:  # NAS-Bench-201's own accuracies; `accuracy` is its 200-epoch CIFAR-10 test accuracy
+            entry = NASBench201.shipped()[cell]
+            metrics.update(entry.accuracies)
+            metrics["accuracy"] = entry["cifar10_test_200"]
         return metrics
 
     def evaluate(self, genomes: Sequence[Cell], seeds: Sequence[int]) -> list[Evaluation]:
@@ -330,8 +339,9 @@ class NASBenchmarkExperiment(Experiment):
 
     def evaluator_factory(self) -> partial[ArchitectureEvaluator]:
         """A picklable factory of :class:`ArchitectureEvaluator` computing every proxy and the trained accuracy."""
+        lookup = self.config.benchmark.ground_truth == "nas-bench-201"
         return partial(ArchitectureEvaluator, self.config.data, self.config.network, self.config.training,
-                       self.config.proxy, "accuracy", True)
+                       self.config.proxy, "accuracy", not lookup, lookup)
 
     def make_searcher(self) -> BenchmarkSweep:
         """The sweep over the sample (:func:`sample_cells`), ``benchmark.chunk`` cells a generation."""

@@ -6,6 +6,12 @@
   ``root``), the files torchvision's ``CIFAR10(root, download=False)`` reads. Nothing is downloaded.
 * ``folder``: an ImageFolder-style tree on disk, ``root/train/<class>/*`` and ``root/test/<class>/*`` (any
   format Pillow reads), resized to ``image_size``.
+* ``natural``: random square crops (side 48-160 px) of the photographs that ship inside installed packages
+  (scikit-learn's ``china.jpg`` and ``flower.jpg``, matplotlib's ``grace_hopper.jpg``), resized to
+  ``image_size``: natural-image statistics for zero-cost proxies with nothing on disk. Labels are drawn
+  uniformly from 10 classes (a proxy's loss needs labels; these carry no class information).
+* ``gaussian``: N(0, 1) images with uniform labels from 10 classes (NASWOT's robustness check, Mellor et al.
+  2021, Fig. 5).
 
 torchvision is not a dependency (its wheels must match the installed torch build exactly, which CPU installs
 of torch cannot always get), so the two on-disk formats are read here directly, with Pillow and pickle.
@@ -31,13 +37,14 @@ class DataSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: Literal["digits", "cifar10", "folder"] = "digits"
+    source: Literal["digits", "cifar10", "folder", "natural", "gaussian"] = "digits"
     root: Path | None = Field(None, description="cifar10 / folder: the directory on disk")
     image_size: int = Field(16, ge=4, description="images are resized to image_size x image_size")
     channels: int = Field(3, ge=1, description="digits: grey repeated to this many channels")
     test_fraction: float = Field(0.3, gt=0, lt=1, description="digits: share held out for testing")
     split_seed: int = Field(0, ge=0, description="digits: the permutation that makes the split")
     max_train: int | None = Field(None, ge=1, description="use at most this many training images")
+    synthetic_images: int = Field(1024, ge=2, description="natural / gaussian: images made (train + test)")
 
 
 @dataclass
@@ -63,9 +70,11 @@ def load_data(settings: DataSettings) -> ImageData:
         train_x, train_y, test_x, test_y = _digits(settings)
     elif settings.source == "cifar10":
         train_x, train_y, test_x, test_y = _cifar10(_root(settings))
-    else:
+    elif settings.source == "folder":
         train_x, train_y, test_x, test_y = _folder(_root(settings), settings.image_size)
-    if settings.source != "digits" and train_x.shape[-1] != settings.image_size:
+    else:
+        train_x, train_y, test_x, test_y = _synthetic(settings)
+    if settings.source in ("cifar10", "folder") and train_x.shape[-1] != settings.image_size:
         train_x, test_x = _resize(train_x, settings.image_size), _resize(test_x, settings.image_size)
     if settings.max_train is not None:
         train_x, train_y = train_x[: settings.max_train], train_y[: settings.max_train]
@@ -99,6 +108,51 @@ def _digits(settings: DataSettings) -> tuple[torch.Tensor, ...]:
     test = int(round(settings.test_fraction * len(labels)))
     train_index, test_index = order[test:], order[:test]
     return images[train_index], labels[train_index], images[test_index], labels[test_index]
+
+
+NATURAL_IMAGES = (("sklearn.datasets", "images/china.jpg"), ("sklearn.datasets", "images/flower.jpg"),
+                  ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"))
+NATURAL_CLASSES = 10
+
+
+def natural_photographs() -> list[np.ndarray]:
+    """The photographs that installed packages ship, as (H, W, 3) uint8 arrays (those that are present)."""
+    from importlib import resources
+
+    from PIL import Image
+
+    found = []
+    for package, name in NATURAL_IMAGES:
+        try:
+            path = resources.files(package).joinpath(name)
+            with path.open("rb") as handle:
+                found.append(np.asarray(Image.open(handle).convert("RGB")))
+        except (ModuleNotFoundError, FileNotFoundError, OSError):
+            continue
+    if not found:
+        raise FileNotFoundError("no photograph found in the installed packages for data.source natural")
+    return found
+
+
+def _synthetic(settings: DataSettings) -> tuple[torch.Tensor, ...]:
+    """``natural`` crops or ``gaussian`` noise, ``synthetic_images`` of them, split by ``test_fraction``."""
+    rng = np.random.default_rng(settings.split_seed)
+    count, size = settings.synthetic_images, settings.image_size
+    if settings.source == "gaussian":
+        images = torch.as_tensor(rng.standard_normal((count, 3, size, size)), dtype=torch.float32)
+    else:
+        photos = natural_photographs()
+        crops = []
+        for _ in range(count):
+            photo = photos[int(rng.integers(len(photos)))]
+            side = int(rng.integers(48, min(161, *photo.shape[:2])))
+            top, left = int(rng.integers(photo.shape[0] - side + 1)), int(rng.integers(photo.shape[1] - side + 1))
+            crop = torch.as_tensor(photo[top:top + side, left:left + side].copy()).permute(2, 0, 1).float() / 255
+            crops.append(_resize(crop.unsqueeze(0), size)[0])
+        images = torch.stack(crops)
+    labels = torch.as_tensor(rng.integers(NATURAL_CLASSES, size=count), dtype=torch.long)
+    test = max(1, int(round(settings.test_fraction * count)))
+    return images[test:], labels[test:], images[:test], labels[:test]
 
 
 def _cifar10(root: Path) -> tuple[torch.Tensor, ...]:
