@@ -380,7 +380,7 @@ class NASBenchmarkExperiment(Experiment):
         """:func:`benchmark_report` of ``rows`` with this config's proxies, random-N sizes and seeds."""
         config, bench = self.config, self.config.benchmark
         return benchmark.benchmark_report(rows, config.proxy.names, bench.select_n, bench.repeats, config.seed,
-                                          config.training.seeds)
+                                          config.training.seeds, bootstrap=bench.bootstrap)
 
     def write_report(self, run_dir: RunDir, rows: Sequence[Row]) -> dict[str, Any]:
         """report.json, report.md and proxies.png of ``rows`` in the run directory; returns the report.
