@@ -153,17 +153,58 @@ def _column(rows: Sequence[Row], name: str) -> np.ndarray:
     return np.array([np.nan if row.get(name) is None else row[name] for row in rows], dtype=np.float64)
 
 
+# NAS-Bench-201's 200-epoch test accuracy per dataset: the ground truth of a benchmark that looks them up
+DATASET_COLUMNS = {"cifar10": "cifar10_test_200", "cifar100": "cifar100_test_200", "imagenet16": "imagenet16_test_200"}
+# Published correlations on NAS-Bench-201, per dataset (see ../shared/reference/nas-without-training.md):
+# Mellor et al. 2021 Fig. 3, Kendall tau of NASWOT against validation accuracy over 1,000 cells; Abdelfattah et
+# al. 2021, |Spearman rho| against test accuracy over all 15,625 cells.
+PUBLISHED_TAU = {"naswot": {"cifar10": 0.574, "cifar100": 0.611, "imagenet16": 0.549}}
+PUBLISHED_RHO = {"grad_norm": {"cifar10": 0.594, "cifar100": 0.637, "imagenet16": 0.578},
+                 "snip": {"cifar10": 0.596, "cifar100": 0.637, "imagenet16": 0.578},
+                 "synflow": {"cifar10": 0.737, "cifar100": 0.763, "imagenet16": 0.751},
+                 "jacob_cov": {"cifar10": 0.731, "cifar100": 0.704, "imagenet16": 0.701}}
+
+
+def rank_correlations(values: np.ndarray, accuracy: np.ndarray, resamples: int, seed: int) -> dict[str, Any]:
+    """Kendall tau and Spearman rho of ``values`` against ``accuracy`` over the cells where both are finite,
+    with percentile bootstrap 95 % intervals (``resamples`` resamples of the cells with replacement; none
+    when 0)."""
+    from scipy.stats import kendalltau, spearmanr
+
+    finite = np.isfinite(values) & np.isfinite(accuracy)
+    x, y = values[finite], accuracy[finite]
+    result: dict[str, Any] = {"n": int(finite.sum()), "kendall_tau": np.nan, "spearman_rho": np.nan,
+                              "kendall_tau_ci": [np.nan, np.nan], "spearman_rho_ci": [np.nan, np.nan]}
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return result
+    result["kendall_tau"] = float(kendalltau(x, y).statistic)
+    result["spearman_rho"] = float(spearmanr(x, y).statistic)
+    if resamples:
+        rng = np.random.default_rng(seed)
+        taus, rhos = [], []
+        for _ in range(resamples):
+            pick = rng.integers(len(x), size=len(x))
+            taus.append(kendalltau(x[pick], y[pick]).statistic)
+            rhos.append(spearmanr(x[pick], y[pick]).statistic)
+        result["kendall_tau_ci"] = [float(v) for v in np.nanpercentile(taus, [2.5, 97.5])]
+        result["spearman_rho_ci"] = [float(v) for v in np.nanpercentile(rhos, [2.5, 97.5])]
+    return result
+
+
 def benchmark_report(rows: Sequence[Row], proxy_names: Sequence[str], select_n: Sequence[int], repeats: int,
-                     seed: int, training_seeds: Sequence[int]) -> dict[str, Any]:
-    """The report's numbers for benchmark rows: per proxy, Kendall tau and Spearman rho against the mean
-    trained accuracy over the cells where the proxy is finite, and its mean time per cell; random-N with
-    NASWOT for each N of ``select_n`` that fits (``repeats`` draws, seeded by ``seed``); and the Kendall tau
-    between the first two training seeds, the ground truth's own noise ceiling.
+                     seed: int, training_seeds: Sequence[int], bootstrap: int = 0) -> dict[str, Any]:
+    """The report's numbers for benchmark rows: per proxy, Kendall tau and Spearman rho against the accuracy
+    (the mean trained accuracy, or NAS-Bench-201's 200-epoch CIFAR-10 test accuracy when looked up) over the
+    cells where the proxy is finite, with bootstrap 95 % intervals (``bootstrap`` resamples), and its mean time
+    per cell; when the rows carry NAS-Bench-201's columns, the same per dataset (CIFAR-10, CIFAR-100,
+    ImageNet16-120); random-N with NASWOT for each N of ``select_n`` that fits (``repeats`` draws, seeded by
+    ``seed``; one pick per draw, its accuracy on every dataset); and the Kendall tau between the first two
+    training seeds, the ground truth's own noise ceiling.
 
     Failed rows are counted (``failed``) and otherwise left out; raises ValueError when fewer than two
-    cells were trained.
+    cells have an accuracy.
     """
-    from scipy.stats import kendalltau, spearmanr
+    from scipy.stats import kendalltau
 
     trained = trained_rows(rows)
     failed = len({row["arch"] for row in rows if row.get("failed")} - {row["arch"] for row in trained})
@@ -173,24 +214,35 @@ def benchmark_report(rows: Sequence[Row], proxy_names: Sequence[str], select_n: 
     accuracy = _column(trained, "accuracy")
     correlations = {}
     for name in proxy_names:
-        values = _column(trained, name)
-        finite = np.isfinite(values)
-        tau = kendalltau(values[finite], accuracy[finite]).statistic if finite.sum() > 1 else np.nan
-        rho = spearmanr(values[finite], accuracy[finite]).statistic if finite.sum() > 1 else np.nan
-        correlations[name] = {"kendall_tau": float(tau), "spearman_rho": float(rho), "n": int(finite.sum()),
-                              "seconds_mean": float(np.mean(_column(trained, f"{name}_seconds")))}
+        correlations[name] = rank_correlations(_column(trained, name), accuracy, bootstrap, seed)
+        correlations[name]["seconds_mean"] = float(np.nanmean(_column(trained, f"{name}_seconds")))
+    datasets = {}
+    if all(column in trained[0] for column in DATASET_COLUMNS.values()):
+        for dataset, column in DATASET_COLUMNS.items():
+            truth = _column(trained, column)
+            datasets[dataset] = {name: rank_correlations(_column(trained, name), truth, bootstrap, seed)
+                                 for name in proxy_names}
     selection = []
     if "naswot" in proxy_names:
         naswot = _column(trained, "naswot")
-        selection = [random_n_selection(naswot, accuracy, n, repeats, seed) for n in select_n if n <= len(trained)]
+        for n in select_n:
+            if n > len(trained):
+                continue
+            picked = random_n_selection(naswot, accuracy, n, repeats, seed)
+            if datasets:  # the same draws (same seed): each pick's accuracy on every dataset
+                picked["datasets"] = {dataset: random_n_selection(naswot, _column(trained, column), n, repeats, seed)
+                                      for dataset, column in DATASET_COLUMNS.items()}
+            selection.append(picked)
     seed_tau = None
-    if len(training_seeds) >= 2:
+    if len(training_seeds) >= 2 and f"accuracy_seed{training_seeds[0]}" in trained[0]:
         first, second = (_column(trained, f"accuracy_seed{s}") for s in training_seeds[:2])
         seed_tau = float(kendalltau(first, second).statistic)
+    seconds = _column(trained, "train_seconds")
     return {"architectures": len(trained), "failed": failed, "accuracy_mean": float(accuracy.mean()),
             "accuracy_min": float(accuracy.min()), "accuracy_max": float(accuracy.max()),
-            "train_seconds_mean": float(np.mean(_column(trained, "train_seconds"))),
-            "seed_to_seed_kendall_tau": seed_tau, "correlations": correlations, "random_n": selection}
+            "train_seconds_mean": float(np.nanmean(seconds)) if np.isfinite(seconds).any() else None,
+            "seed_to_seed_kendall_tau": seed_tau, "correlations": correlations, "datasets": datasets,
+            "random_n": selection}
 
 
 def headline(report: dict[str, Any]) -> str:
@@ -200,26 +252,48 @@ def headline(report: dict[str, Any]) -> str:
     return f"{report['architectures']} architectures trained{failed}; Kendall tau {taus}"
 
 
+def _interval(value: float, ci: Sequence[float]) -> str:
+    if not np.isfinite(value):
+        return "-"
+    low, high = ci
+    return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if np.isfinite(low) else "")
+
+
 def report_markdown(report: dict[str, Any]) -> str:
-    """The benchmark report as Markdown: accuracy range, seed-to-seed tau, each proxy's correlations, random-N."""
-    head = (f"{report['architectures']} architectures; trained accuracy {report['accuracy_mean']:.1f} % mean "
+    """The benchmark report as Markdown: accuracy range, seed-to-seed tau, each proxy's correlations with their
+    bootstrap intervals (per dataset, next to the published values, when NAS-Bench-201's accuracies were looked
+    up), random-N."""
+    head = (f"{report['architectures']} architectures; accuracy {report['accuracy_mean']:.1f} % mean "
             f"(range {report['accuracy_min']:.1f}-{report['accuracy_max']:.1f})")
     if report.get("failed"):
         head += f"; {report['failed']} failed and left out"
     if report["seed_to_seed_kendall_tau"] is not None:
         head += (f"; Kendall tau between two training seeds {report['seed_to_seed_kendall_tau']:.3f} "
                  "(the ground truth's own noise ceiling)")
-    lines = [head, "", "| proxy | Kendall tau | Spearman rho | n | seconds per cell |", "|---|---|---|---|---|"]
+    lines = [head, "", "Rank correlations with their bootstrap 95 % intervals in brackets.", "",
+             "| proxy | Kendall tau | Spearman rho | n | seconds per cell |", "|---|---|---|---|---|"]
     for name, c in report["correlations"].items():
-        lines.append(f"| {name} | {c['kendall_tau']:.3f} | {c['spearman_rho']:.3f} | {c['n']} | "
+        lines.append(f"| {name} | {_interval(c['kendall_tau'], c.get('kendall_tau_ci', [np.nan] * 2))} | "
+                     f"{_interval(c['spearman_rho'], c.get('spearman_rho_ci', [np.nan] * 2))} | {c['n']} | "
                      f"{c['seconds_mean']:.3f} |")
+    for dataset, by_proxy in (report.get("datasets") or {}).items():
+        lines += ["", f"NAS-Bench-201 {dataset}, 200-epoch test accuracy:", "",
+                  "| proxy | Kendall tau [95 % CI] | published tau | Spearman rho [95 % CI] | published abs(rho) | n |",
+                  "|---|---|---|---|---|---|"]
+        for name, c in by_proxy.items():
+            tau = PUBLISHED_TAU.get(name, {}).get(dataset)
+            rho = PUBLISHED_RHO.get(name, {}).get(dataset)
+            lines.append(f"| {name} | {_interval(c['kendall_tau'], c['kendall_tau_ci'])} | "
+                         f"{'-' if tau is None else tau} | {_interval(c['spearman_rho'], c['spearman_rho_ci'])} | "
+                         f"{'-' if rho is None else rho} | {c['n']} |")
     if report["random_n"]:
-        lines += ["", "| N | NASWOT pick (accuracy %) | random pick | best in sample | repeats |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "| N | dataset | NASWOT pick (accuracy %) | random pick | best in sample | repeats |",
+                  "|---|---|---|---|---|---|"]
         for s in report["random_n"]:
-            lines.append(f"| {s['n']} | {s['proxy_pick_mean']:.2f} +- {s['proxy_pick_std']:.2f} | "
-                         f"{s['random_pick_mean']:.2f} +- {s['random_pick_std']:.2f} | "
-                         f"{s['best_in_sample_mean']:.2f} +- {s['best_in_sample_std']:.2f} | {s['repeats']} |")
+            for dataset, d in (s.get("datasets") or {"": s}).items():
+                lines.append(f"| {s['n']} | {dataset or '-'} | {d['proxy_pick_mean']:.2f} +- {d['proxy_pick_std']:.2f} | "
+                             f"{d['random_pick_mean']:.2f} +- {d['random_pick_std']:.2f} | "
+                             f"{d['best_in_sample_mean']:.2f} +- {d['best_in_sample_std']:.2f} | {d['repeats']} |")
     return "\n".join(lines) + "\n"
 
 
