@@ -149,7 +149,7 @@ class NASBenchmarkConfig(BaseRunConfig):
     data: DataSettings = DataSettings()
     network: NetworkSettings = NetworkSettings()
     training: GroundTruthSettings = GroundTruthSettings()
-    proxy: ProxySettings = ProxySettings(names=list(proxies.PROXIES))
+    proxy: ProxySettings = ProxySettings(names=list(proxies.STANDARD))
     benchmark: BenchmarkSettings = BenchmarkSettings()
 
 

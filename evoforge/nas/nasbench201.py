@@ -11,10 +11,17 @@ index, and returns every column the benchmark's search protocol and its evaluati
 
 The tables ship inside the package (``nasbench201_data/``, gzipped CSV, with their README: columns, provenance,
 licences), so nothing is downloaded. :meth:`NASBench201.from_nats_bench` reads the official NATS-Bench
-files instead, when a user has them on disk (``pip install 'evoforge[nats]'``).
+files instead, when a user has them on disk (``pip install 'evoforge[nats]'``); that table also has, where the
+files hold them, the 12-epoch training and validation times the search protocol charges per cell
+(``cifar10_train_seconds_12``, ``cifar10_valid_seconds_12``, likewise ``cifar100_`` / ``imagenet16_``) and the
+benchmark's FLOPs / parameter counts (``cifar10_flops_m``, ``cifar10_params_m``, ...); see
+:mod:`evoforge.nas.nats_bench_files`.
 
 Indices: the benchmark's index is the row order of its official file (the API's ``meta_archs``), which is not
-:meth:`Cell.index` (the six operations read as base-5 digits); :meth:`NASBench201.index_of` maps one to the other.
+:meth:`Cell.index` (the six operations read as base-5 digits in ``EDGES`` order): the two agree for one cell of
+15,625 (benchmark index 6341). Map between them through the string: ``table.index_of(cell)`` is the benchmark's
+index of a Cell, ``table.cell(i)`` the Cell at benchmark index ``i``, and ``Cell.from_index(k)`` /
+``cell.index()`` evoforge's own numbering.
 """
 
 from __future__ import annotations
@@ -99,11 +106,13 @@ class NASBench201:
     def from_nats_bench(cls, path: Path | str) -> "NASBench201":
         """The tables from the official NATS-Bench topology files (``NATS-tss-v1_0-3ffb9-simple``) through the
         ``nats_bench`` package (the optional extra ``nats``): 200-epoch test accuracies and the 12-epoch
-        validation / test accuracies of every cell, averaged over the benchmark's seeds."""
-        from evoforge.nas.nats_bench_files import read_nats_bench
+        validation / test accuracies of every cell, averaged over the benchmark's seeds, plus the times and
+        costs the files hold (:func:`evoforge.nas.nats_bench_files.read_nats_bench`). ``path`` is the fast-mode
+        directory ``NATS-tss-v1_0-3ffb9-simple`` or the single file ``NATS-tss-v1_0-3ffb9.pickle.pbz2``."""
+        from evoforge.nas.nats_bench_files import isomorphism_strings, read_nats_bench
 
         archs, columns = read_nats_bench(Path(path))
-        return cls(archs, columns, [None] * len(archs))
+        return cls(archs, columns, isomorphism_strings(archs))
 
     @classmethod
     def _from_rows(cls, rows_200: list[dict[str, str]], rows_12: list[dict[str, str]] | None) -> "NASBench201":
@@ -114,6 +123,11 @@ class NASBench201:
             archs = [row["ArchitectureString"] for row in rows_200]
         by_arch_200 = {row["ArchitectureString"]: row for row in rows_200}
         by_arch_12 = {row["ArchitectureString"]: row for row in rows_12 or []}
+        if rows_12 is not None:  # the join is on the string: each file must list the other's cells
+            missing = [arch for arch in archs if arch not in by_arch_200] + [
+                arch for arch in by_arch_200 if arch not in by_arch_12]
+            if missing:
+                raise ValueError(f"the 200-epoch and 12-epoch tables list different cells, e.g. {missing[0]}")
         columns = {}
         for name, (file, source) in COLUMNS.items():
             rows = by_arch_200 if file == FILE_200 else by_arch_12
@@ -146,6 +160,18 @@ class NASBench201:
             raise IndexError(f"benchmark index must be in [0, {len(self)}), got {position}")
         return BenchmarkEntry(position, self.archs[position], self.isomorphisms[position],
                               {name: float(values[position]) for name, values in self.columns.items()})
+
+    def __contains__(self, cell: object) -> bool:
+        if isinstance(cell, (int, np.integer)) and not isinstance(cell, bool):
+            return 0 <= int(cell) < len(self)
+        if isinstance(cell, Cell):
+            return str(cell) in self._index
+        if isinstance(cell, str):
+            try:
+                return str(Cell.from_string(cell)) in self._index
+            except ValueError:
+                return False
+        return False
 
     def __getitem__(self, cell: Cell | str | int) -> BenchmarkEntry:
         return self.entry(index=cell) if isinstance(cell, (int, np.integer)) else self.entry(cell)

@@ -9,6 +9,8 @@
   as +-1 vectors s = 2c - 1, ``s_i . s_j = n - 2 d_H``, so ``K_H = (N_A + S S^T) / 2`` -- one matrix product
   per distinct ReLU input (a node feeding several convolutions is multiplied by its number of ReLUs instead
   of being recomputed), exact in float32 (integers below 2^24) and summed in float64.
+  Variants: ``naswot_paper`` reads each ``nn.ReLU`` unit once (the paper's N_A); ``naswot_normalised`` divides
+  K_H by N_A (unit diagonal, as the paper's Fig. 1 draws it), so that the count of ReLU units does not enter.
 * :func:`jacob_cov` -- NASWOT v1 (arXiv 2006.04647v1): J = d(sum_i y_i)/dx for a one-output network, Sigma_J
   the correlation matrix of J's rows, eigenvalues s; score ``-sum_i [log(s_i + k) + 1/(s_i + k)]``, k = 1e-5.
 * :func:`synflow` (Tanaka et al. 2020, as in Abdelfattah et al. 2021): BN removed, float64, weights replaced by
@@ -33,7 +35,10 @@ from torch import nn
 from evoforge.nas.network import build_network
 from evoforge.nas.space import Cell
 
-PROXIES = ("naswot", "jacob_cov", "synflow", "snip", "grad_norm", "params", "flops")
+STANDARD = ("naswot", "jacob_cov", "synflow", "snip", "grad_norm", "params", "flops")  # a benchmark's default
+# NASWOT's kernel read as the paper defines it (each ReLU unit once) and normalised to a unit diagonal
+NASWOT_VARIANTS = ("naswot_paper", "naswot_normalised")
+PROXIES = STANDARD + NASWOT_VARIANTS  # every proxy :func:`score` knows
 
 
 def hamming_kernel(codes: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -47,11 +52,25 @@ def hamming_kernel(codes: Sequence[torch.Tensor]) -> torch.Tensor:
     return kernel
 
 
-def naswot_kernel(network: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """K_H of ``network`` on ``inputs``: one forward pass in train mode, hooks on the input of every module whose
-    type name contains "ReLU" (the reference's selection)."""
+def relu_modules(network: nn.Module, selection: str = "reference") -> list[nn.Module]:
+    """The modules whose inputs give NASWOT's codes. ``reference``: every module whose type name contains
+    "ReLU", as the reference's hooks select them (in NAS-Bench-201 the ReLU-conv-BN containers as well as their
+    ReLUs, so a convolution's input counts twice); ``paper``: the ``nn.ReLU`` units only, each counted once, as
+    the paper defines N_A."""
+    if selection == "reference":
+        return [module for module in network.modules() if "ReLU" in type(module).__name__]
+    if selection == "paper":
+        return [module for module in network.modules() if isinstance(module, nn.ReLU)]
+    raise ValueError(f"unknown ReLU selection {selection!r}: reference or paper")
+
+
+def naswot_kernel(network: nn.Module, inputs: torch.Tensor, selection: str = "reference",
+                  normalise: bool = False) -> torch.Tensor:
+    """K_H of ``network`` on ``inputs``: one forward pass in train mode, hooks on the input of every module
+    :func:`relu_modules` selects; with ``normalise``, K_H / N_A (unit diagonal, Mellor et al.'s Fig. 1), which
+    takes the number of ReLU units out of log|K|: ``log|K / N_A| = log|K| - B log N_A``."""
     batch = inputs.shape[0]
-    relus = [module for module in network.modules() if "ReLU" in type(module).__name__]
+    relus = relu_modules(network, selection)
     if not relus:
         raise ValueError("the network has no ReLU modules to read codes from")
     grams: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(input) -> (input kept alive, +-1 Gram)
@@ -79,7 +98,8 @@ def naswot_kernel(network: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     finally:
         for handle in handles:
             handle.remove()
-    return (units + total) / 2
+    kernel = (units + total) / 2
+    return kernel / units if normalise else kernel
 
 
 def log_determinant(kernel: torch.Tensor) -> float:
@@ -88,15 +108,18 @@ def log_determinant(kernel: torch.Tensor) -> float:
     return float(value)
 
 
-def naswot(cell: Cell, inputs: torch.Tensor, channels: int, cells_per_stage: int, seed: int = 0) -> float:
-    """Mellor et al.'s score of ``cell``: log|K_H| of a fresh one-output network on the minibatch.
+def naswot(cell: Cell, inputs: torch.Tensor, channels: int, cells_per_stage: int, seed: int = 0,
+           selection: str = "reference", normalise: bool = False) -> float:
+    """Mellor et al.'s score of ``cell``: log|K_H| of a fresh one-output network on the minibatch (the ReLU
+    ``selection`` and ``normalise`` of :func:`naswot_kernel`; the defaults are the reference code's).
 
     Runs in channels-last memory format (the same numbers; CPU convolutions about twice as fast, measured on
     the NAS-Bench-201 skeleton at batch 128)."""
     torch.manual_seed(seed)
     network = build_network(cell, inputs.shape[1:], 1, channels, cells_per_stage)
     network = network.to(memory_format=torch.channels_last)
-    return log_determinant(naswot_kernel(network, inputs.contiguous(memory_format=torch.channels_last)))
+    kernel = naswot_kernel(network, inputs.contiguous(memory_format=torch.channels_last), selection, normalise)
+    return log_determinant(kernel)
 
 
 def jacob_cov(cell: Cell, inputs: torch.Tensor, channels: int, cells_per_stage: int, seed: int = 0) -> float:
@@ -209,6 +232,8 @@ def score(cell: Cell, proxies: Sequence[str], inputs: torch.Tensor, labels: torc
     shape = inputs.shape[1:]
     compute: dict[str, Callable[[], float]] = {
         "naswot": lambda: naswot(cell, inputs, channels, cells_per_stage, seed),
+        "naswot_paper": lambda: naswot(cell, inputs, channels, cells_per_stage, seed, selection="paper"),
+        "naswot_normalised": lambda: naswot(cell, inputs, channels, cells_per_stage, seed, normalise=True),
         "jacob_cov": lambda: jacob_cov(cell, inputs, channels, cells_per_stage, seed),
         "synflow": lambda: synflow(cell, inputs, channels, cells_per_stage, num_classes, seed),
         "snip": lambda: snip(cell, inputs, labels, channels, cells_per_stage, num_classes, seed),
