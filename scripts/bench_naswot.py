@@ -12,6 +12,11 @@ for each, and the ratio (goal: >= 4x).
 
     python scripts/bench_naswot.py                 # 20 cells, 2 threads
     python scripts/bench_naswot.py --cells 50 --threads 2
+    python scripts/bench_naswot.py --run runs/nb201-natural   # cells/s of a benchmark run, and the whole space
+
+``--run`` reads a ``nas_benchmark`` run instead (its benchmark.jsonl and summary.json): NASWOT seconds per cell
+on one core, the run's cells scored per second of wall time on its pool (every proxy it computes), and what
+those rates make of the whole space of 15,625 cells.
 """
 
 from __future__ import annotations
@@ -66,13 +71,43 @@ def evoforge_score(cell: Cell, inputs: torch.Tensor, channels: int = 16, cells_p
     return naswot(cell, inputs, channels, cells_per_stage, seed)
 
 
+def run_rates(run_dir: str) -> None:
+    """Print the scoring rates of a finished or running ``nas_benchmark`` run and the whole-space projection."""
+    from evoforge.nas.benchmark import BENCHMARK_FILE, read_rows
+    from evoforge.nas.space import NUM_CELLS
+    from evoforge.search.rundir import RunDir
+
+    run = RunDir(run_dir).require()
+    rows = [row for row in read_rows(run.artifact(BENCHMARK_FILE)) if not row.get("failed")]
+    if not rows:
+        raise SystemExit(f"{run_dir}: no scored cells yet")
+    records = run.read_metrics()
+    wall = sum(record.get("wall_s", 0.0) for record in records)
+    naswot = np.array([row["naswot_seconds"] for row in rows if row.get("naswot_seconds") is not None])
+    config = run.read_config()
+    workers = config.get("pool", {}).get("workers") or "one per core"
+    print(f"{run_dir}: {len(rows)} cells scored in {wall:.0f} s of generation wall time "
+          f"(pool workers: {workers}; proxies: {', '.join(config.get('proxy', {}).get('names', []))})")
+    if len(naswot):
+        print(f"NASWOT alone: {naswot.mean():.3f} s per cell on one core = {1 / naswot.mean():.2f} cells/s per core; "
+              f"the whole space ({NUM_CELLS} cells): {NUM_CELLS * naswot.mean() / 3600:.1f} core-hours")
+    if wall > 0:
+        rate = len(rows) / wall
+        print(f"every proxy on the pool: {rate:.2f} cells/s; the whole space at that rate: "
+              f"{NUM_CELLS / rate / 3600:.1f} h")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", help="a nas_benchmark run directory: print its rates instead of benchmarking")
     parser.add_argument("--cells", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.run:
+        run_rates(args.run)
+        return
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     cells = [Cell.random(rng) for _ in range(args.cells)]

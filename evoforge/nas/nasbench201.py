@@ -58,7 +58,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class BenchmarkEntry:
-    """One cell's row: its benchmark index, string, isomorphism class and every accuracy column (%)."""
+    """One cell's row: its benchmark index, string, isomorphism class and every column of its table (``accuracies``:
+    the accuracies in %, and in a table read from NATS-Bench files also its times in s and cost counts)."""
 
     index: int
     arch: str
@@ -118,6 +119,8 @@ class NASBench201:
     def _from_rows(cls, rows_200: list[dict[str, str]], rows_12: list[dict[str, str]] | None) -> "NASBench201":
         if rows_12 is not None:
             order = sorted(rows_12, key=lambda row: int(row["index"]))
+            if [int(row["index"]) for row in order] != list(range(len(order))):  # positions are the index
+                raise ValueError("the 12-epoch table's index column is not 0, 1, ..., n - 1")
             archs = [row["ArchitectureString"] for row in order]
         else:
             archs = [row["ArchitectureString"] for row in rows_200]

@@ -48,3 +48,30 @@ def test_rows_with_the_benchmarks_columns_get_a_table_per_dataset_and_random_n_p
     assert picks["cifar10"]["proxy_pick_mean"] >= picks["cifar10"]["random_pick_mean"]
     text = report_markdown(report)
     assert "NAS-Bench-201 cifar100, 200-epoch test accuracy" in text and "| 0.574 |" in text  # the published tau
+
+
+def test_bench_naswot_reads_a_benchmark_runs_rates(tmp_path, capsys):
+    """`scripts/bench_naswot.py --run RUN` prints a benchmark run's cells per second and the whole-space time."""
+    import runpy
+    import sys
+
+    from evoforge.cli import main
+
+    from ..conftest import CONFIGS, REPO
+
+    out = tmp_path / "bench"
+    assert main(["run", str(CONFIGS / "nas_benchmark_nb201.yaml"), "--serial", "--quiet", "--out", str(out),
+                 "--set", "benchmark.architectures=2", "--set", "benchmark.chunk=1", "--set", "network.channels=4",
+                 "--set", "network.cells_per_stage=1", "--set", "data.image_size=8", "--set", "proxy.batch_size=16",
+                 "--set", "proxy.names=[naswot,params]", "--set", "benchmark.bootstrap=10",
+                 "--set", "benchmark.select_n=[2]", "--set", "benchmark.repeats=5"]) == 0
+    saved = sys.argv
+    sys.argv = ["bench_naswot.py", "--run", str(out)]
+    try:
+        runpy.run_path(str(REPO / "scripts" / "bench_naswot.py"), run_name="__main__")
+    finally:
+        sys.argv = saved
+    printed = capsys.readouterr().out
+    assert "2 cells scored" in printed and "cells/s per core; the whole space (15625 cells)" in printed
+    report = (out / "report.md").read_text()
+    assert "NAS-Bench-201 imagenet16, 200-epoch test accuracy" in report  # looked up, not trained
