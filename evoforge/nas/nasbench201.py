@@ -17,7 +17,8 @@ files hold them, the 12-epoch training and validation times the search protocol 
 benchmark's FLOPs / parameter counts (``cifar10_flops_m``, ``cifar10_params_m``, ...); see
 :mod:`evoforge.nas.nats_bench_files`.
 
-Indices: the benchmark's index is the row order of its official file (the API's ``meta_archs``), which is not
+Indices: the benchmark's index is the row order of its official file (the API's ``meta_archs``: all 15,625 cells
+shuffled with ``random.seed(88)``, AutoDL-Projects ``exps/NATS-Bench/tss-collect.py``, ``traverse_net``), which is not
 :meth:`Cell.index` (the six operations read as base-5 digits in ``EDGES`` order): the two agree for one cell of
 15,625 (benchmark index 6341). Map between them through the string: ``table.index_of(cell)`` is the benchmark's
 index of a Cell, ``table.cell(i)`` the Cell at benchmark index ``i``, and ``Cell.from_index(k)`` /
@@ -165,6 +166,7 @@ class NASBench201:
                               {name: float(values[position]) for name, values in self.columns.items()})
 
     def __contains__(self, cell: object) -> bool:
+        """Whether the table has ``cell``: a Cell, a cell string (a malformed one is not in it) or an index."""
         if isinstance(cell, (int, np.integer)) and not isinstance(cell, bool):
             return 0 <= int(cell) < len(self)
         if isinstance(cell, Cell):

@@ -8,7 +8,8 @@ Two layouts are read, the two ``nats_bench.create(path, "tss", fast_mode=...)`` 
 * the fast-mode directory ``NATS-tss-v1_0-3ffb9-simple/``: ``meta.pickle.pbz2`` (a bz2-compressed pickle of
   ``{"meta_archs": [cell string, ...]}``, whose order is the benchmark's index) and one ``{index:06d}.pickle.pbz2``
   per cell, a dict from the schedule (``"12"``, ``"200"`` epochs) to an ``ArchResults`` state dict: per
-  ``(dataset, seed)`` trial, the per-epoch accuracies, losses and times of its train and evaluation splits;
+  ``(dataset, seed)`` trial, the accuracies, losses and times of its train and evaluation splits per epoch
+  (CIFAR-100's and ImageNet16-120's x-valid / x-test, and cifar10-valid's ori-test, at the last epoch only);
 * the single file ``NATS-tss-v1_0-3ffb9.pickle.pbz2``: ``{"meta_archs", "arch2infos", "evaluated_indexes"}``
   holding the same per-cell dicts.
 
@@ -20,7 +21,10 @@ schedule's last epoch. Columns (:data:`ACCURACY_SOURCES`, :data:`EXTRA_SOURCES`)
   (``train-all-time``: 12 epochs of training) and ``{d}_valid_seconds_12`` (``valid-per-time``: one pass over the
   validation split), for ``d`` in cifar10 (trained on ``cifar10-valid``), cifar100, imagenet16.
   ``api.simulate_train_eval(cell, dataset, hp="12")`` charges their sum per cell trained (nats_bench 1.8,
-  ``NASBenchMetaAPI.simulate_train_eval``), the clock REA's 12,000 s budget is counted on;
+  ``NASBenchMetaAPI.simulate_train_eval``), the clock REA's 12,000 s budget is counted on. The files' times are
+  the benchmark's estimates, the same for every seed: the per-epoch training time of the cell's 12-epoch
+  cifar10-valid run (seed 777) scaled by each training set's size, and a per-image evaluation time times each
+  split's size (AutoDL-Projects, ``exps/NATS-Bench/tss-collect.py``, ``correct_time_related_info``);
 * the benchmark's own cost counts ``{d}_flops_m`` (MFLOPs) and ``{d}_params_m`` (millions of parameters)
   (``get_cost_info``).
 
