@@ -246,3 +246,88 @@ def test_train_final_trains_the_picked_cell_and_records_it_in_the_summary(tmp_pa
                  *TINY, "--set", "search.generations=1", "--set", "search.children=2"]) == 0
     assert not any(k.startswith("final_") for k in json.loads((tmp_path / "b" / "summary.json").read_text())
                    if k != "final_center_eval")
+
+
+# -- NAS-Bench-201's search protocol: the benchmark's validation accuracy as fitness, a budget in cells --------------
+# the screening network (AREA, NASWOT random-N) at a toy size: what is tested is the protocol, not NASWOT
+NB201_TINY = [*TINY, "--set", "data.synthetic_images=96", "--set", "network.cells_per_stage=1"]
+NB201_SMALL = ["--set", "search.budget_cells=6", "--set", "search.children=2", "--set", "search.population_size=3",
+               "--set", "search.sample_size=2", "--set", "search.area_candidates=5"]
+
+
+@pytest.mark.parametrize("search", ["rea", "area", "rs", "naswot"])
+def test_nb201_searches_pick_on_validation_and_report_the_table_test_accuracies(tmp_path, search, capsys):
+    from evoforge.experiments import load_experiment
+    from evoforge.nas.nasbench201 import NASBench201
+    from evoforge.nas.space import Cell
+    from evoforge.search.rundir import RunDir
+
+    config = {"rea": "nas_rea_nb201", "area": "nas_area_nb201", "rs": "nas_rea_nb201", "naswot": "nas_random_nb201"}
+    extra = ["--set", "search.algorithm=random"] if search == "rs" else []
+    out = tmp_path / search
+    assert main(["run", str(CONFIGS / f"{config[search]}.yaml"), "--serial", "--quiet", "--out", str(out),
+                 *NB201_TINY, *NB201_SMALL, *extra]) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    # the budget is 6 cells: REA / AREA score their 3 initial cells (2 + 1), then 2 children and 1 (cut short)
+    expected = [2, 2, 2] if search in ("rs", "naswot") else [2, 1, 2, 1]
+    assert [r["evaluations"] for r in records] == expected and records[-1]["cells_evaluated"] == 6
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["evaluations"] == 6 and summary["final_cells_evaluated"] == 6
+
+    table = NASBench201.shipped()
+    experiment = load_experiment(out / "config.yaml")
+    history = experiment.load_searcher(RunDir(out)).history
+    assert len(history) == 6
+    picked = Cell.from_string(summary["final_cell"])
+    assert picked == torch.load(out / "best.pt", weights_only=False)["sample"]["genome"]
+    if search == "naswot":  # NASWOT's pick, judged by the table
+        assert summary["final_selected_on"] == "naswot"
+        assert summary["best_fitness"] == max(fitness for _, fitness in history)
+    else:  # the fitness is the table's 12-epoch CIFAR-10 validation accuracy, and the pick its best
+        assert summary["final_selected_on"] == "cifar10_val_12"
+        assert all(fitness == table[cell]["cifar10_val_12"] for cell, fitness in history)
+        assert summary["best_fitness"] == max(table[cell]["cifar10_val_12"] for cell, _ in history)
+        assert summary["final_cifar10_val_12"] == summary["best_fitness"]
+    # reported by the picked cell's 200-epoch test accuracies, exactly the table's
+    for column in ("cifar10_test_200", "cifar100_test_200", "imagenet16_test_200", "cifar10_val_12"):
+        assert summary[f"final_{column}"] == table[picked][column]
+    assert summary["final_benchmark_index"] == table.index_of(picked)
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    assert f"best cell: {picked}" in capsys.readouterr().out
+
+
+def test_a_budget_in_cells_sets_the_steps_and_resume_extends_it(tmp_path):
+    from evoforge.experiments.nas import NASSearchSettings
+
+    rea = NASSearchSettings(algorithm="rea", population_size=10, children=3)
+    assert [rea.generations_for(b) for b in (1, 10, 11, 100)] == [1, 4, 5, 34]  # 4 initial steps (3+3+3+1)
+    assert [rea.cells_for(g) for g in (1, 4, 5, 34)] == [3, 10, 13, 100]
+    rs = NASSearchSettings(algorithm="random", children=10)
+    assert rs.generations_for(95) == 10 and rs.cells_for(10) == 100
+
+    config, args = str(CONFIGS / "nas_rea_nb201.yaml"), ["--set", "search.population_size=3", "--set",
+                                                          "search.sample_size=2"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(["run", config, "--serial", "--quiet", "--out", str(straight), *args,
+                 "--set", "search.budget_cells=12"]) == 0
+    assert main(["run", config, "--serial", "--quiet", "--out", str(split), *args,
+                 "--set", "search.budget_cells=5"]) == 0
+    assert json.loads((split / "summary.json").read_text())["evaluations"] == 5
+    # one child a step: --generations 12 is a budget of 12 cells, and the search continues exactly
+    assert main(["resume", str(split), "--generations", "12", "--quiet"]) == 0
+    first, second = (json.loads((d / "summary.json").read_text()) for d in (straight, split))
+    assert second["evaluations"] == second["final_cells_evaluated"] == 12
+    assert {k: v for k, v in first.items() if k != "wall_time_s"} == {
+        k: v for k, v in second.items() if k != "wall_time_s"}
+
+
+def test_the_benchmark_fitness_with_an_unknown_or_test_column_is_a_one_line_error(tmp_path, capsys):
+    config = str(CONFIGS / "nas_rea_nb201.yaml")
+    assert main(["run", config, "--out", str(tmp_path / "a"), "--set", "search.benchmark_column=cifar10_val_200"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "search.benchmark_column" in err and "cifar10_val_12" in err
+    # selecting on a test column would select on test: refused the same way
+    assert main(["run", config, "--out", str(tmp_path / "b"), "--set", "search.benchmark_column=cifar10_test_200"]) == 2
+    assert "validation columns" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
