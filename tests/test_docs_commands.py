@@ -69,6 +69,15 @@ BUDGETS: dict[str, list[str]] = {
     "evonorm_digits.yaml": ["data.image_size=8", "data.max_train=128", "training.width=4", "training.steps=6",
                             "rejection.quality_steps=3", "rejection.stress_steps=3", "search.population_size=3",
                             "search.sample_size=2", "search.children=2", "search.generations=2"],
+    "nas_benchmark_nb201.yaml": ["data.image_size=8", "network.channels=4", "network.cells_per_stage=1",
+                                 "proxy.batch_size=16", "benchmark.architectures=2", "benchmark.chunk=2",
+                                 "benchmark.select_n=[2]", "benchmark.repeats=10", "benchmark.bootstrap=10"],
+    "nas_rea_nb201.yaml": ["search.budget_cells=6", "search.population_size=3", "search.sample_size=2"],
+    "nas_area_nb201.yaml": ["search.budget_cells=6", "search.population_size=3", "search.sample_size=2",
+                            "search.area_candidates=4", "data.image_size=8", "network.channels=4",
+                            "network.cells_per_stage=1", "proxy.batch_size=16"],
+    "nas_random_nb201.yaml": ["search.budget_cells=4", "data.image_size=8", "network.channels=4",
+                              "network.cells_per_stage=1", "proxy.batch_size=16"],
     "extending.yaml": ["search.generations=5"],
 }
 ABLATE_BUDGET = ["--set", "search.generations=1"]
