@@ -26,7 +26,7 @@ EXPERIMENTS: dict[str, str] = {
     "gym_control": "evoforge.experiments.gym_control:GymControlExperiment",
     "hebbian": "evoforge.experiments.hebbian:HebbianExperiment",
     "nas": "evoforge.experiments.nas:NASExperiment",
-    "nas_benchmark": "evoforge.experiments.nas:NASBenchmarkExperiment",
+    "nas_benchmark": "evoforge.experiments.nas_benchmark:NASBenchmarkExperiment",
     "pcgrl": "evoforge.experiments.pcgrl:PCGRLExperiment",
     "poet": "evoforge.experiments.poet:POETExperiment",
 }
