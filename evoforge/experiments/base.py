@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from evoforge.errors import UserError
+from evoforge.errors import CheckpointError, UserError
 from evoforge.search.pool import EvaluatorFactory
 from evoforge.search.run import RunOutcome, Searcher
 from evoforge.search.rundir import RunDir
@@ -117,6 +117,14 @@ class Experiment(ABC):
         searcher = self.make_searcher()
         searcher.load_state_bytes(payload["searcher"])
         return searcher
+
+    def saved_searcher(self, run_dir: RunDir) -> Any:
+        """:meth:`load_searcher`, or None when the run has no checkpoint it can read (for views and inspect
+        output that say "nothing yet" instead of failing)."""
+        try:
+            return self.load_searcher(run_dir)
+        except CheckpointError:
+            return None
 
     def replay_run(self, run_dir: RunDir, options: ReplayOptions) -> list[str]:
         """``evoforge replay RUN``: lines to print. Default: the best genome (``options.genome``) played for

@@ -147,10 +147,7 @@ class EvoNormExperiment(Experiment):
         """The best layers as formulas, the final population's accuracy on every anchor architecture (table and
         bars), the rejection counts, and compare.json of scripts/evonorm_compare.py when it was run."""
         section = report.section("Layers")
-        try:
-            searcher = self.load_searcher(run_dir)
-        except CheckpointError:
-            searcher = None
+        searcher = self.saved_searcher(run_dir)
         if searcher is None or not searcher.history:
             section.note("no checkpoint with accepted layers yet")
             return

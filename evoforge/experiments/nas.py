@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from evoforge.errors import CheckpointError
 from evoforge.experiments.base import Experiment, InspectOptions
 from evoforge.experiments.config import BaseRunConfig, validate
 from evoforge.nas import proxies
@@ -434,10 +433,7 @@ class NASExperiment(Experiment):
     def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
         """The best cells as DAG diagrams and every scored cell's fitness in the order the search sampled it."""
         section = report.section("Architectures")
-        try:
-            searcher = self.load_searcher(run_dir)
-        except CheckpointError:
-            searcher = None
+        searcher = self.saved_searcher(run_dir)
         if searcher is None or not searcher.history:
             section.note("no checkpoint with scored cells yet")
             return
