@@ -1,4 +1,4 @@
-"""The ``evoforge`` command: run | resume | inspect | replay | report | ablate.
+"""The ``evoforge`` command: run | resume | inspect | attribute | replay | report | ablate.
 
 Exit codes: 0 done, 1 the search failed (too many failed evaluations, workers keep dying), 2 bad input
 (config, checkpoint, arguments), 128 + signal number when interrupted (after checkpointing).
@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--env", help="Hebbian runs: episode on another env id, e.g. a held-out morphology")
     inspect.add_argument("--seed", type=int, default=12345, help="Hebbian runs: seed of the inspected episode")
     inspect.add_argument("--perturb-at", type=int, help="Hebbian runs: step of the perturbation (default: mid-episode)")
+
+    attribute = sub.add_parser("attribute", help="play the best genome with parts of it taken away (Hebbian runs: "
+                               "does plasticity do the work?) and print the table of controls")
+    attribute.add_argument("run_dir", type=Path)
+    attribute.add_argument("--episodes", type=int, help="episodes per control (default: the config's, 20)")
+    attribute.add_argument("--seed", type=int, default=12345, help="seed of the episodes (as evoforge replay's)")
+    attribute.add_argument("--env", help="play on another env id, e.g. a held-out variant")
+    attribute.add_argument("--freeze-at", type=int, nargs="+", metavar="T", help="steps of the frozen_at_T controls")
 
     replay = sub.add_parser("replay", help="run a run's best genome and optionally record a video")
     replay.add_argument("run_dir", type=Path)
@@ -195,6 +203,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attribute(args: argparse.Namespace) -> int:
+    """``evoforge attribute RUN_DIR``: the run's kind's controls (its ``Experiment.attribute``)."""
+    from evoforge.experiments import AttributeOptions
+    from evoforge.search.rundir import RunDir
+
+    if args.episodes is not None and args.episodes < 2:
+        raise UserError(f"--episodes must be at least 2 (for an interval), got {args.episodes}")
+    if args.freeze_at is not None and min(args.freeze_at) < 1:
+        raise UserError(f"--freeze-at steps must be >= 1, got {args.freeze_at}")
+    run_dir = RunDir(args.run_dir).require()
+    experiment = _load_experiment(run_dir.config_path, [])
+    options = AttributeOptions(episodes=args.episodes, seed=args.seed, env_id=args.env,
+                               freeze_at=None if args.freeze_at is None else tuple(args.freeze_at))
+    for line in experiment.attribute(run_dir, options):
+        print(line)
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """``evoforge replay RUN_DIR``: what the run's kind replays (its ``Experiment.replay_run``): by default the
     best genome for some episodes, optionally as a video."""
@@ -241,8 +267,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return run_ablation_command(args)
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "inspect": cmd_inspect, "replay": cmd_replay,
-            "report": cmd_report, "ablate": cmd_ablate}
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "inspect": cmd_inspect, "attribute": cmd_attribute,
+            "replay": cmd_replay, "report": cmd_report, "ablate": cmd_ablate}
 
 
 def main(argv: list[str] | None = None) -> int:

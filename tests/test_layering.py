@@ -1,8 +1,8 @@
 """The architecture as a test: imports flow one way (DESIGN.md, README's layout).
 
 cli -> {report, ablation} -> experiments -> {search, policies, envs, nas, plasticity}; policies -> plasticity,
-envs; every package may import the engine's leaf modules ``evoforge.errors`` and ``evoforge.media``. Every import
-counts, including the ones inside functions (a lazy import is still a dependency); cycles are checked on the
+envs; every package may import the engine's leaf modules ``evoforge.errors``, ``evoforge.media`` and
+``evoforge.stats``. Every import counts, including the ones inside functions (a lazy import is still a dependency); cycles are checked on the
 package graph (every import) and on the module graph (imports that run when a module is imported).
 """
 
@@ -25,8 +25,8 @@ FORBIDDEN = (
     | {("envs", "search"), ("envs", "policies")}
     | {("plasticity", "policies")}
     | {(domain, upper) for domain in DOMAIN for upper in UPPER}
-    | {(package, "cli") for package in DOMAIN | UPPER | {"search", "errors", "media"} if package != "cli"}
-    | {(leaf, other) for leaf in ("errors", "media") for other in DOMAIN | UPPER | {"search"}}
+    | {(package, "cli") for package in DOMAIN | UPPER | {"search", "errors", "media", "stats"} if package != "cli"}
+    | {(leaf, other) for leaf in ("errors", "media", "stats") for other in DOMAIN | UPPER | {"search"}}
 )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from evoforge.ablation.spec import PlannedRun
-from evoforge.ablation.stats import Summary, summarise, welch_p
+from evoforge.stats import Summary, summarise, welch_p
 from evoforge.search.rundir import RunDir
 
 FINISHED = ("completed", "solved")

@@ -17,7 +17,9 @@ Optional capabilities, each with a default that does nothing or says the kind ha
 * :meth:`Experiment.replay_run` -- what ``evoforge replay RUN`` does (default: the best genome through ``replay``);
 * :meth:`Experiment.inspect` -- what ``evoforge inspect RUN`` prints and plots after the summary and the
   fitness curve;
-* :meth:`Experiment.report_sections` -- the kind's own sections of ``evoforge report RUN``.
+* :meth:`Experiment.report_sections` -- the kind's own sections of ``evoforge report RUN``;
+* :meth:`Experiment.attribute` -- ``evoforge attribute RUN``: controls that test what the evolved agent's
+  performance is owed to (Hebbian runs: plasticity attribution).
 """
 
 from __future__ import annotations
@@ -61,6 +63,16 @@ class ReplayOptions:
     grid: Path | None = None  # level generators: where the grid goes (default RUN/levels.png)
     agent: int | None = None  # POET: which agent (pair id)
     on: int | None = None  # POET: on which environment
+
+
+@dataclass(frozen=True)
+class AttributeOptions:
+    """The options of ``evoforge attribute``: episodes per control, their seed and env, the freeze steps."""
+
+    episodes: int | None = None  # None: the config's attribution.episodes
+    seed: int = REPLAY_SEED
+    env_id: str | None = None
+    freeze_at: tuple[int, ...] | None = None
 
 
 class Experiment(ABC):
@@ -149,6 +161,10 @@ class Experiment(ABC):
         """``evoforge inspect RUN``: lines to print after the summary and the fitness curve, writing any plots
         into the run directory (default: nothing more)."""
         return []
+
+    def attribute(self, run_dir: RunDir, options: AttributeOptions) -> list[str]:
+        """``evoforge attribute RUN``: lines to print (a table of controls). Default: this kind has none."""
+        raise UserError(f"experiment {self.config.experiment!r} has no attribution controls")
 
     def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
         """Add this kind's sections to ``report`` (an :class:`evoforge.report.page.Report`); with ``media``,

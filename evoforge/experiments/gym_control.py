@@ -1,9 +1,11 @@
-"""Neuroevolution of a static MLP on a gymnasium task with vector observations, by ES on the pool.
+"""Neuroevolution of a fixed-weight policy on a gymnasium task with vector observations, by ES on the pool.
 
-Config sections: ``env`` (id, episodes per evaluation, episode cap), ``policy`` (hidden sizes, activation,
+Config sections: ``env`` (id, episodes per evaluation, episode cap), ``policy`` (kind, hidden sizes, activation,
 initialisation) and ``search`` (:class:`~evoforge.search.es.ESSettings`). A genome is the flat weight vector
-of a :class:`~evoforge.policies.mlp.BatchedMLP`; its fitness is the mean undiscounted return over
-``env.episodes`` episodes, each reset with a seed derived from (run seed, generation, genome index, episode).
+of a :class:`~evoforge.policies.mlp.BatchedMLP` (``policy.kind: mlp``) or of a
+:class:`~evoforge.policies.recurrent.BatchedGRU` (``policy.kind: gru``, whose state starts at zero every
+episode); its fitness is the mean undiscounted return over ``env.episodes`` episodes, each reset with a seed
+derived from (run seed, generation, genome index, episode).
 
 Actions: argmax of the outputs for Discrete action spaces; tanh outputs rescaled to the bounds for Box.
 ``evoforge replay --seed S`` plays episode k from seed ``episode_seeds(S, n)[k]``, the episodes an evaluation
@@ -20,13 +22,14 @@ from typing import Any, Literal
 import gymnasium
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, FilePath, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, ValidationInfo, field_validator, model_validator
 
 from evoforge.envs import is_registered, make_env
 from evoforge.envs.rollout import BatchPolicy, RolloutResult, rollout_batch
 from evoforge.experiments.base import REPLAY_SEED, Experiment
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.policies.mlp import Activation, BatchedMLP
+from evoforge.policies.recurrent import BatchedGRU
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
 from evoforge.search.rundir import RunDir
@@ -69,28 +72,37 @@ class EnvSettings(BaseModel):
 
 
 class PolicySettings(BaseModel):
-    """The ``policy:`` section: the MLP's hidden widths, activation, bias, initial center and weight penalty."""
+    """The ``policy:`` section: the network kind, its hidden widths, activation, bias, initial center and weight
+    penalty. ``activation`` and ``bias`` apply to ``kind: mlp`` only (a GRU always has its gates' biases)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    hidden: list[int] = Field(default_factory=lambda: [64, 64], description="hidden layer widths")
-    activation: Activation = "tanh"
-    bias: bool = True
-    init: Literal["default", "zeros"] = Field("default", description="initial center: Linear-style uniform or zeros")
+    kind: Literal["mlp", "gru"] = Field(
+        "mlp", description="mlp: a feed-forward MLP; gru: one GRU layer of width hidden[0] and a linear readout; "
+        "its state starts at zero every episode and carries information across steps")
+    # validate_default: the default [64, 64] is checked against kind too (a gru takes one width).
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], validate_default=True,
+                              description="hidden layer widths (mlp); the state size, one entry (gru)")
+    activation: Activation = Field("tanh", description="hidden-layer nonlinearity (mlp only)")
+    bias: bool = Field(True, description="layers have biases (mlp only)")
+    init: Literal["default", "zeros"] = Field("default", description="initial center: torch-style uniform (Linear / "
+                                              "GRUCell init) or zeros")
     init_from: FilePath | None = Field(None, description="start the center from a saved genome (a run's best.pt)")
     weight_penalty: float = Field(0.0, ge=0, description="fitness -= penalty * mean(weights^2) (static baselines "
                                   "of Najarro & Risi 2020 use 0.01)")
 
     @field_validator("hidden")
     @classmethod
-    def _positive(cls, hidden: list[int]) -> list[int]:
+    def _positive(cls, hidden: list[int], info: ValidationInfo) -> list[int]:
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden sizes must be >= 1, got {hidden}")
+        if info.data.get("kind") == "gru" and len(hidden) != 1:
+            raise ValueError(f"a gru policy takes exactly one hidden width (its state size), got {hidden}")
         return hidden
 
 
 class GymControlConfig(BaseRunConfig):
-    """Config of ``experiment: gym_control``: ES on the weights of a batched MLP policy for gymnasium envs."""
+    """Config of ``experiment: gym_control``: ES on the weights of a batched MLP or GRU policy for gymnasium envs."""
 
     experiment: Literal["gym_control"]
     env: EnvSettings
@@ -144,9 +156,14 @@ class ActionMap:
         return outputs.astype(self.dtype, copy=False)
 
 
-def build_policy(env: gymnasium.Env, policy: PolicySettings) -> tuple[BatchedMLP, ActionMap]:
-    """The batched MLP for ``env``'s observation and action spaces, and the map from its outputs to actions."""
+def build_policy(env: gymnasium.Env, policy: PolicySettings) -> tuple[BatchedMLP | BatchedGRU, ActionMap]:
+    """The batched network of ``policy.kind`` (MLP or GRU) for ``env``'s observation and action spaces, and the
+    map from its outputs to actions."""
     action_map = ActionMap(env.action_space)
+    if policy.kind == "gru":
+        gru = BatchedGRU(_observation_size(env.observation_space), policy.hidden[0], action_map.size,
+                         output_activation=action_map.output_activation)
+        return gru, action_map
     mlp = BatchedMLP(
         sizes=(_observation_size(env.observation_space), *policy.hidden, action_map.size),
         activation=policy.activation,
@@ -245,18 +262,26 @@ class GymEpisodesEvaluator(Evaluator):
 
 
 class GymPolicyEvaluator(GymEpisodesEvaluator):
-    """Static MLP genomes: one batched forward per step over the live episodes of the chunk."""
+    """Fixed-weight genomes (an MLP, or a GRU with a state per episode): one batched forward per step over the
+    live episodes of the chunk."""
 
     def __init__(self, env: EnvSettings, policy: PolicySettings, render_mode: str | None = None) -> None:
         super().__init__(env, render_mode)
         self.policy_settings = policy
 
     def build(self, env: gymnasium.Env) -> None:
-        self.mlp, self.action_map = build_policy(env, self.policy_settings)
+        self.network, self.action_map = build_policy(env, self.policy_settings)
+
+    @property
+    def mlp(self) -> BatchedMLP | BatchedGRU:
+        """The network (:attr:`network`), by its older name."""
+        return self.network
 
     def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
+        if isinstance(self.network, BatchedGRU):
+            return self._recurrent_policy(self.network, genomes, len(seeds) * len(seeds[0]), len(seeds[0]))
         episodes = len(seeds[0])
-        layers = self.mlp.numpy_layers(genomes)
+        layers = self.network.numpy_layers(genomes)
         live_layers: dict[str, Any] = {"rows": None}
 
         def act(observations: np.ndarray, alive: list[int]) -> np.ndarray:
@@ -265,8 +290,28 @@ class GymPolicyEvaluator(GymEpisodesEvaluator):
                 owners = np.asarray(alive) // episodes
                 live_layers["rows"] = list(alive)
                 live_layers["layers"] = [(w[owners], None if b is None else b[owners]) for w, b in layers]
-            outputs = self.mlp.forward_numpy(live_layers["layers"], observations[:, None, :])
+            outputs = self.network.forward_numpy(live_layers["layers"], observations[:, None, :])
             return self.action_map(outputs[:, 0, :])
+
+        return act
+
+    def _recurrent_policy(self, gru: BatchedGRU, genomes: torch.Tensor, rows: int, episodes: int) -> BatchPolicy:
+        """A GRU policy for ``rows`` episodes (row i runs genome i // episodes), each with its own state, zero at
+        the start; a step advances the live rows' states only (those of ended episodes are kept, unused)."""
+        params = gru.numpy_params(genomes)
+        state = gru.initial_state(rows)
+        live: dict[str, Any] = {"rows": None}
+
+        def act(observations: np.ndarray, alive: list[int]) -> np.ndarray:
+            if live["rows"] != alive:
+                # Episodes ended: keep only the weights of the live rows, gathered once per change.
+                live["rows"] = list(alive)
+                live["index"] = np.asarray(alive, dtype=np.intp)
+                live["params"] = params.take(live["index"] // episodes)
+            index = live["index"]
+            h_new, outputs = gru.step(live["params"], state[index], observations)
+            state[index] = h_new
+            return self.action_map(outputs)
 
         return act
 
@@ -296,21 +341,22 @@ class GymControlExperiment(Experiment):
         return ESSearcher(self.config.search, self.center_init.clone(), seed=seed)
 
     def initial_center(self) -> torch.Tensor:
-        """The ES's starting weights: from ``policy.init_from``, zeros, or a seeded Linear-style initialisation."""
+        """The ES's starting weights: from ``policy.init_from``, zeros, or a seeded Linear-style (GRUCell-style
+        for a GRU) initialisation."""
         env = self.config.env
         probe = make_env(env.id, max_episode_steps=env.max_episode_steps, **env.kwargs)
-        mlp, _ = build_policy(probe, self.config.policy)
+        network, _ = build_policy(probe, self.config.policy)
         probe.close()
         policy = self.config.policy
         if policy.init_from is not None:
             genome = load_genome(policy.init_from)
-            if genome.numel() != mlp.num_params:
-                raise ValueError(f"policy.init_from: genome has {genome.numel()} parameters, the MLP needs "
-                                 f"{mlp.num_params}")
+            if genome.numel() != network.num_params:
+                raise ValueError(f"policy.init_from: genome has {genome.numel()} parameters, the "
+                                 f"{policy.kind.upper()} needs {network.num_params}")
             return genome.flatten().to(torch.float32)
         if policy.init == "zeros":
-            return torch.zeros(mlp.num_params)
-        return mlp.initial_genome(torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME)))
+            return torch.zeros(network.num_params)
+        return network.initial_genome(torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME)))
 
     def replay(
         self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None

@@ -7,7 +7,9 @@ the fitness.
 
 ``evoforge inspect`` draws the weights during one episode and the recovery from weights zeroed or re-randomised
 mid-episode (:mod:`evoforge.experiments.hebbian_inspect`); for the same ``--seed`` it plays episode 0 of
-``evoforge replay``. ``evoforge report`` shows the best agent, its video and both pictures.
+``evoforge replay``. ``evoforge attribute`` plays the plasticity attribution controls
+(:mod:`evoforge.experiments.hebbian_attribution`: is the agent's plasticity doing the work?); inspect prints
+their table too. ``evoforge report`` shows the best agent, its video, both pictures and the controls.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from typing import Any, Literal
 import gymnasium
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from evoforge.envs import make_env
 from evoforge.envs.rollout import BatchPolicy
 from evoforge.errors import UserError
-from evoforge.experiments.base import REPLAY_SEED, Experiment, InspectOptions
+from evoforge.experiments.base import REPLAY_SEED, AttributeOptions, Experiment, InspectOptions
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.experiments.gym_control import (
     ActionMap,
@@ -42,6 +44,7 @@ from evoforge.policies.conv import ConvFeatures
 from evoforge.policies.hebbian import HebbianMLP, WeightInit
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.rundir import RunDir
+from evoforge.search.run import RunOutcome
 from evoforge.search.seeds import EpisodeStream, RunStream, derive_seed, run_seed
 
 
@@ -65,6 +68,19 @@ class HebbianNetworkSettings(BaseModel):
     coefficient_penalty: float = Field(0.01, ge=0, description="fitness -= penalty * mean(coefficients^2)")
 
 
+class AttributionSettings(BaseModel):
+    """The ``attribution:`` section of a Hebbian config (also the defaults of ``evoforge attribute``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    episodes: int = Field(20, ge=2, description="episodes per control (the same seeds for every control)")
+    freeze_at: list[PositiveInt] = Field(default_factory=lambda: [1, 10, 100], description="steps T of frozen_at_T")
+    fixed_point_steps: int | None = Field(None, ge=1, description="steps of constant drift for fixed_point "
+                                          "(default: 1000 with normalisation, converged; 100 without)")
+    after_run: bool = Field(False, description="run the controls when the search ends; their means go to "
+                            "summary.json as attribution_<control> (for ablations over seeds)")
+
+
 class HebbianConfig(BaseRunConfig):
     """Config of ``experiment: hebbian``: ES on plasticity rules (Najarro & Risi 2020) for gymnasium envs."""
 
@@ -73,6 +89,7 @@ class HebbianConfig(BaseRunConfig):
     network: HebbianNetworkSettings = HebbianNetworkSettings()
     search: ESSettings = ESSettings()
     stop_fitness: float | Literal["env"] | None = None
+    attribution: AttributionSettings = AttributionSettings()
 
 
 class CarRacingActionMap:
@@ -197,9 +214,47 @@ class HebbianExperiment(Experiment):
                                       options.perturb_at)
         except ValueError as exc:
             raise UserError(str(exc).splitlines()[0]) from None
-        return [*(f"episode return, {label}: {value:.2f}" for label, value in returns.items()),
-                f"weights during the episode -> {run_dir.artifact(WEIGHTS_PLOT)}",
-                f"perturbation replay -> {run_dir.artifact(PERTURBATION_PLOT)}"]
+        lines = [*(f"episode return, {label}: {value:.2f}" for label, value in returns.items()),
+                 f"weights during the episode -> {run_dir.artifact(WEIGHTS_PLOT)}",
+                 f"perturbation replay -> {run_dir.artifact(PERTURBATION_PLOT)}"]
+        return lines + self.attribute(run_dir, AttributeOptions(seed=options.seed, env_id=options.env_id))
+
+    def attribution_settings(self, options: AttributeOptions) -> AttributionSettings:
+        """The config's ``attribution`` section with the command line's choices applied."""
+        settings = self.config.attribution
+        changes = {key: value for key, value in
+                   (("episodes", options.episodes), ("freeze_at", options.freeze_at)) if value is not None}
+        return settings.model_copy(update=changes) if changes else settings
+
+    def attribute(self, run_dir: RunDir, options: AttributeOptions) -> list[str]:
+        """The plasticity attribution table of the best genome (:mod:`evoforge.experiments.hebbian_attribution`),
+        also written to RUN/attribution.json."""
+        from evoforge.experiments.hebbian_attribution import ATTRIBUTION_FILE, attribute
+        from evoforge.search.storage import write_json
+
+        best = run_dir.read_best(prefer="center")
+        if best is None:
+            return [f"no {RunDir.BEST} yet: no genome to attribute"]
+        try:
+            result = attribute(self, flat_genome(best.genome), options.seed, self.attribution_settings(options),
+                               options.env_id)
+        except ValueError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+        path = run_dir.artifact(ATTRIBUTION_FILE)
+        write_json(path, result.to_json())
+        return [*result.lines(), f"attribution table -> {path}"]
+
+    def final_summary(self, outcome: RunOutcome) -> dict[str, Any]:
+        """With ``attribution.after_run``: the controls' mean returns for the best centre (or sample), as
+        ``attribution_<control>`` (so an ablation collects them over seeds)."""
+        if not self.config.attribution.after_run:
+            return {}
+        from evoforge.experiments.hebbian_attribution import attribute
+
+        genome = outcome.best_center if outcome.best_center is not None else outcome.best_genome
+        if genome is None:
+            return {}
+        return attribute(self, flat_genome(genome), REPLAY_SEED).summary_fields()
 
     def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
         """The best agent (table, histogram of its coefficients, one episode's video) and, with ``media``, the
@@ -219,3 +274,14 @@ class HebbianExperiment(Experiment):
             weights.figure(Path(tmp) / PERTURBATION_PLOT, "All plastic weights zeroed or re-randomised "
                            "mid-episode: the rules rebuild a working network from there.")
             weights.table(["episode", "return"], list(totals.items()))
+        from evoforge.experiments.hebbian_attribution import attribute
+
+        result = attribute(self, genome, REPLAY_SEED)
+        section = report.section("Plasticity attribution")
+        section.text(f"Does plasticity do the work? The best genome's {result.episodes} episodes (seed "
+                     f"{REPLAY_SEED}) played with one thing taken away each (docs/hebbian.md, Attribution). "
+                     f"Reading: {result.verdict()}. Share of sum |dw| from activity terms: "
+                     f"{np.nanmean(result.activity_share):.3f}; cosine of the final weights with eta D: "
+                     f"{np.nanmean(result.cosine_with_constant):.3f}.")
+        header, rows = result.table()
+        section.table(header, rows)

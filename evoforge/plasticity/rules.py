@@ -139,6 +139,19 @@ def hebbian_delta(pre: np.ndarray, post: np.ndarray, rule: FoldedRule) -> np.nda
     return delta
 
 
+def split_delta(pre: np.ndarray, post: np.ndarray, rule: FoldedRule) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hebbian_delta` in its two parts: the activity-driven ``eta (A o_i o_j + B o_i + C o_j)`` and the
+    constant ``eta D`` (+ ``D_out``), each (G, E, n_in, n_out); their sum is the update. Used to measure how
+    much of a rule's weight change the activities cause (:mod:`evoforge.plasticity.attribution`)."""
+    activity = np.einsum("gei,gej,gij->geij", pre, post, rule.ab, optimize=False)
+    if rule.bb is not None:
+        activity += pre[..., :, None] * rule.bb[:, None]
+    if rule.cb is not None:
+        activity += post[..., None, :] * rule.cb[:, None]
+    constant = np.zeros_like(activity) if rule.db is None else np.broadcast_to(rule.db[:, None], activity.shape)
+    return activity, constant
+
+
 def apply_hebbian_update(
     weights: np.ndarray, pre: np.ndarray, post: np.ndarray, rule: FoldedRule, scratch: np.ndarray
 ) -> np.ndarray:

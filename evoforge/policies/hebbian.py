@@ -163,6 +163,13 @@ class HebbianMLP:
 
     def step(self, state: HebbianState, observations: np.ndarray) -> np.ndarray:
         """Act on (G, E, *obs_shape) observations, then apply every layer's Hebbian update; returns (G, E, n_act)."""
+        activities = self.forward(state, observations)
+        self.update(state, activities)
+        return activities[-1]
+
+    def forward(self, state: HebbianState, observations: np.ndarray) -> list[np.ndarray]:
+        """The activities of every layer for (G, E, *obs_shape) observations, input first, output last; the
+        weights are not changed (:meth:`update` does that)."""
         if self.conv is not None:
             observations = self.conv.features(state.conv_weights, observations)
         activity = observations.astype(self.dtype, copy=False)
@@ -172,7 +179,21 @@ class HebbianMLP:
             pre = np.matmul(activity[:, :, None, :], weights)[:, :, 0, :]
             activity = (_ACTIVATIONS[self.output_activation] if layer == last else np.tanh)(pre)
             activities.append(activity)
+        return activities
+
+    def update(self, state: HebbianState, activities: Sequence[np.ndarray]) -> None:
+        """Every layer's Hebbian update from the layers' ``activities`` (as :meth:`forward` returns them), then
+        the normalisation."""
         for layer, weights in enumerate(state.weights):
             apply_hebbian_update(weights, activities[layer], activities[layer + 1], state.rules[layer], state.scratch[layer])
             normalise(weights, self.normalisation)
-        return activity
+
+    def coefficient_columns(self) -> list[tuple[slice, int]]:
+        """Per plastic layer, the genome slice of its coefficients and the rule's column count: the slice
+        reshaped to (-1, columns) has one rule per row, column c the rule's term c (RULES[rule])."""
+        columns, offset, found = RULES[self.rule].columns, 0, []
+        for n_in, n_out in self.layer_shapes:
+            size = coefficient_count(self.rule, n_in, n_out, self.sharing, self.shared_rules)
+            found.append((slice(offset, offset + size), columns))
+            offset += size
+        return found

@@ -1,7 +1,7 @@
 """The report of an ablation directory (``evoforge ablate``'s output): its statistics, plots and runs on one page.
 
 Reads what the ablation wrote (plan.json, spec.yaml, results.csv, results.png, curves.png) and recomputes the
-per-variant statistics from results.csv with :mod:`evoforge.ablation.stats`, so the page and results.md agree.
+per-variant statistics from results.csv with :mod:`evoforge.stats`, so the page and results.md agree.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def build_ablation_report(out: Path) -> Report:
     ValueError when its files cannot be read.
     """
     from evoforge.ablation.results import metric_source
-    from evoforge.ablation.stats import summarise, welch_p
+    from evoforge.stats import summarise, welch_p
 
     out = Path(out)
     try:

@@ -34,6 +34,7 @@ class EpisodeStream(IntEnum):
 
     WEIGHTS = 1  # a Hebbian network's random initial weights
     PERTURBATION = 2  # re-randomised weights of the perturbation replay
+    SHUFFLE = 3  # the step order of the attribution's shuffled-activity control
 
 
 def derive_seed(*coordinates: int) -> int:

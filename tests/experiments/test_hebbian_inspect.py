@@ -65,8 +65,11 @@ def test_inspect_of_a_run_prints_the_returns_and_the_plots_and_refuses_bad_input
     assert lines[0] == f"episode return, unperturbed: {plain:.2f}"
     assert [line.split(":")[0] for line in lines[1:3]] == ["episode return, weights zeroed",
                                                            "episode return, weights re-randomised"]
-    assert lines[3:] == [f"weights during the episode -> {tmp_path / 'weights.png'}",
-                         f"perturbation replay -> {tmp_path / 'perturbation.png'}"]
+    assert lines[3:5] == [f"weights during the episode -> {tmp_path / 'weights.png'}",
+                          f"perturbation replay -> {tmp_path / 'perturbation.png'}"]
+    # then the plasticity attribution table of the same seed (tests/experiments/test_hebbian_attribution.py)
+    assert lines[5].startswith("plasticity attribution on Pendulum-v1: 20 episodes per control (seed 7)")
+    assert lines[-1] == f"attribution table -> {tmp_path / 'attribution.json'}"
     assert (tmp_path / "weights.png").is_file() and (tmp_path / "perturbation.png").is_file()
     with pytest.raises(UserError, match="^--env: unknown gymnasium env id 'Pendulum-v9'$"):
         experiment.inspect(run_dir, InspectOptions(env_id="Pendulum-v9"))

@@ -1,5 +1,6 @@
-"""Statistics of an ablation table: mean, sample standard deviation, Student-t confidence interval of the mean,
-and Welch's t-test between two variants."""
+"""Statistics shared by ablations, attribution tables and reports (a leaf module: it imports no evoforge
+package): mean, sample standard deviation, Student-t confidence interval of the mean, and Welch's t-test
+between two variants."""
 
 from __future__ import annotations
 
