@@ -136,6 +136,24 @@ def test_the_gradient_on_a_hand_computed_case():
     assert after.updates == 1 and state.updates == 0  # tell returns a new state
 
 
+def test_the_hebbian_reference_gradient_standardises_the_ranks_and_divides_by_the_population():
+    """Najarro & Risi's ES: F = (r - mean r) / std r for the centred ranks r, g = sum_i F_i eps_i / (N sigma) over
+    all N rows with eps_2k = z_k, eps_2k+1 = -z_k -- computed here row by row, as their loop does."""
+    noise = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    fitness = torch.tensor([3.0, 1.0, 0.0, 4.0])
+    ranks = torch.tensor([1 / 6, -1 / 6, -0.5, 0.5])
+    shaped = (ranks - ranks.mean()) / ranks.std(unbiased=False)
+    eps = torch.stack([noise[0], -noise[0], noise[1], -noise[1]])
+    expected = sum(f * e for f, e in zip(shaped, eps)) / (4 * 0.5)
+    torch.testing.assert_close(gradient(noise, fitness, 0.5, "hebbian_reference"), expected)
+    # half the pairs estimate, over the ranks' standard deviation
+    torch.testing.assert_close(expected, gradient(noise, fitness, 0.5) / 2 / ranks.std(unbiased=False))
+    with pytest.raises(ValueError, match="gradient must be"):
+        OpenAIESParams(popsize=4, gradient="other")
+    with pytest.raises(ValueError, match="gradient only appl"):
+        ESSettings(algorithm="pgpe", gradient="hebbian_reference")
+
+
 def test_centred_ranks_span_half_a_unit_each_way_and_ties_share_their_rank():
     ranks = centered_ranks(torch.tensor([5.0, -2.0, 7.0, 0.0, 1.0]))
     assert ranks.min() == -0.5 and ranks.max() == 0.5

@@ -54,19 +54,22 @@ class PointNavigation(gymnasium.Env):
 
     When ``|g - p| < 0.15`` the goal counts as reached (``info["goals"]`` counts them) and the next goal is
     drawn uniformly on the circle of radius 1 around the current position; reaching a goal is worth about
-    10 * 0.85 = 8.5. The observation is ``[g - p, 10 v]`` (float32, clipped into [-10, 10]); nothing ever
+    10 * 0.85 = 8.5. The observation is ``[g - p, 10 v]`` (float32, clipped into [-10, 10]), or ``g - p`` alone
+    with ``observe_velocity=False`` (the remapped family: with the velocity in view a memoryless network can
+    exploit the velocity feedback and serve both M and -M, measured in docs/hebbian.md); nothing ever
     terminates, the 200-step limit comes from registration. ``render_mode="rgb_array"`` draws a 128x128
     frame centred on the agent (blue), with the goal (red) and its tolerance disc.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
-    def __init__(self, render_mode: str | None = None):
+    def __init__(self, render_mode: str | None = None, observe_velocity: bool = True):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"PointNavigation: unsupported render_mode {render_mode!r}")
         self.render_mode = render_mode
+        self.observe_velocity = observe_velocity
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, (4,), np.float32)
+        self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, (4 if observe_velocity else 2,), np.float32)
         self.position = np.zeros(2)
         self.velocity = np.zeros(2)
         self.goal = np.array([GOAL_RADIUS, 0.0])  # render() before reset() still draws something
@@ -77,7 +80,8 @@ class PointNavigation(gymnasium.Env):
         return centre + GOAL_RADIUS * np.array([np.cos(angle), np.sin(angle)])
 
     def _obs(self) -> np.ndarray:
-        obs = np.concatenate([self.goal - self.position, VELOCITY_OBS_SCALE * self.velocity])
+        parts = [self.goal - self.position] + ([VELOCITY_OBS_SCALE * self.velocity] if self.observe_velocity else [])
+        obs = np.concatenate(parts)
         return np.clip(obs, -OBS_BOUND, OBS_BOUND).astype(np.float32)
 
     def _info(self) -> dict[str, Any]:
@@ -196,20 +200,29 @@ def split_variants(n: int) -> tuple[list[int], list[int]]:
     return ([i for i in range(count) if not is_held_out(i)], [i for i in range(count) if is_held_out(i)])
 
 
-VARIANT_SETS = ("train", "held_out", "all")
+VARIANT_SETS = ("train", "held_out", "all", "flip")
+
+
+def negation_index(n: int) -> int:
+    """Index of ``-I`` among :func:`signed_permutations` ``(n)`` (4 for n = 2): the block whose Gray code has
+    every sign bit set, identity permutation."""
+    block = next(b for b in range(2 ** n) if b ^ (b >> 1) == 2 ** n - 1)
+    return block * math.factorial(n)
 
 
 def _set_size(variants: str, count: int) -> int:
     held = count // 4  # indices 3, 7, 11, ... below count
-    return {"train": count - held, "held_out": held, "all": count}[variants]
+    return {"train": count - held, "held_out": held, "all": count, "flip": 2}[variants]
 
 
-def _index_of(variants: str, position: int) -> int:
+def _index_of(variants: str, position: int, n: int) -> int:
     """Variant index of the ``position``-th member of a set (no list: n = 8 has 10 million variants)."""
     if variants == "held_out":
         return 4 * position + 3
     if variants == "train":
         return 4 * (position // 3) + position % 3
+    if variants == "flip":
+        return 0 if position == 0 else negation_index(n)
     return position
 
 
@@ -218,10 +231,14 @@ def _position_of(variants: str, index: int) -> int:
         return (index - 3) // 4
     if variants == "train":
         return 3 * (index // 4) + index % 4
+    if variants == "flip":
+        return 0 if index == 0 else 1
     return index
 
 
-def _in_set(variants: str, index: int) -> bool:
+def _in_set(variants: str, index: int, n: int) -> bool:
+    if variants == "flip":
+        return index in (0, negation_index(n))
     return variants == "all" or (variants == "held_out") == is_held_out(index)
 
 
@@ -250,7 +267,8 @@ class ActionRemap(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
     """Hide a signed permutation ``M`` of the action dimensions: the inner env receives ``M a``.
 
     At every reset ``M`` is drawn uniformly from a set of :func:`signed_permutations` ``(n)``: ``"train"``,
-    ``"held_out"`` (see :func:`split_variants`) or ``"all"``; ``reset(options={"variant": i})`` forces variant
+    ``"held_out"`` (see :func:`split_variants`), ``"all"`` or ``"flip"`` (``I`` and ``-I`` only: the
+    smallest family no memoryless policy solves); ``reset(options={"variant": i})`` forces variant
     ``i`` (it must belong to the set). With ``switch_at=(lo, hi)`` a step ``T`` is drawn uniformly in
     ``[lo, hi)`` and from the ``T``-th step on (0-based, the step whose ``info["switched"]`` is True) ``M`` is
     re-drawn from the same set, excluding the current map -- a mid-episode change the policy must detect
@@ -286,7 +304,7 @@ class ActionRemap(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
         self._rng: np.random.Generator | None = None
         self._t = 0
         self.switch_step: int | None = None
-        self._set_variant(_index_of(variants, 0))
+        self._set_variant(_index_of(variants, 0, self.n))
 
     def _set_variant(self, index: int) -> None:
         self.variant = index
@@ -303,8 +321,8 @@ class ActionRemap(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
         obs, info = self.env.reset(seed=seed, options=options or None)
         self._rng = _episode_rng(seed, _REMAP_STREAM, self._rng)
         if forced is None:
-            self._set_variant(_index_of(self.variants, int(self._rng.integers(self._size))))
-        elif not (0 <= int(forced) < self._count and _in_set(self.variants, int(forced))):
+            self._set_variant(_index_of(self.variants, int(self._rng.integers(self._size)), self.n))
+        elif not (0 <= int(forced) < self._count and _in_set(self.variants, int(forced), self.n)):
             raise ValueError(f"ActionRemap: variant {forced} is not in the {self.variants!r} set")
         else:
             self._set_variant(int(forced))
@@ -319,7 +337,7 @@ class ActionRemap(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
             # Uniform over the set minus the current map: draw among size - 1 positions, skip the current one.
             current = _position_of(self.variants, self.variant)
             position = int(self._rng.integers(self._size - 1))
-            self._set_variant(_index_of(self.variants, position + (position >= current)))
+            self._set_variant(_index_of(self.variants, position + (position >= current), self.n))
         a = np.asarray(action)
         # (M a)_i = s_i a_pi(i): exact (no rounding), and in the inner space's dtype.
         remapped = (self._signs * a[self._perm]).astype(self.env.action_space.dtype)
@@ -328,15 +346,17 @@ class ActionRemap(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
         return obs, reward, terminated, truncated, self._info(info, switched)
 
 
-def make_point_navigation(render_mode: str | None = None) -> PointNavigation:
+def make_point_navigation(render_mode: str | None = None, observe_velocity: bool = True) -> PointNavigation:
     """Entry point of ``evoforge/PointNavigation-v0``."""
-    return PointNavigation(render_mode=render_mode)
+    return PointNavigation(render_mode=render_mode, observe_velocity=observe_velocity)
 
 
 def make_remapped_navigation(variants: str = "train", switch_at: tuple[int, int] | None = None,
-                             render_mode: str | None = None) -> ActionRemap:
-    """Entry point of ``evoforge/RemappedNavigation*-v0``: :class:`ActionRemap` around :class:`PointNavigation`."""
-    return ActionRemap(PointNavigation(render_mode=render_mode), variants=variants, switch_at=switch_at)
+                             render_mode: str | None = None, observe_velocity: bool = False) -> ActionRemap:
+    """Entry point of ``evoforge/RemappedNavigation*-v0``: :class:`ActionRemap` around :class:`PointNavigation`,
+    which by default observes only ``g - p`` (no velocity)."""
+    return ActionRemap(PointNavigation(render_mode=render_mode, observe_velocity=observe_velocity),
+                       variants=variants, switch_at=switch_at)
 
 
 # --- leg failure of the quadruped ----------------------------------------------------------------------

@@ -59,8 +59,10 @@ class HebbianNetworkSettings(BaseModel):
         "default", description="default: argmax / outputs scaled to the bounds; car_racing: tanh, sigmoid, sigmoid"
     )
     rule: RuleName = "ABCD_lr"
-    sharing: Sharing = Field("synapse", description="one rule per synapse, post_neuron, layer, or modulo")
-    shared_rules: int = Field(128, ge=1, description="rules cycled over synapses when sharing=modulo")
+    sharing: Sharing = Field("synapse", description="one rule per synapse, post_neuron, layer, layer_modulo "
+                            "(R rules per layer) or global_modulo (one table of R rules for the network)")
+    shared_rules: int = Field(128, ge=1, description="R: rules cycled over synapses when sharing is layer_modulo "
+                              "or global_modulo")
     init: WeightInit = Field("uniform", description="initial weights each episode; coevolve = evolved")
     normalisation: Normalisation = "none"
     output_activation: Literal["tanh", "linear"] = "tanh"

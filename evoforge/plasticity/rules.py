@@ -17,9 +17,11 @@ ABCD_lr is [A, B, C, eta, D] -- eta is column 3 and D column 4.
 
 Layouts. Weights of a layer are stored input-major as (n_in, n_out), so ``x @ W`` is the forward pass and the
 synapse (i, j) is ``W[i, j]``; coefficients are (n_in, n_out, k) per synapse, matching the reference's row
-index ``n_out * i + j``. Coarser sharing (one rule per postsynaptic neuron, one rule for the layer, or R rules
-cycled over the synapses as in the reference's ``shared-rules`` branch) expands to the same layout with
-:func:`expand_coefficients`, so the update kernel is the same for all.
+index ``n_out * i + j``. Coarser sharing expands to the same layout, so the update kernel is the same for all:
+one rule per postsynaptic neuron, one rule for the layer, ``layer_modulo`` (each layer its own table of R
+rules, synapse s of the layer gets rule s mod R; :func:`expand_coefficients`) and ``global_modulo`` (the
+reference's ``shared-rules`` branch: one table of R rules for the whole network, the synapse with network-wide
+index s -- layers in order, ``n_out * i + j`` inside a layer -- gets rule s mod R; :func:`expand_global_table`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 RuleName = Literal[
     "A", "AD", "AD_lr", "ABC", "ABC_lr", "ABCD", "ABCD_lr", "ABCD_lr_D_out", "ABCD_lr_D_in_and_out"
 ]
-Sharing = Literal["synapse", "post_neuron", "layer", "modulo"]
+Sharing = Literal["synapse", "post_neuron", "layer", "layer_modulo", "global_modulo"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,11 @@ RULES: dict[str, RuleSpec] = {
 
 
 def coefficient_count(rule: str, n_in: int, n_out: int, sharing: Sharing = "synapse", rules: int = 128) -> int:
-    """Evolved coefficients of one layer under ``sharing``."""
-    groups = {"synapse": n_in * n_out, "post_neuron": n_out, "layer": 1, "modulo": min(rules, n_in * n_out)}
+    """Evolved coefficients of one layer under ``sharing`` (not for ``global_modulo``, whose one table belongs
+    to the whole network: ``global_table_size``)."""
+    if sharing == "global_modulo":
+        raise ValueError("global_modulo shares one table over all layers: use global_table_size")
+    groups = {"synapse": n_in * n_out, "post_neuron": n_out, "layer": 1, "layer_modulo": min(rules, n_in * n_out)}
     return groups[sharing] * RULES[rule].columns
 
 
@@ -72,7 +77,7 @@ def expand_coefficients(
 ) -> np.ndarray:
     """(G, coefficient_count) genome slices -> (G, n_in, n_out, k) per-synapse coefficients.
 
-    ``modulo`` gives synapse s = n_out * i + j the rule s mod R (Najarro & Risi, ``shared-rules`` branch).
+    ``layer_modulo`` gives synapse s = n_out * i + j of the layer the rule s mod R of the layer's own table.
     """
     k = RULES[rule].columns
     count = flat.shape[0]
@@ -82,11 +87,24 @@ def expand_coefficients(
         return np.broadcast_to(flat.reshape(count, 1, n_out, k), (count, n_in, n_out, k))
     if sharing == "layer":
         return np.broadcast_to(flat.reshape(count, 1, 1, k), (count, n_in, n_out, k))
-    if sharing == "modulo":
+    if sharing == "layer_modulo":
         table = flat.reshape(count, min(rules, n_in * n_out), k)
         index = np.arange(n_in * n_out) % table.shape[1]
         return table[:, index].reshape(count, n_in, n_out, k)
     raise ValueError(f"unknown sharing {sharing!r}")
+
+
+def global_table_size(rule: str, layer_shapes: list[tuple[int, int]], rules: int) -> int:
+    """Coefficients of ``global_modulo``'s one table: min(R, synapses of the network) rules x the rule's columns."""
+    return min(rules, sum(i * o for i, o in layer_shapes)) * RULES[rule].columns
+
+
+def expand_global_table(table: np.ndarray, offset: int, n_in: int, n_out: int) -> np.ndarray:
+    """(G, R, k) network-wide rule table -> one layer's (G, n_in, n_out, k) coefficients, for the layer whose
+    first synapse has network-wide index ``offset``: synapse (i, j) gets rule (offset + n_out i + j) mod R
+    (Najarro & Risi's ``shared-rules`` branch, ``--number_rules``)."""
+    index = (offset + np.arange(n_in * n_out)) % table.shape[1]
+    return table[:, index].reshape(table.shape[0], n_in, n_out, table.shape[2])
 
 
 @dataclass(frozen=True)

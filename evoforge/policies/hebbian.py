@@ -34,7 +34,9 @@ from evoforge.plasticity.rules import (
     apply_hebbian_update,
     coefficient_count,
     expand_coefficients,
+    expand_global_table,
     fold_rule,
+    global_table_size,
     normalise,
 )
 from evoforge.policies.conv import ConvFeatures
@@ -109,6 +111,8 @@ class HebbianMLP:
     @property
     def num_coefficients(self) -> int:
         """Number of rule coefficients over all layers, for the rule and sharing chosen."""
+        if self.sharing == "global_modulo":
+            return global_table_size(self.rule, self.layer_shapes, self.shared_rules)
         return sum(coefficient_count(self.rule, i, o, self.sharing, self.shared_rules) for i, o in self.layer_shapes)
 
     @property
@@ -136,7 +140,14 @@ class HebbianMLP:
             raise ValueError(f"expected genomes of shape (G, {self.num_params}), got {genomes.shape}")
         count, episodes = genomes.shape[0], len(episode_seeds[0])
         rules, offset = [], 0
-        for n_in, n_out in self.layer_shapes:
+        if self.sharing == "global_modulo":
+            offset = self.num_coefficients
+            table = genomes[:, :offset].reshape(count, -1, RULES[self.rule].columns)
+            synapse = 0
+            for n_in, n_out in self.layer_shapes:
+                rules.append(fold_rule(expand_global_table(table, synapse, n_in, n_out), self.rule))
+                synapse += n_in * n_out
+        for n_in, n_out in self.layer_shapes if self.sharing != "global_modulo" else ():
             size = coefficient_count(self.rule, n_in, n_out, self.sharing, self.shared_rules)
             flat = genomes[:, offset : offset + size]
             offset += size
@@ -190,8 +201,11 @@ class HebbianMLP:
 
     def coefficient_columns(self) -> list[tuple[slice, int]]:
         """Per plastic layer, the genome slice of its coefficients and the rule's column count: the slice
-        reshaped to (-1, columns) has one rule per row, column c the rule's term c (RULES[rule])."""
+        reshaped to (-1, columns) has one rule per row, column c the rule's term c (RULES[rule]). With
+        ``global_modulo`` one slice, the table all layers share."""
         columns, offset, found = RULES[self.rule].columns, 0, []
+        if self.sharing == "global_modulo":  # one table for every layer
+            return [(slice(0, self.num_coefficients), columns)]
         for n_in, n_out in self.layer_shapes:
             size = coefficient_count(self.rule, n_in, n_out, self.sharing, self.shared_rules)
             found.append((slice(offset, offset + size), columns))

@@ -33,7 +33,8 @@ class AgentSettings(BaseModel):
     hidden: list[int] = Field(default_factory=lambda: [40, 40])
     max_episode_steps: int = Field(2000, ge=1, description="the reference's cap, in training and evaluation")
     rule: RuleName = Field("ABCD_lr", description="hebbian: the rule family")
-    sharing: Sharing = Field("synapse", description="hebbian: one rule per synapse, post_neuron, layer or modulo")
+    sharing: Sharing = Field("synapse", description="hebbian: one rule per synapse, post_neuron, layer, "
+                             "layer_modulo or global_modulo")
     init: WeightInit = Field("uniform", description="hebbian: initial weights, drawn from the terrain seed")
 
 

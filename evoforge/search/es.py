@@ -50,7 +50,7 @@ _CURRENT_EVALUATOR: contextvars.ContextVar[PopulationEvaluator | None] = context
     "evoforge_population_evaluator", default=None)
 
 # Options only openai_es implements, with their neutral values.
-OPENAI_ES_ONLY = {"weight_decay": 0.0, "sigma_decay": 1.0, "lr_decay": 1.0, "lr_min": 0.0}
+OPENAI_ES_ONLY = {"weight_decay": 0.0, "sigma_decay": 1.0, "lr_decay": 1.0, "lr_min": 0.0, "gradient": "pairs"}
 
 
 def fitness_for_ranking(evaluations: list[Evaluation]) -> torch.Tensor:
@@ -81,6 +81,9 @@ class ESSettings(BaseModel):
     stdev_learning_rate: float = Field(0.1, ge=0, description="pgpe / snes / xnes: sigma learning rate")
     weight_decay: float = Field(0.0, ge=0, description="openai_es: L2 coefficient on the center (paper's units)")
     optimizer: Literal["adam", "clipup", "sgd"] = "adam"
+    gradient: Literal["pairs", "hebbian_reference"] = Field(
+        "pairs", description="openai_es: the gradient estimate's convention; hebbian_reference = Najarro & Risi's "
+        "code (standardised centred ranks, sum over the population / (popsize sigma))")
     parenthood_ratio: float = Field(0.25, gt=0, le=1, description="cem: share of the population kept as elite")
 
     @model_validator(mode="after")
@@ -148,7 +151,7 @@ def openai_es_params(settings: ESSettings) -> OpenAIESParams:
     return OpenAIESParams(popsize=settings.popsize, learning_rate=settings.learning_rate, sigma=settings.sigma,
                           optimizer=settings.optimizer, weight_decay=settings.weight_decay,
                           sigma_decay=settings.sigma_decay, sigma_min=settings.sigma_min,
-                          lr_decay=settings.lr_decay, lr_min=settings.lr_min)
+                          lr_decay=settings.lr_decay, lr_min=settings.lr_min, gradient=settings.gradient)
 
 
 def _evotorch_step(algorithm: Any, population_evaluator: PopulationEvaluator) -> None:

@@ -9,6 +9,9 @@ One update from center mu with noise scale sigma, over n mirrored pairs (popsize
   (rank 0 = worst; ties share their mean rank), so the update ignores the fitness scale and outliers;
 * estimate the gradient of E[F(mu + sigma z)] in the paper's units,
   ``g = sum_k (F+_k - F-_k) z_k / (n sigma)``, and add L2 weight decay: ascent direction ``d = g - wd * mu``;
+  ``gradient="hebbian_reference"`` uses the convention of Najarro & Risi's code instead: the centred ranks
+  standardised to zero mean and unit variance, ``g = sum_i F_i eps_i / (N sigma)`` over all N = 2n rows
+  (``eps_2k = z_k``, ``eps_2k+1 = -z_k``), i.e. half the estimate above divided by the ranks' std;
 * ascend ``d`` with Adam (Kingma & Ba 2015, with their defaults beta1 0.9, beta2 0.999, eps 1e-8)
   or SGD (optionally with momentum), then decay the step size and sigma geometrically:
   ``lr <- max(lr * lr_decay, lr_min)``, ``sigma <- max(sigma * sigma_decay, sigma_min)``.
@@ -39,6 +42,7 @@ class OpenAIESParams:
     lr_decay: float = 1.0
     lr_min: float = 0.0
     momentum: float = 0.0  # sgd only: m <- momentum * m + (1 - momentum) * d, as the reference's SGD
+    gradient: Literal["pairs", "hebbian_reference"] = "pairs"  # the estimate's convention (module docstring)
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -48,6 +52,8 @@ class OpenAIESParams:
             raise ValueError(f"popsize must be even and >= 2 for mirrored sampling, got {self.popsize}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"OpenAI-ES optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.gradient not in ("pairs", "hebbian_reference"):
+            raise ValueError(f"OpenAI-ES gradient must be 'pairs' or 'hebbian_reference', got {self.gradient!r}")
 
 
 @dataclass(frozen=True)
@@ -75,11 +81,17 @@ def centered_ranks(fitness: torch.Tensor) -> torch.Tensor:
     return mean_rank[inverse] / (fitness.numel() - 1) - 0.5
 
 
-def gradient(noise: torch.Tensor, fitness: torch.Tensor, sigma: float) -> torch.Tensor:
+def gradient(noise: torch.Tensor, fitness: torch.Tensor, sigma: float, convention: str = "pairs") -> torch.Tensor:
     """``g = sum_k (F+_k - F-_k) z_k / (n sigma)`` with F the centred ranks of the mirrored population's
-    ``fitness`` (rows 2k: +sigma z_k, 2k+1: -sigma z_k) and ``noise`` the (n, d) unit noise z."""
+    ``fitness`` (rows 2k: +sigma z_k, 2k+1: -sigma z_k) and ``noise`` the (n, d) unit noise z; with
+    ``convention="hebbian_reference"``, F standardised ((F - mean) / std) and ``sum_i F_i eps_i / (2n sigma)``
+    (Najarro & Risi's code)."""
     ranks = centered_ranks(fitness).to(noise.dtype)
     pairs = noise.shape[0]
+    if convention == "hebbian_reference":
+        std = ranks.std(unbiased=False)
+        standardised = (ranks - ranks.mean()) / std if std > 0 else torch.zeros_like(ranks)
+        return noise.T @ (standardised[0::2] - standardised[1::2]) / (2 * pairs * sigma)
     return noise.T @ (ranks[0::2] - ranks[1::2]) / (pairs * sigma)
 
 
@@ -123,7 +135,7 @@ class OpenAIES:
         fitness = torch.as_tensor(fitness).flatten()
         if fitness.numel() != 2 * noise.shape[0]:
             raise ValueError(f"expected {2 * noise.shape[0]} fitness values, got {fitness.numel()}")
-        direction = gradient(noise, fitness, state.sigma) - p.weight_decay * state.center
+        direction = gradient(noise, fitness, state.sigma, p.gradient) - p.weight_decay * state.center
         updates, lr = state.updates + 1, state.learning_rate
         if p.optimizer == "adam":
             m = p.beta1 * state.m + (1 - p.beta1) * direction

@@ -16,7 +16,7 @@ def _rules(net, genome):
     return net.start(genome[None], [[0]]).rules
 
 
-@pytest.mark.parametrize("sharing", ["synapse", "post_neuron", "layer", "modulo"])
+@pytest.mark.parametrize("sharing", ["synapse", "post_neuron", "layer", "layer_modulo"])
 def test_zeroing_a_b_c_leaves_dw_equal_to_eta_d_and_zeroing_d_leaves_only_activity_terms(sharing):
     net = _network(sharing=sharing)
     rng = np.random.default_rng(0)

@@ -86,12 +86,31 @@ def test_shared_rule_variants_have_fewer_parameters_and_broadcast():
     assert coefficient_count("ABCD_lr", n_in, n_out) == 28 * 128 * 5
     assert coefficient_count("ABCD_lr", n_in, n_out, "post_neuron") == 128 * 5
     assert coefficient_count("ABCD_lr", n_in, n_out, "layer") == 5
-    assert coefficient_count("ABCD_lr", n_in, n_out, "modulo", rules=16) == 16 * 5
+    assert coefficient_count("ABCD_lr", n_in, n_out, "layer_modulo", rules=16) == 16 * 5
     flat = np.arange(16 * 5, dtype=float)[None]
-    table = expand_coefficients(flat, "ABCD_lr", n_in, n_out, "modulo", rules=16)
+    table = expand_coefficients(flat, "ABCD_lr", n_in, n_out, "layer_modulo", rules=16)
     assert table[0, 0, 17].tolist() == flat[0, 5:10].tolist()  # synapse 17 uses rule 17 mod 16 = 1
     per_neuron = expand_coefficients(np.arange(n_out * 5, dtype=float)[None], "ABCD_lr", n_in, n_out, "post_neuron")
     assert (per_neuron[0, 0] == per_neuron[0, 27]).all()
+
+
+def test_global_modulo_is_one_table_over_all_layers_unlike_layer_modulo():
+    """The reference's shared-rules branch numbers synapses over the whole network (layers in order) and gives
+    synapse s rule s mod R; layer_modulo restarts the count, and its table, in every layer."""
+    from evoforge.policies.hebbian import HebbianMLP
+
+    shared = HebbianMLP(sizes=(3, 4, 2), sharing="global_modulo", shared_rules=5, dtype=np.float64)
+    per_layer = HebbianMLP(sizes=(3, 4, 2), sharing="layer_modulo", shared_rules=5, dtype=np.float64)
+    assert shared.num_coefficients == 5 * 5 and per_layer.num_coefficients == 2 * 5 * 5
+    genome = np.arange(shared.num_params, dtype=float)
+    first, second = shared.start(genome[None], [[0]]).rules
+    # layer 2's synapse (i, j) has network index 12 + 2 i + j; rule r's A coefficient is genome[5 r]
+    for i in range(4):
+        for j in range(2):
+            assert second.ab[0, i, j] == genome[5 * ((12 + 2 * i + j) % 5)] * genome[5 * ((12 + 2 * i + j) % 5) + 3]
+    assert first.ab[0, 0, 0] == genome[0] * genome[3]  # A * eta of rule 0
+    with pytest.raises(ValueError, match="global_modulo shares one table"):
+        coefficient_count("ABCD_lr", 3, 4, "global_modulo")
 
 
 def test_normalisation_modes():

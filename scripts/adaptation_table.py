@@ -1,0 +1,253 @@
+"""Adaptation within an episode: evolved Hebbian rules vs static networks vs GRUs on remapped navigation.
+
+Reads finished runs of configs/{hebbian,static,gru}_navigation.yaml (any directory holding them, e.g. the
+ablation directory of ablations/navigation_adaptation.yaml) and plays every run's best centre on the same
+episodes (seeds ``episode_seeds(--seed, --episodes)``):
+
+* on each training map of its env (I and -I for ``variants: flip``), forced, and on each held-out map (the two
+  90-degree rotations); the mean over the training maps and the *worst* training map say whether an agent
+  serves every map (a memoryless agent cannot: it sees the same observations under M and -M);
+* with the map switched to another training map at a random step in [60, 140) (as
+  ``evoforge/RemappedNavigationSwitch-v0``), and the recovery time: steps after the switch until the 20-step
+  reward rate is back to 80 % of the same episode's rate without the switch
+  (:func:`evoforge.envs.adaptation.recovery_time`; inf when it never is);
+* an oracle that knows the map, ``a = clip(3 M^T (g - p))``, on the same episodes: what knowing the map is worth;
+* for Hebbian runs, the plasticity attribution controls (:mod:`evoforge.experiments.hebbian_attribution`) on
+  the run's own env.
+
+Prints a markdown table (means over seeds with Student-t 95 % intervals, Welch p against the Hebbian arm), and
+writes DIR/adaptation.json, DIR/adaptation.md and DIR/recovery.png (reward rate around the switch).
+
+    python scripts/adaptation_table.py runs/ablations/navigation_adaptation
+    python scripts/adaptation_table.py runs/navigation --episodes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import torch
+
+from evoforge.envs import make_env
+from evoforge.envs.adaptation import recovery_curve, recovery_time, signed_permutation, split_variants
+from evoforge.experiments import load_experiment
+from evoforge.experiments.gym_control import flat_genome
+from evoforge.search.rundir import RunDir
+from evoforge.search.seeds import episode_seeds
+from evoforge.stats import summarise, welch_p
+
+SWITCH_AT = (60, 140)
+WINDOW, FRACTION = 20, 0.8
+
+
+class ForcedMap(gymnasium.Wrapper):
+    """Resets the remapped env with one map (and optionally a switch step range) whatever the seed."""
+
+    def __init__(self, env: gymnasium.Env, variant: int) -> None:
+        super().__init__(env)
+        self.variant = variant
+
+    def reset(self, *, seed=None, options=None):
+        return self.env.reset(seed=seed, options={"variant": self.variant})
+
+
+def play(evaluator, genome: torch.Tensor, envs: list, seeds: list[int]) -> np.ndarray:
+    """Per-step rewards (episodes, steps) of ``genome`` on ``envs`` (one episode each, side by side)."""
+    policy = evaluator.make_policy(genome.reshape(1, -1), [list(seeds)])
+    return rollout_rewards(envs, policy, seeds)
+
+
+def rollout_rewards(envs: list, policy, seeds: list[int]) -> np.ndarray:
+    """Like :func:`evoforge.envs.rollout.rollout_batch`, keeping every step's reward (fixed-length episodes)."""
+    obs = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, seeds)]).astype(np.float32)
+    rewards: list[list[float]] = [[] for _ in seeds]
+    alive = list(range(len(seeds)))
+    while alive:
+        actions = policy(obs[alive], alive)
+        still = []
+        for row, i in enumerate(alive):
+            observation, reward, terminated, truncated, _ = envs[i].step(actions[row])
+            rewards[i].append(float(reward))
+            if not (terminated or truncated):
+                obs[i] = observation
+                still.append(i)
+        alive = still
+    length = max(len(r) for r in rewards)
+    return np.array([r + [0.0] * (length - len(r)) for r in rewards])
+
+
+def oracle_policy(maps: list[np.ndarray]):
+    """``a = clip(3 M^T (g - p), -1, 1)`` per row: proportional control that undoes the row's map."""
+    def act(observations: np.ndarray, alive: list[int]) -> np.ndarray:
+        return np.stack([np.clip(3.0 * maps[i].T @ observations[row, :2], -1, 1) for row, i in enumerate(alive)]
+                        ).astype(np.float32)
+    return act
+
+
+def arm_of(config) -> str:
+    if config.experiment == "hebbian":
+        return "hebbian"
+    return "gru" if getattr(config.policy, "kind", "mlp") == "gru" else "static"
+
+
+def evaluate_run(run: RunDir, episodes: int, seed: int) -> dict:
+    """Every measure of the module docstring for one run's best centre."""
+    from evoforge.experiments.hebbian import AttributionSettings
+    from evoforge.experiments.hebbian_attribution import attribute
+
+    experiment = load_experiment(run.config_path, [])
+    config = experiment.config
+    best = run.read_best(prefer="center")
+    genome = flat_genome(best.genome)
+    evaluator = experiment.evaluator_factory()()
+    evaluator.setup()
+    kwargs = dict(config.env.kwargs)
+    family = kwargs.pop("variants", "train")
+    train = [0, 4] if family == "flip" else split_variants(2)[0]
+    held_out = split_variants(2)[1]
+    seeds = episode_seeds(seed, episodes)
+
+    def envs(variant: int, switch: bool = False) -> list:
+        made = [make_env(config.env.id, variants=family if switch else "all",
+                         switch_at=SWITCH_AT if switch else None, **kwargs) for _ in seeds]
+        return [ForcedMap(e, variant) for e in made]
+
+    result = {"run": str(run.path), "arm": arm_of(config), "seed": config.seed, "params": int(genome.numel()),
+              "train": {}, "held_out": {}, "oracle": {}}
+    for variant in train + held_out:
+        rewards = play(evaluator, genome, envs(variant), seeds)
+        result["train" if variant in train else "held_out"][variant] = float(rewards.sum(axis=1).mean())
+        oracle = rollout_rewards(envs(variant), oracle_policy([signed_permutation(2, variant)] * len(seeds)), seeds)
+        result["oracle"][variant] = float(oracle.sum(axis=1).mean())
+    # switch: start on each training map, switch to another at a random step; reference = no switch
+    recovery, curves, switched_returns = [], [], []
+    for variant in train:
+        switched_envs = envs(variant, switch=True)
+        rewards = play(evaluator, genome, switched_envs, seeds)
+        plain = play(evaluator, genome, envs(variant), seeds)
+        for row, env in enumerate(switched_envs):
+            at = int(env.get_wrapper_attr("switch_step"))
+            recovery.append(recovery_time(rewards[row], plain[row], at, FRACTION, WINDOW))
+            curve = recovery_curve(np.concatenate([rewards[row, at - 40:at], rewards[row, at:]]), 0, WINDOW)
+            curves.append(curve[: 200 - SWITCH_AT[1] - WINDOW + 40])
+            switched_returns.append(float(rewards[row].sum()))
+    result["switch_return"] = float(np.mean(switched_returns))
+    result["recovery_steps"] = [float(r) for r in recovery]
+    result["recovered"] = float(np.mean([math.isfinite(r) for r in recovery]))
+    result["curve"] = np.mean(curves, axis=0).tolist()
+    result["train_mean"] = float(np.mean(list(result["train"].values())))
+    result["train_worst"] = float(min(result["train"].values()))
+    result["held_out_mean"] = float(np.mean(list(result["held_out"].values())))
+    if result["arm"] == "hebbian":
+        attribution = attribute(experiment, genome, seed, AttributionSettings(episodes=max(episodes, 2),
+                                                                                freeze_at=[10]))
+        result["controls"] = attribution.means()
+        result["activity_share"] = float(np.nanmean(attribution.activity_share))
+    return result
+
+
+def cell(values: list[float], digits: int = 1) -> str:
+    s = summarise(values)
+    if s.n < 2:
+        return f"{s.mean:.{digits}f}"
+    return f"{s.mean:.{digits}f} [{s.ci_low:.{digits}f}, {s.ci_high:.{digits}f}]"
+
+
+def p_value(a: list[float], b: list[float]) -> str:
+    p = welch_p(a, b)
+    return "" if math.isnan(p) else (f"{p:.2g}" if p >= 1e-3 else "<0.001")
+
+
+def tables(results: list[dict]) -> list[str]:
+    arms = [a for a in ("hebbian", "static", "gru") if any(r["arm"] == a for r in results)]
+    by_arm = {a: [r for r in results if r["arm"] == a] for a in arms}
+    measures = [("train_mean", "mean over training maps"), ("train_worst", "worst training map"),
+                ("held_out_mean", "held-out maps"), ("switch_return", "map switched mid-episode"),
+                ("recovered", "share of switches recovered")]
+    lines = ["| arm | parameters | seeds | " + " | ".join(label for _, label in measures) + " | median recovery (steps) |",
+             "|---" * (len(measures) + 4) + "|"]
+    for arm in arms:
+        rows = by_arm[arm]
+        cells = []
+        for key, _ in measures:
+            values = [r[key] for r in rows]
+            p = "" if arm == "hebbian" or "hebbian" not in by_arm else p_value(values, [r[key] for r in by_arm["hebbian"]])
+            cells.append(cell(values, 2 if key == "recovered" else 1) + (f" (p {p})" if p else ""))
+        finite = [x for r in rows for x in r["recovery_steps"] if math.isfinite(x)]
+        median = f"{np.median(finite):.0f} (n = {len(finite)})" if finite else "never"
+        lines.append(f"| {arm} | {rows[0]['params']} | {len(rows)} | " + " | ".join(cells) + f" | {median} |")
+    oracle_train = [np.mean([r["oracle"][v] for v in r["train"]]) for r in results]
+    oracle_held = [np.mean([r["oracle"][v] for v in r["held_out"]]) for r in results]
+    lines.append(f"| oracle (knows the map) | 0 | - | {np.mean(oracle_train):.1f} | | {np.mean(oracle_held):.1f} | | | |")
+    hebbian = by_arm.get("hebbian", [])
+    if hebbian:
+        names = list(hebbian[0]["controls"])
+        lines += ["", "| Hebbian control | mean return over seeds [95 % CI] | Welch p vs evolved |", "|---|---|---|"]
+        evolved = [r["controls"]["evolved"] for r in hebbian]
+        for name in names:
+            values = [r["controls"][name] for r in hebbian]
+            lines.append(f"| {name} | {cell(values)} | {'' if name == 'evolved' else p_value(values, evolved)} |")
+        lines.append(f"| share of sum \\|dw\\| from activity terms | {cell([r['activity_share'] for r in hebbian], 3)} | |")
+    return lines
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for arm, colour in (("hebbian", "tab:green"), ("static", "tab:blue"), ("gru", "tab:orange")):
+        curves = [r["curve"] for r in results if r["arm"] == arm]
+        if not curves:
+            continue
+        length = min(len(c) for c in curves)
+        data = np.array([c[:length] for c in curves])
+        steps = np.arange(length) - 40
+        ax.plot(steps, data.mean(axis=0), color=colour, label=f"{arm} ({len(curves)} seeds)")
+        ax.fill_between(steps, data.min(axis=0), data.max(axis=0), color=colour, alpha=0.15)
+    ax.axvline(0, color="k", ls="--", lw=1, label="map switched")
+    ax.set_xlabel("steps from the switch")
+    ax.set_ylabel(f"reward per step ({WINDOW}-step window)")
+    ax.set_title("Remapped navigation: reward rate around a mid-episode map switch", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directory", type=Path, help="a directory whose subdirectories are finished runs")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per map and measure")
+    parser.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
+    args = parser.parse_args(argv)
+    paths = sorted(p for p in args.directory.iterdir() if p.is_dir()) if args.directory.is_dir() else []
+    runs = [RunDir(p) for p in paths if RunDir(p).is_run() and RunDir(p).read_best() is not None]
+    if not runs:
+        print(f"adaptation_table: no finished runs under {args.directory}", file=sys.stderr)
+        return 2
+    results = []
+    for k, run in enumerate(runs, 1):
+        results.append(evaluate_run(run, args.episodes, args.seed))
+        print(f"[{k}/{len(runs)}] {run.path.name}: train {results[-1]['train_mean']:.1f}, worst "
+              f"{results[-1]['train_worst']:.1f}, held out {results[-1]['held_out_mean']:.1f}", file=sys.stderr)
+    lines = tables(results)
+    print("\n".join(lines))
+    (args.directory / "adaptation.json").write_text(json.dumps(results, indent=1))
+    (args.directory / "adaptation.md").write_text("\n".join(lines) + "\n")
+    plot(results, args.directory / "recovery.png")
+    print(f"-> {args.directory / 'adaptation.md'}, adaptation.json, recovery.png", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""scripts/adaptation_table.py on real (short) runs: per-map returns, the oracle, switches and recovery, the
+Hebbian controls, and its files."""
+
+import json
+import runpy
+import subprocess
+
+import numpy as np
+
+from .conftest import CONFIGS, REPO, cli_env, evoforge_cmd
+
+
+def test_the_adaptation_table_plays_every_arm_on_every_map(tmp_path):
+    for arm in ("hebbian", "static", "gru"):
+        result = subprocess.run(evoforge_cmd("run", str(CONFIGS / f"{arm}_navigation.yaml"), "--serial", "--quiet",
+                                             "--out", str(tmp_path / arm), "--set", "search.generations=2",
+                                             "--set", "search.popsize=4", "--set", "center_eval.every=1",
+                                             "--set", "center_eval.evaluations=2"),
+                                capture_output=True, text=True, env=cli_env(), timeout=300)
+        assert result.returncode == 0, result.stderr
+    script = runpy.run_path(str(REPO / "scripts" / "adaptation_table.py"))
+    assert script["main"]([str(tmp_path), "--episodes", "2"]) == 0
+    results = json.loads((tmp_path / "adaptation.json").read_text())
+    assert sorted(r["arm"] for r in results) == ["gru", "hebbian", "static"]
+    for r in results:
+        assert set(r["train"]) == {"0", "4"} and set(r["held_out"]) == {"3", "7"}  # I, -I; the two rotations
+        assert len(r["recovery_steps"]) == 4 and 0 <= r["recovered"] <= 1
+        # the oracle undoes every map equally well: the same return for I and -I on the same episodes
+        assert r["oracle"]["0"] == r["oracle"]["4"] > 50
+    hebbian = next(r for r in results if r["arm"] == "hebbian")
+    assert hebbian["params"] == 640 and set(hebbian["controls"]) >= {"evolved", "constant_only", "shuffled"}
+    assert np.isfinite(hebbian["activity_share"])
+    table = (tmp_path / "adaptation.md").read_text()
+    assert "| oracle (knows the map) |" in table and "| Hebbian control |" in table
+    assert (tmp_path / "recovery.png").read_bytes()[:4] == b"\x89PNG"
+    assert script["main"]([str(tmp_path / "hebbian" / "checkpoints")]) == 2  # no runs there: exit 2
