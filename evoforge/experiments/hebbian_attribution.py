@@ -116,7 +116,7 @@ class Attribution:
         rows = []
         for c in self.controls:
             s = summarise(c.returns)
-            p = "" if c.name == "evolved" else _p(welch_p(c.returns, evolved))
+            p = "" if c.name == "evolved" else _p(welch_p(c.returns, evolved), c.returns == evolved)
             diff = "" if c.name == "evolved" else f"{s.mean - float(np.mean(evolved)):+.1f}"
             rows.append([c.name, c.description, f"{s.mean:.1f} [{s.ci_low:.1f}, {s.ci_high:.1f}]", diff, p])
         return ["control", "what", "mean return [95 % CI]", "vs evolved", "Welch p"], rows
@@ -160,8 +160,10 @@ class Attribution:
         return {**asdict(self), "means": self.means(), "verdict": self.verdict()}
 
 
-def _p(value: float) -> str:
-    return "nan" if math.isnan(value) else (f"{value:.2g}" if value >= 1e-3 else "<0.001")
+def _p(value: float, identical: bool = False) -> str:
+    if math.isnan(value):
+        return "identical" if identical else "n/a"  # Welch's test needs spread on at least one side
+    return f"{value:.2g}" if value >= 1e-3 else "<0.001"
 
 
 class AttributionEvaluator(HebbianEvaluator):
