@@ -32,7 +32,10 @@ EVONORM_TINY = ["data.image_size=8", "data.max_train=128", "training.width=4", "
 # kind -> (config, overrides, section titles the report must have, videos it must have)
 RUNS = {
     "hebbian": ("quickstart.yaml", ["search.generations=2", "search.popsize=8", "center_eval.evaluations=2"],
-                ["Learning curves", "Best agent", "Weights during an episode"], 1),
+                ["Learning curves", "Best agent", "Weights during an episode", "Plasticity attribution"], 1),
+    "hebbian_navigation": ("hebbian_navigation.yaml", ["search.generations=2", "search.popsize=4",
+                                                       "center_eval.evaluations=2"],
+                           ["Best agent", "Plasticity attribution", "Recovery after a mid-episode change"], 1),
     "gym_control": ("es_cartpole.yaml", ["search.generations=2", "search.popsize=8"],
                     ["Learning curves", "Best agent"], 1),
     "function": ("function_sphere.yaml", ["search.generations=3"], ["Learning curves", "Metrics"], 0),

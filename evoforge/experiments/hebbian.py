@@ -262,7 +262,7 @@ class HebbianExperiment(Experiment):
         """The best agent (table, histogram of its coefficients, one episode's video) and, with ``media``, the
         weights during that episode (random at step 0, then rewritten by the evolved rules; Najarro & Risi 2020,
         Fig. 4) and the recovery after all weights are zeroed or re-randomised mid-episode."""
-        from evoforge.experiments.hebbian_inspect import PERTURBATION_PLOT, WEIGHTS_PLOT, inspect_hebbian
+        from evoforge.experiments.hebbian_inspect import CHANGED_ENVS, PERTURBATION_PLOT, WEIGHTS_PLOT, inspect_hebbian
 
         genome = best_agent_section(self, report, run_dir, media, "evolved Hebbian coefficients")
         if genome is None:
@@ -276,6 +276,8 @@ class HebbianExperiment(Experiment):
             weights.figure(Path(tmp) / PERTURBATION_PLOT, "All plastic weights zeroed or re-randomised "
                            "mid-episode: the rules rebuild a working network from there.")
             weights.table(["episode", "return"], list(totals.items()))
+        if self.config.env.id in CHANGED_ENVS:
+            self.recovery_section(report, genome)
         from evoforge.experiments.hebbian_attribution import attribute
 
         result = attribute(self, genome, REPLAY_SEED)
@@ -287,3 +289,20 @@ class HebbianExperiment(Experiment):
                      f"{np.nanmean(result.cosine_with_constant):.3f}.")
         header, rows = result.table()
         section.table(header, rows)
+
+    def recovery_section(self, report: Any, genome: torch.Tensor, episodes: int = 5) -> None:
+        """Recovery after a mid-episode change (the action map switched, a leg failing): reward-rate curves of
+        ``episodes`` episodes around the change and their recovery times (evoforge.envs.adaptation)."""
+        from evoforge.experiments.hebbian_inspect import CHANGED_ENVS, RECOVERY_PLOT, plot_recovery, recovery_episodes
+
+        found = recovery_episodes(self, genome, REPLAY_SEED, episodes)
+        changed = CHANGED_ENVS[self.config.env.id]
+        section = report.section("Recovery after a mid-episode change")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = plot_recovery(found, Path(tmp) / RECOVERY_PLOT, f"{changed}: reward rate around the change")
+            section.figure(path, f"The best genome on {changed} ({episodes} episodes, seeds from {REPLAY_SEED}): "
+                           "steps until the 20-step reward rate is back to 80 % of the same episode's rate "
+                           "without the change (inf: never).")
+        section.table(["change at step", "recovery (steps)", "return with the change", "return without"],
+                      [[e["at"], e["recovery"], f"{e['changed_return']:.1f}", f"{e['plain_return']:.1f}"]
+                       for e in found])

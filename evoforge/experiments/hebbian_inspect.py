@@ -193,3 +193,71 @@ def inspect_hebbian(
     plot_perturbations(traces, at, Path(out_dir) / PERTURBATION_PLOT,
                        f"{env_name}: all plastic weights perturbed at step {at}, same episode otherwise")
     return {label: trace.total for label, trace in traces.items()}
+
+
+# Tasks whose change-mid-episode counterpart the report plays: the map switch of remapped navigation, a leg
+# failing on the quadruped (evoforge.envs.adaptation).
+CHANGED_ENVS = {"evoforge/RemappedNavigation-v0": "evoforge/RemappedNavigationSwitch-v0",
+                "evoforge/Quadruped-v0": "evoforge/QuadrupedLegFailure-v0"}
+RECOVERY_PLOT = "recovery.png"
+
+
+def change_step(env_id: str, kwargs: dict, episode_seed: int) -> int:
+    """The step at which ``env_id`` (a switching or failing env) changes in the episode of ``episode_seed``."""
+    env = make_env(env_id, **kwargs)
+    env.reset(seed=episode_seed)
+    attribute = "switch_step" if "Navigation" in env_id else "damage_step"
+    step = int(env.get_wrapper_attr(attribute))
+    env.close()
+    return step
+
+
+def recovery_episodes(experiment, genome: torch.Tensor, seed: int, episodes: int = 5, fraction: float = 0.8,
+                      window: int = 20) -> list[dict]:
+    """``episodes`` episodes of ``genome`` on the config env's changing counterpart (:data:`CHANGED_ENVS`) and the
+    same episodes unchanged: per episode the change step, the recovery time (steps until the ``window``-step
+    reward rate is back to ``fraction`` of the unchanged episode's; :func:`evoforge.envs.adaptation.recovery_time`),
+    the reward-rate curve from 40 steps before the change, and both returns. Episode k has seed
+    ``seed + k`` in the sense of ``evoforge inspect --seed``."""
+    from evoforge.envs.adaptation import recovery_curve, recovery_time
+
+    changed = CHANGED_ENVS[experiment.config.env.id]
+    kwargs = dict(experiment.config.env.kwargs)
+    found = []
+    for k in range(episodes):
+        episode_seed = episode_seeds(seed + k, 1)[0]
+        at = change_step(changed, kwargs, episode_seed)
+        plain = run_episode(experiment, genome, seed + k)
+        hit = run_episode(experiment, genome, seed + k, env_id=changed)
+        before = max(0, at - 40)
+        found.append({"at": at, "recovery": recovery_time(hit.rewards, plain.rewards, at, fraction, window),
+                      "curve": recovery_curve(hit.rewards[before:], 0, window).tolist(), "offset": at - before,
+                      "reference_rate": float(np.mean(plain.rewards[at:])) if len(plain.rewards) > at else 0.0,
+                      "changed_return": hit.total, "plain_return": plain.total})
+    return found
+
+
+def plot_recovery(episodes: list[dict], path: Path, title: str = "", window: int = 20) -> Path:
+    """Reward rate around the change, one line per episode, with the unchanged episodes' mean rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for e in episodes:
+        steps = np.arange(len(e["curve"])) - e["offset"]
+        label = "inf" if not np.isfinite(e["recovery"]) else f"{e['recovery']:.0f}"
+        ax.plot(steps, e["curve"], lw=1.0, label=f"change at {e['at']}: recovered after {label} steps")
+    ax.axhline(float(np.mean([e["reference_rate"] for e in episodes])), color="grey", ls=":",
+               label="unchanged episodes' reward rate after that step")
+    ax.axvline(0, color="k", ls="--", lw=1)
+    ax.set_xlabel("steps from the change")
+    ax.set_ylabel(f"reward per step ({window}-step window)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
