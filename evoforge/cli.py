@@ -238,10 +238,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``evoforge report RUN_DIR``: one self-contained HTML page of a run or an ablation (docs/reports.md)."""
-    from evoforge.report import build_report, save_report
-
     from rich.console import Console
 
+    from evoforge.report import build_report, save_report
     from evoforge.report.ablation import is_ablation_dir
     from evoforge.search.rundir import RunDir
 

@@ -170,21 +170,23 @@ def tables(results: list[dict]) -> list[str]:
     measures = [("train_mean", "mean over training maps"), ("train_worst", "worst training map"),
                 ("held_out_mean", "held-out maps"), ("switch_return", "map switched mid-episode"),
                 ("recovered", "share of switches recovered")]
-    lines = ["| arm | parameters | seeds | " + " | ".join(label for _, label in measures) + " | median recovery (steps) |",
-             "|---" * (len(measures) + 4) + "|"]
+    header = " | ".join(label for _, label in measures)
+    lines = [f"| arm | parameters | seeds | {header} | median recovery (steps) |", "|---" * (len(measures) + 4) + "|"]
     for arm in arms:
         rows = by_arm[arm]
         cells = []
         for key, _ in measures:
             values = [r[key] for r in rows]
-            p = "" if arm == "hebbian" or "hebbian" not in by_arm else p_value(values, [r[key] for r in by_arm["hebbian"]])
+            reference = [r[key] for r in by_arm.get("hebbian", [])]
+            p = "" if arm == "hebbian" or not reference else p_value(values, reference)
             cells.append(cell(values, 2 if key == "recovered" else 1) + (f" (p {p})" if p else ""))
         finite = [x for r in rows for x in r["recovery_steps"] if math.isfinite(x)]
         median = f"{np.median(finite):.0f} (n = {len(finite)})" if finite else "never"
         lines.append(f"| {arm} | {rows[0]['params']} | {len(rows)} | " + " | ".join(cells) + f" | {median} |")
     oracle_train = [np.mean([r["oracle"][v] for v in r["train"]]) for r in results]
     oracle_held = [np.mean([r["oracle"][v] for v in r["held_out"]]) for r in results]
-    lines.append(f"| oracle (knows the map) | 0 | - | {np.mean(oracle_train):.1f} | | {np.mean(oracle_held):.1f} | | | |")
+    lines.append(f"| oracle (knows the map) | 0 | - | {np.mean(oracle_train):.1f} | | {np.mean(oracle_held):.1f} "
+                 "| | | |")
     hebbian = by_arm.get("hebbian", [])
     if hebbian:
         names = list(hebbian[0]["controls"])
@@ -193,7 +195,8 @@ def tables(results: list[dict]) -> list[str]:
         for name in names:
             values = [r["controls"][name] for r in hebbian]
             lines.append(f"| {name} | {cell(values)} | {'' if name == 'evolved' else p_value(values, evolved)} |")
-        lines.append(f"| share of sum \\|dw\\| from activity terms | {cell([r['activity_share'] for r in hebbian], 3)} | |")
+        share = cell([r["activity_share"] for r in hebbian], 3)
+        lines.append(f"| share of sum \\|dw\\| from activity terms | {share} | |")
     return lines
 
 

@@ -43,8 +43,8 @@ from evoforge.plasticity.rules import Normalisation, RuleName, Sharing
 from evoforge.policies.conv import ConvFeatures
 from evoforge.policies.hebbian import HebbianMLP, WeightInit
 from evoforge.search.es import ESSearcher, ESSettings
-from evoforge.search.rundir import RunDir
 from evoforge.search.run import RunOutcome
+from evoforge.search.rundir import RunDir
 from evoforge.search.seeds import EpisodeStream, RunStream, derive_seed, run_seed
 
 
@@ -261,7 +261,8 @@ class HebbianExperiment(Experiment):
     def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
         """The best agent (table, histogram of its coefficients, one episode's video) and, with ``media``, the
         weights during that episode (random at step 0, then rewritten by the evolved rules; Najarro & Risi 2020,
-        Fig. 4) and the recovery after all weights are zeroed or re-randomised mid-episode."""
+        Fig. 4), the recovery after all weights are zeroed or re-randomised mid-episode, on the adaptation tasks
+        the recovery after a mid-episode change, and the plasticity attribution table."""
         from evoforge.experiments.hebbian_inspect import CHANGED_ENVS, PERTURBATION_PLOT, WEIGHTS_PLOT, inspect_hebbian
 
         genome = best_agent_section(self, report, run_dir, media, "evolved Hebbian coefficients")
@@ -274,7 +275,8 @@ class HebbianExperiment(Experiment):
                            "rewrite them at every step. Top: output-layer weights at four moments; bottom: 25 "
                            "synapses per layer over time and all weights' first two principal components.")
             weights.figure(Path(tmp) / PERTURBATION_PLOT, "All plastic weights zeroed or re-randomised "
-                           "mid-episode: the rules rebuild a working network from there.")
+                           "mid-episode: the rules rebuild a network from there (a constant drift alone "
+                           "would too; the attribution below tells them apart).")
             weights.table(["episode", "return"], list(totals.items()))
         if self.config.env.id in CHANGED_ENVS:
             self.recovery_section(report, genome)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from evoforge.experiments.gym_control import EnvSettings
 from evoforge.experiments.hebbian import AttributionSettings, HebbianEvaluator, HebbianNetworkSettings
 from evoforge.plasticity.attribution import DeltaShare, constant_drift, cosine, zero_terms
@@ -74,8 +75,8 @@ class Control:
 
 def controls(freeze_at: list[int]) -> list[Control]:
     """The controls of the module docstring, ``evolved`` first (the shuffled control replays its activities)."""
-    return [Control("evolved"), Control("constant_only", zeroed=("a", "b", "c")), Control("activity_only", zeroed=("d",)),
-            Control("fixed_point", fixed_point=True),
+    return [Control("evolved"), Control("constant_only", zeroed=("a", "b", "c")),
+            Control("activity_only", zeroed=("d",)), Control("fixed_point", fixed_point=True),
             *(Control(f"frozen_at_{t}", freeze_at=t) for t in sorted(set(freeze_at))),
             Control("no_plasticity", freeze_at=0), Control("shuffled", shuffled=True)]
 
@@ -125,8 +126,8 @@ class Attribution:
         """The table as aligned text, then the |dw| share, the cosine and the verdict."""
         header, rows = self.table()
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        text = [f"plasticity attribution on {self.env_id}: {self.episodes} episodes per control (seed {self.seed}), "
-                f"normalisation {self.normalisation}"]
+        text = [(f"plasticity attribution on {self.env_id}: {self.episodes} episodes per control (seed {self.seed}), "
+                 f"normalisation {self.normalisation}")]
         text += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
         share, cos = summarise(self.activity_share), summarise(self.cosine_with_constant)
         text.append(f"share of sum |dw| from activity terms (evolved): {share.mean:.3f} [{share.ci_low:.3f}, "

@@ -260,7 +260,7 @@ def test_m_and_minus_m_move_the_agent_in_exactly_opposite_directions():
         for a in rng.uniform(-2, 2, (20, 2)).astype(np.float32):
             displacement = []
             for v in (variant, negated):
-                obs0, info0 = env.reset(seed=9, options={"variant": v})
+                _, info0 = env.reset(seed=9, options={"variant": v})
                 assert np.array_equal(info0["position"], [0, 0]) and not env.unwrapped.velocity.any()
                 _, _, _, _, info1 = env.step(a)
                 displacement.append(info1["position"] - info0["position"])
