@@ -138,3 +138,11 @@ def test_a_serial_run_completes_and_replays(tmp_path):
     experiment = load_experiment(run_dir / "config.yaml", [])
     returns, _ = experiment.replay(best, 2, seed=0)
     assert len(returns) == 2 and all(math.isfinite(r) for r in returns)
+
+
+def test_the_quadruped_and_navigation_gru_baselines_load_with_their_stated_sizes():
+    from evoforge.experiments import load_experiment
+
+    # 3 H (n_obs + H + 2) + n_out (H + 1), as the configs' comments state
+    assert load_experiment(CONFIGS / "gru_quadruped_quick.yaml", []).center_init.numel() == 18_568
+    assert load_experiment(CONFIGS / "gru_navigation.yaml", []).center_init.numel() == 994
