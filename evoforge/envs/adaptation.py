@@ -279,7 +279,10 @@ class ActionRemap(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
     (index into :func:`signed_permutations`), ``"switched"`` and ``"switch_step"`` (None without a switch).
 
     Why a memoryless policy cannot solve the set: with ``M`` and ``-M`` both in it (the train set of n = 2
-    contains both for every member), the same observation calls for opposite actions.
+    contains both for every member), the same observation calls for opposite actions -- as long as the
+    observation does not reveal ``M``. It can through feedback: PointNavigation's velocity responds to ``M a``
+    within a step, and a static network that sees it scored +113 under I and +78 under -I (docs/hebbian.md),
+    which is why the remapped navigation ids observe ``g - p`` only.
     """
 
     def __init__(self, env: gymnasium.Env, variants: str = "train", switch_at: tuple[int, int] | None = None):

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from evoforge.experiments.gym_control import EnvSettings
+from evoforge.experiments.gym_control import EnvSettings, replay_env_settings
 from evoforge.experiments.hebbian import AttributionSettings, HebbianEvaluator, HebbianNetworkSettings
 from evoforge.plasticity.attribution import DeltaShare, constant_drift, cosine, zero_terms
 from evoforge.search.seeds import EpisodeStream, derive_seed, episode_seeds
@@ -232,15 +232,13 @@ class AttributionEvaluator(HebbianEvaluator):
                     recording[layer].append(activity[0].copy())
                 for layer, rule in enumerate(state.rules):
                     self.share.add(activities[layer], activities[layer + 1], rule, alive)
-            if control.freeze_at is None or t < control.freeze_at:
-                if control.fixed_point:
-                    pass
-                elif control.shuffled:
-                    picks = [int(order[t % len(order)]) for order in orders]
-                    rows = np.arange(episodes)
-                    net.update(state, [recorded[picks, rows][None] for recorded in self.recorded])
-                else:
-                    net.update(state, activities)
+            plastic = not control.fixed_point and (control.freeze_at is None or t < control.freeze_at)
+            if plastic and control.shuffled:
+                picks = [int(order[t % len(order)]) for order in orders]  # row e replays its step picks[e]
+                rows = np.arange(episodes)
+                net.update(state, [recorded[picks, rows][None] for recorded in self.recorded])
+            elif plastic:
+                net.update(state, activities)
             step[0] += 1
             return self.action_map(activities[-1][0, alive].astype(np.float32))
 
@@ -257,8 +255,6 @@ def attribute(experiment: Any, genome: torch.Tensor, seed: int, settings: Attrib
               env_id: str | None = None) -> Attribution:
     """Play every control of ``genome`` on ``settings.episodes`` episodes (seeds ``episode_seeds(seed, n)``) of
     ``env_id`` (default the config's env) and return the table's numbers."""
-    from evoforge.experiments.gym_control import replay_env_settings
-
     settings = settings or experiment.config.attribution
     network = experiment.config.network
     steps = settings.fixed_point_steps or (100 if network.normalisation == "none" else 1000)
