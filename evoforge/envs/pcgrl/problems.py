@@ -159,7 +159,8 @@ class ZeldaProblem(Problem):
     """11 wide x 7 high GVGAI-Zelda rooms: one player, key and door, 2-5 enemies, all connected, a long path.
 
     Statistics follow the reference's quirks: ``nearest-enemy`` and ``path-length`` are computed only with
-    exactly one player and one region (else 0). nearest-enemy starts at W*H and only enemies at a positive
+    exactly one player and one region (else 0). nearest-enemy is computed only when there is an enemy (a room
+    without one gets 0, so it neither succeeds nor is valid); it starts at W*H and only enemies at a positive
     BFS distance lower it, so unreachable enemies count as far; keys block that BFS. path-length (only with
     one key and one door) = BFS(player -> key) + BFS(key -> door), where the door is passable only in the
     second; an unreachable target adds -1. Success: nearest-enemy >= 4 and path-length >= 16 (enemies are
@@ -195,7 +196,8 @@ class ZeldaProblem(Problem):
         player = tuple(np.argwhere(level == PLAYER)[0])
         from_player = metrics.distance_map(level, player, ZELDA_ENEMY_SEARCH)
         enemy_distances = from_player[np.isin(level, ENEMIES)]
-        stats["nearest-enemy"] = int(min([self.width * self.height, *enemy_distances[enemy_distances > 0]]))
+        if len(enemy_distances):  # the reference leaves 0 in a room without enemies
+            stats["nearest-enemy"] = int(min([self.width * self.height, *enemy_distances[enemy_distances > 0]]))
         if stats["key"] == 1 and stats["door"] == 1:
             key, door = tuple(np.argwhere(level == KEY)[0]), tuple(np.argwhere(level == DOOR)[0])
             to_key = metrics.distance_map(level, player, ZELDA_TO_KEY)[key]
@@ -217,7 +219,8 @@ class ZeldaProblem(Problem):
         player = np.flatnonzero(flat == PLAYER)  # exactly one per map, in map order
         from_player = bm.distances_from(bm.grid_graph(bm.passable_mask(sub, ZELDA_ENEMY_SEARCH)), player)
         enemy_distance = np.where(np.isin(flat, ENEMIES) & (from_player > 0), from_player, area)
-        stats["nearest-enemy"][playable] = np.minimum(enemy_distance.reshape(len(sub), area).min(axis=1), area)
+        nearest = np.minimum(enemy_distance.reshape(len(sub), area).min(axis=1), area)
+        stats["nearest-enemy"][playable] = np.where(stats["enemies"][playable] > 0, nearest, 0)  # none: 0
         with_path = np.flatnonzero((stats["key"][playable] == 1) & (stats["door"][playable] == 1))
         if len(with_path):
             local_player = (player - np.arange(len(sub)) * area)[with_path]

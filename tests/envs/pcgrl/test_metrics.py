@@ -147,6 +147,29 @@ def test_zelda_statistics_follow_the_reference_quirks():
     assert walled["regions"] == 2 and walled["path-length"] == 0
 
 
+def test_a_zelda_room_without_enemies_has_nearest_enemy_0_and_is_not_valid_in_both_paths():
+    """The reference computes nearest-enemy only when there is an enemy (zelda_prob.py: ``if len(enemies) > 0``)
+    and leaves 0 otherwise; it used to start at W*H = 77 here, so enemy-free rooms counted as successes."""
+    from evoforge.envs.pcgrl.problems import ZeldaProblem
+
+    problem = ZeldaProblem()
+    empty_room = zelda(ROOM.replace("b", "."))
+    stats = problem.stats(empty_room)
+    assert stats["enemies"] == 0 and stats["nearest-enemy"] == 0 and stats["path-length"] == 22
+    assert not problem.success(stats, stats) and not problem.valid(stats)
+    batched = problem.batch_stats(np.stack([empty_room, zelda(ROOM)]))
+    assert batched["nearest-enemy"].tolist() == [0, 77]
+    assert problem.valid(batched).tolist() == [False, True]
+    # Deleting the last enemy right next to the player: the reference's -3 (nearest-enemy 1 -> 0 is one step
+    # further below its range [4, inf), weight 2; enemies 1 -> 0 below [2, 5], weight 1), not +5.
+    beside = zelda(ROOM.replace("P.", "Pb").replace("b.\n", "..\n"))
+    alone = zelda(ROOM.replace("b.\n", "..\n"))
+    near, gone = problem.stats(beside), problem.stats(alone)
+    assert near["nearest-enemy"] == 1 and gone["nearest-enemy"] == 0
+    assert problem.reward(gone, near) == -3
+    assert problem.batch_reward(problem.batch_stats(alone[None]), problem.batch_stats(beside[None])).tolist() == [-3]
+
+
 def test_hamming_diversity_is_the_mean_pairwise_share_of_differing_tiles():
     a = np.zeros((2, 2), dtype=np.uint8)
     b, c = a.copy(), a.copy()
