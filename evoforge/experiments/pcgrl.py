@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evoforge.envs.pcgrl.problems import make_problem
 from evoforge.envs.pcgrl.render import level_grid, palette
@@ -58,6 +58,14 @@ class GeneratorSettings(BaseModel):
     init_std: float = Field(0.1, gt=0, description="std of the initial search center")
     init_samples: int = Field(
         0, ge=0, description="screen this many random genomes (std init_std) and start from the fittest; 0: one")
+    problem_options: dict[str, Any] = Field(
+        default_factory=dict, description="the problem's settings, as the reference's keyword arguments: targets "
+        "(e.g. target_path, valid_path, min_solution), weights {term: w}, ranges {term: [low, high]}, probs [...]")
+
+    @model_validator(mode="after")
+    def _problem_options(self) -> GeneratorSettings:
+        make_problem(self.problem, **self.problem_options)  # one-line ValueError for a bad option
+        return self
 
 
 class PCGRLConfig(BaseRunConfig):
@@ -81,7 +89,7 @@ class PCGRLGenerationEvaluator(Evaluator):
 
     def setup(self) -> None:
         s = self.settings
-        self.problem = make_problem(s.problem)
+        self.problem = make_problem(s.problem, **s.problem_options)
         self.generation = LevelGeneration(self.problem, s.representation, s.change_percentage, s.max_iterations,
                                           s.width, s.nca_steps)
 

@@ -4,6 +4,12 @@
 each statistic between the map before and after an edit (the paper's delta reward); success ends an episode;
 validity is the paper-era evaluation's definition ("playable"), which for binary differs from success.
 
+Every field of a problem can be overridden, as the reference takes its settings as keyword arguments
+(``make_problem("zelda", target_path=24, weights={"regions": 10}, probs=[...])``, the envs' keyword arguments and
+a PCGRL config's ``generator.problem_options``): the targets (e.g. ``path_improvement``, ``valid_path``,
+``target_path``, ``target_enemy_distance``, ``min_solution``), ``weights`` and ``ranges`` of named reward terms
+(:meth:`Problem.reward_term_names`) and the starting tile probabilities ``probs``.
+
 Every problem computes its statistics two ways with the same semantics: :meth:`Problem.stats` on one map with the
 plain BFS of :mod:`~evoforge.envs.pcgrl.metrics` (the ground truth, used by the single env), and
 :meth:`Problem.batch_stats` on a stack of maps with :mod:`~evoforge.envs.pcgrl.batched_metrics` (used by the
@@ -12,6 +18,7 @@ vector env). Success, validity and reward are written once with operators that w
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -27,6 +34,8 @@ from evoforge.envs.pcgrl.sokoban import solve
 Stats = dict[str, Any]  # statistic -> int (one map) or int array (a batch)
 # A reward term: (statistic name or function of the stats, weight, low, high) -- see metrics.range_reward.
 RewardTerm = tuple[str | Callable[[Stats], Any], float, float, float]
+# A problem's default reward term under its name (what ``weights`` and ``ranges`` override).
+NamedTerm = tuple[str, str | Callable[[Stats], Any], float, float, float]
 
 
 @dataclass(frozen=True)
@@ -38,15 +47,38 @@ class Problem:
     width: int
     height: int
     border_tile: ClassVar[int] = 1  # "solid": the implicit, uneditable border (crop padding, solver walls)
+    # Overrides (tuples so that problems stay hashable; make_problem accepts dicts and lists):
+    weights: tuple[tuple[str, float], ...] = ()  # reward term -> weight
+    ranges: tuple[tuple[str, float, float], ...] = ()  # reward term -> (low, high) of its range reward
+    probs: tuple[float, ...] = ()  # starting tile probabilities, one per tile (default: the problem's)
+
+    def __post_init__(self) -> None:
+        names = self.reward_term_names()
+        for term in [name for name, *_ in self.weights] + [name for name, *_ in self.ranges]:
+            if term not in names:
+                raise ValueError(f"{self.name} has no reward term {term!r} (terms: {', '.join(names)})")
+        for term, low, high in self.ranges:
+            if low > high:
+                raise ValueError(f"{self.name}: range of {term!r} must have low <= high, got [{low}, {high}]")
+        if self.probs:
+            probs = np.asarray(self.probs, dtype=np.float64)
+            if probs.shape != (self.num_tiles,) or (probs < 0).any() or not math.isclose(probs.sum(), 1.0,
+                                                                                         abs_tol=1e-6):
+                raise ValueError(f"{self.name}: probs must be {self.num_tiles} non-negative numbers summing to 1 "
+                                 f"(tiles {', '.join(self.tiles)}), got {list(self.probs)}")
 
     @property
     def num_tiles(self) -> int:
         """Number of tile types N (the length of ``tiles``)."""
         return len(self.tiles)
 
-    def initial_probs(self) -> np.ndarray:
-        """Probabilities of each tile in a fresh random map."""
+    def default_probs(self) -> np.ndarray:
+        """The reference's probabilities of each tile in a fresh random map."""
         raise NotImplementedError
+
+    def initial_probs(self) -> np.ndarray:
+        """Probabilities of each tile in a fresh random map: ``probs`` if given, else :meth:`default_probs`."""
+        return np.asarray(self.probs, dtype=np.float64) if self.probs else self.default_probs()
 
     @property
     def redraws_probs(self) -> bool:
@@ -57,9 +89,20 @@ class Problem:
         """Tile probabilities (n, N) for the next episodes of n maps, given one U[0, 1) number per map."""
         return current
 
-    def reward_terms(self) -> tuple[RewardTerm, ...]:
-        """The reward's terms, (statistic or function of the stats, weight, low, high) each; see :meth:`reward`."""
+    def default_reward_terms(self) -> tuple[NamedTerm, ...]:
+        """The reference's reward terms, (name, statistic or function of the stats, weight, low, high) each."""
         raise NotImplementedError
+
+    def reward_term_names(self) -> list[str]:
+        """The names ``weights`` and ``ranges`` may use."""
+        return [name for name, *_ in self.default_reward_terms()]
+
+    def reward_terms(self) -> tuple[RewardTerm, ...]:
+        """The reward's terms, (statistic or function of the stats, weight, low, high) each, with ``weights`` and
+        ``ranges`` applied; see :meth:`reward`."""
+        weights, ranges = dict(self.weights), {name: (low, high) for name, low, high in self.ranges}
+        return tuple((key, weights.get(name, w), *ranges.get(name, (lo, hi)))
+                     for name, key, w, lo, hi in self.default_reward_terms())
 
     def stats(self, level: np.ndarray) -> Stats:
         """The problem's statistics of one (height, width) map, computed by plain per-map BFS (the ground truth)."""
@@ -117,7 +160,7 @@ class BinaryProblem(Problem):
     valid_path: int = 48
     random_probs: bool = True
 
-    def initial_probs(self) -> np.ndarray:
+    def default_probs(self) -> np.ndarray:
         return np.array([0.5, 0.5])
 
     @property
@@ -127,8 +170,8 @@ class BinaryProblem(Problem):
     def next_probs(self, uniform: np.ndarray, current: np.ndarray) -> np.ndarray:
         return np.stack([uniform, 1.0 - uniform], axis=1) if self.random_probs else current
 
-    def reward_terms(self) -> tuple[RewardTerm, ...]:
-        return (("regions", 5, 1, 1), ("path-length", 1, math.inf, math.inf))
+    def default_reward_terms(self) -> tuple[NamedTerm, ...]:
+        return (("regions", "regions", 5, 1, 1), ("path-length", "path-length", 1, math.inf, math.inf))
 
     def stats(self, level: np.ndarray) -> Stats:
         return {"regions": metrics.num_regions(level, self.passable),
@@ -176,13 +219,14 @@ class ZeldaProblem(Problem):
     target_path: int = 16
     max_enemies: int = 5
 
-    def initial_probs(self) -> np.ndarray:
+    def default_probs(self) -> np.ndarray:
         return np.array([0.58, 0.3, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02])
 
-    def reward_terms(self) -> tuple[RewardTerm, ...]:
-        return (("player", 3, 1, 1), ("key", 3, 1, 1), ("door", 3, 1, 1), ("enemies", 1, 2, self.max_enemies),
-                ("regions", 5, 1, 1), ("nearest-enemy", 2, self.target_enemy_distance, math.inf),
-                ("path-length", 1, math.inf, math.inf))
+    def default_reward_terms(self) -> tuple[NamedTerm, ...]:
+        terms = (("player", 3, 1, 1), ("key", 3, 1, 1), ("door", 3, 1, 1), ("enemies", 1, 2, self.max_enemies),
+                 ("regions", 5, 1, 1), ("nearest-enemy", 2, self.target_enemy_distance, math.inf),
+                 ("path-length", 1, math.inf, math.inf))
+        return tuple((name, name, w, lo, hi) for name, w, lo, hi in terms)
 
     def stats(self, level: np.ndarray) -> Stats:
         count = {tile: int(np.count_nonzero(level == tile)) for tile in range(len(self.tiles))}
@@ -254,6 +298,10 @@ def _solve_cached(level_bytes: bytes, shape: tuple[int, int], budget: int) -> tu
     return result.solved, result.length, result.heuristic
 
 
+def _crate_target_difference(stats: Stats) -> Any:
+    return abs(stats["crate"] - stats["target"])
+
+
 @dataclass(frozen=True)
 class SokobanProblem(Problem):
     """5x5 Sokoban levels: one player, as many crates as targets (1-3), solvable with a long solution.
@@ -274,13 +322,15 @@ class SokobanProblem(Problem):
     min_solution: int = 18
     solver_budget: int = 5000
 
-    def initial_probs(self) -> np.ndarray:
+    def default_probs(self) -> np.ndarray:
         return np.array([0.45, 0.4, 0.05, 0.05, 0.05])
 
-    def reward_terms(self) -> tuple[RewardTerm, ...]:
-        return (("player", 3, 1, 1), ("crate", 2, 1, 3), ("target", 2, 1, 3), ("regions", 5, 1, 1),
-                (lambda s: abs(s["crate"] - s["target"]), 2, -math.inf, -math.inf),
-                ("dist-win", 0, -math.inf, -math.inf), ("solution-length", 1, math.inf, math.inf))
+    def default_reward_terms(self) -> tuple[NamedTerm, ...]:
+        return (("player", "player", 3, 1, 1), ("crate", "crate", 2, 1, 3), ("target", "target", 2, 1, 3),
+                ("regions", "regions", 5, 1, 1),
+                ("crate-target-difference", _crate_target_difference, 2, -math.inf, -math.inf),
+                ("dist-win", "dist-win", 0, -math.inf, -math.inf),
+                ("solution-length", "solution-length", 1, math.inf, math.inf))
 
     def _solver_stats(self, level: np.ndarray) -> tuple[int, int]:
         solved, length, heuristic = _solve_cached(level.astype(np.uint8).tobytes(), level.shape, self.solver_budget)
@@ -319,7 +369,23 @@ PROBLEMS: dict[str, type[Problem]] = {p.name: p for p in (BinaryProblem, ZeldaPr
 
 
 def make_problem(name: str, **overrides: Any) -> Problem:
-    """The problem called ``name`` (binary, zelda, sokoban), its dataclass fields overridden by ``overrides``."""
+    """The problem called ``name`` (binary, zelda, sokoban), its dataclass fields overridden by ``overrides``:
+    ``weights`` as {term: weight}, ``ranges`` as {term: [low, high]}, ``probs`` as a list, the others as values.
+    Raises ValueError, one line, for an unknown problem, field or term."""
     if name not in PROBLEMS:
         raise ValueError(f"unknown PCGRL problem {name!r}; choose from {sorted(PROBLEMS)}")
-    return PROBLEMS[name](**overrides)
+    cls = PROBLEMS[name]
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = [key for key in overrides if key not in fields]
+    if unknown:
+        raise ValueError(f"{name} has no option {unknown[0]!r} (options: {', '.join(fields)})")
+    options = dict(overrides)
+    if isinstance(options.get("weights"), dict):
+        options["weights"] = tuple((str(k), float(v)) for k, v in options["weights"].items())
+    if isinstance(options.get("ranges"), dict):
+        options["ranges"] = tuple((str(k), float(lo), float(hi)) for k, (lo, hi) in options["ranges"].items())
+    if "probs" in options:
+        options["probs"] = tuple(float(x) for x in options["probs"])
+    if "passable" in options:
+        options["passable"] = tuple(int(x) for x in options["passable"])
+    return cls(**options)
