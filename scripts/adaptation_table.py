@@ -136,12 +136,15 @@ def recovery_measures(changed: np.ndarray, plain: np.ndarray, steps: list[int]) 
     the mean return with the change, from per-step rewards with and without the change."""
     times, curves = [], []
     for row, at in enumerate(steps):
+        if at + WINDOW > changed.shape[1]:  # every episode ended before the change: nothing to recover from
+            times.append(math.nan)
+            continue
         times.append(recovery_time(changed[row], plain[row], at, FRACTION, WINDOW))
         curves.append(recovery_curve(changed[row, max(0, at - BEFORE):], 0, WINDOW))
-    length = min(len(c) for c in curves)
+    length = min((len(c) for c in curves), default=0)
     return {"change_return": float(changed.sum(axis=1).mean()), "recovery_steps": [float(t) for t in times],
             "recovered": float(np.mean([math.isfinite(t) for t in times])),
-            "curve": np.mean([c[:length] for c in curves], axis=0).tolist()}
+            "curve": np.mean([c[:length] for c in curves], axis=0).tolist() if curves else []}
 
 
 def navigation_measures(evaluator, genome: torch.Tensor, config, seeds: list[int], switch_at: tuple[int, int]
@@ -280,7 +283,7 @@ def plot(results: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(families), figsize=(7 * len(families), 4), dpi=120, squeeze=False)
     for ax, family in zip(axes[0], families):
         for arm, colour in (("hebbian", "tab:green"), ("static", "tab:blue"), ("gru", "tab:orange")):
-            curves = [r["curve"] for r in results if r["arm"] == arm and r["family"] == family]
+            curves = [r["curve"] for r in results if r["arm"] == arm and r["family"] == family and r["curve"]]
             if not curves:
                 continue
             length = min(len(c) for c in curves)

@@ -19,6 +19,7 @@ as the evaluator does for an episode of seed e; the re-randomised weights come f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -230,7 +231,10 @@ def recovery_episodes(experiment, genome: torch.Tensor, seed: int, episodes: int
         plain = run_episode(experiment, genome, seed + k)
         hit = run_episode(experiment, genome, seed + k, env_id=changed)
         before = max(0, at - 40)
-        found.append({"at": at, "recovery": recovery_time(hit.rewards, plain.rewards, at, fraction, window),
+        ended_first = at >= len(hit.rewards)  # the episode ended before the change: nothing to recover from
+        found.append({"at": at,
+                      "recovery": math.nan if ended_first else recovery_time(hit.rewards, plain.rewards, at,
+                                                                             fraction, window),
                       "curve": recovery_curve(hit.rewards[before:], 0, window).tolist(), "offset": at - before,
                       "reference_rate": float(np.mean(plain.rewards[at:])) if len(plain.rewards) > at else 0.0,
                       "changed_return": hit.total, "plain_return": plain.total})
@@ -247,8 +251,12 @@ def plot_recovery(episodes: list[dict], path: Path, title: str = "", window: int
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     for e in episodes:
         steps = np.arange(len(e["curve"])) - e["offset"]
-        label = "inf" if not np.isfinite(e["recovery"]) else f"{e['recovery']:.0f}"
-        ax.plot(steps, e["curve"], lw=1.0, label=f"change at {e['at']}: recovered after {label} steps")
+        if math.isnan(e["recovery"]):
+            label = f"change at {e['at']}: the episode ended before it"
+        else:
+            label = f"change at {e['at']}: " + ("never recovered" if math.isinf(e["recovery"])
+                                                else f"recovered after {e['recovery']:.0f} steps")
+        ax.plot(steps, e["curve"], lw=1.0, label=label)
     ax.axhline(float(np.mean([e["reference_rate"] for e in episodes])), color="grey", ls=":",
                label="unchanged episodes' reward rate after that step")
     ax.axvline(0, color="k", ls="--", lw=1)
