@@ -288,12 +288,12 @@ def plot(results: list[dict], path: Path) -> None:
                 continue
             length = min(len(c) for c in curves)
             data = np.array([c[:length] for c in curves])
-            steps = np.arange(length) - BEFORE
+            steps = np.arange(length) - BEFORE + WINDOW - 1  # each point: the window that ends there
             ax.plot(steps, data.mean(axis=0), color=colour, label=f"{arm} ({len(curves)} seeds)")
             ax.fill_between(steps, data.min(axis=0), data.max(axis=0), color=colour, alpha=0.15)
         ax.axvline(0, color="k", ls="--", lw=1, label="the change")
         ax.set_xlabel("steps from the change")
-        ax.set_ylabel(f"reward per step ({WINDOW}-step window)")
+        ax.set_ylabel(f"reward per step (the {WINDOW} steps up to here)")
         ax.set_title(TITLES[family], fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

@@ -250,7 +250,7 @@ def plot_recovery(episodes: list[dict], path: Path, title: str = "", window: int
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     for e in episodes:
-        steps = np.arange(len(e["curve"])) - e["offset"]
+        steps = np.arange(len(e["curve"])) - e["offset"] + window - 1  # each point: the window ending there
         if math.isnan(e["recovery"]):
             label = f"change at {e['at']}: the episode ended before it"
         else:
@@ -261,7 +261,7 @@ def plot_recovery(episodes: list[dict], path: Path, title: str = "", window: int
                label="unchanged episodes' reward rate after that step")
     ax.axvline(0, color="k", ls="--", lw=1)
     ax.set_xlabel("steps from the change")
-    ax.set_ylabel(f"reward per step ({window}-step window)")
+    ax.set_ylabel(f"reward per step (the {window} steps up to here)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
