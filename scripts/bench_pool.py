@@ -53,7 +53,7 @@ def main() -> None:
     probe = factory()
     probe.setup()
     # Small weights: the walker mostly stands or shuffles, so episodes run to the cap and chunks cost alike.
-    genomes = torch.randn(args.population, probe.mlp.num_params, generator=torch.Generator().manual_seed(0)) * 0.1
+    genomes = torch.randn(args.population, probe.network.num_params, generator=torch.Generator().manual_seed(0)) * 0.1
     seeds = genome_seeds(0, 0, args.population)
 
     torch.set_num_threads(1)

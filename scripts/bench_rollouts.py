@@ -93,7 +93,7 @@ class EvoforgeES:
         probe = factory()
         probe.setup()
         settings = ESSettings(popsize=popsize, sigma=0.1, learning_rate=0.01)
-        self.searcher = ESSearcher(settings, torch.zeros(probe.mlp.num_params), seed=0)
+        self.searcher = ESSearcher(settings, torch.zeros(probe.network.num_params), seed=0)
         self.pool = EvaluatorPool(factory, backend="ray", num_workers=workers).start()
         self.generation = 0
 

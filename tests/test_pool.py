@@ -21,7 +21,7 @@ def _walker_batch(count):
     factory = partial(GymPolicyEvaluator, EnvSettings(id="BipedalWalker-v3", max_episode_steps=200), PolicySettings(hidden=[40, 40]))
     evaluator = factory()
     evaluator.setup()
-    genomes = torch.randn(count, evaluator.mlp.num_params, generator=torch.Generator().manual_seed(0)) * 0.3
+    genomes = torch.randn(count, evaluator.network.num_params, generator=torch.Generator().manual_seed(0)) * 0.3
     return factory, genomes, genome_seeds(0, 0, count)
 
 

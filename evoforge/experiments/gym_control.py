@@ -272,11 +272,6 @@ class GymPolicyEvaluator(GymEpisodesEvaluator):
     def build(self, env: gymnasium.Env) -> None:
         self.network, self.action_map = build_policy(env, self.policy_settings)
 
-    @property
-    def mlp(self) -> BatchedMLP | BatchedGRU:
-        """The network (:attr:`network`), by its older name."""
-        return self.network
-
     def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
         if isinstance(self.network, BatchedGRU):
             return self._recurrent_policy(self.network, genomes, len(seeds) * len(seeds[0]), len(seeds[0]))
