@@ -161,15 +161,7 @@ def plot_perturbations(traces: dict[str, EpisodeTrace], perturb_at: int, path: P
     for label, trace in traces.items():
         ax.plot(np.cumsum(trace.rewards), lw=1.3, label=f"{label} (return {trace.total:.1f})")
     ax.axvline(perturb_at, color="k", ls="--", lw=1, label=f"perturbation at step {perturb_at}")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cumulative reward")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save_line_plot(fig, ax, path, "step", "cumulative reward", title)
 
 
 def inspect_hebbian(
@@ -260,10 +252,18 @@ def plot_recovery(episodes: list[dict], path: Path, title: str = "", window: int
     ax.axhline(float(np.mean([e["reference_rate"] for e in episodes])), color="grey", ls=":",
                label="unchanged episodes' reward rate after that step")
     ax.axvline(0, color="k", ls="--", lw=1)
-    ax.set_xlabel("steps from the change")
-    ax.set_ylabel(f"reward per step (the {window} steps up to here)")
+    return _save_line_plot(fig, ax, path, "steps from the change", f"reward per step (the {window} steps up to here)",
+                           title, legend_size=7)
+
+
+def _save_line_plot(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend_size: int = 8) -> Path:
+    """Labels, legend and grid of the inspect line plots, then the PNG at ``path``."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=legend_size)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

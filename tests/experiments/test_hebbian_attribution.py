@@ -17,14 +17,6 @@ from evoforge.search.rundir import BestGenome, RunDir
 from ..conftest import CONFIGS, cli_env, evoforge_cmd
 
 
-@pytest.fixture(scope="module")
-def pendulum():
-    # Pendulum: every episode runs its 200 steps, whatever the policy.
-    experiment = load_experiment(CONFIGS / "quickstart.yaml", ["env.id=Pendulum-v1", "stop_fitness=null"])
-    genome = torch.randn(experiment.net.num_params, generator=torch.Generator().manual_seed(3)) * 0.5
-    return experiment, genome
-
-
 def test_controls_play_replays_episodes_and_differ_only_in_what_they_take_away(pendulum):
     experiment, genome = pendulum
     settings = AttributionSettings(episodes=3, freeze_at=[5, 200])

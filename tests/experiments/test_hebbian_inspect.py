@@ -2,23 +2,12 @@
 
 import numpy as np
 import pytest
-import torch
 
 from evoforge.errors import UserError
-from evoforge.experiments import InspectOptions, load_experiment
+from evoforge.experiments import InspectOptions
 from evoforge.experiments.hebbian import CarRacingActionMap
 from evoforge.experiments.hebbian_inspect import inspect_hebbian, run_episode
 from evoforge.search.rundir import BestGenome, RunDir
-
-from ..conftest import CONFIGS
-
-
-@pytest.fixture(scope="module")
-def pendulum():
-    # Pendulum: every episode runs its 200 steps, so perturbed and unperturbed episodes have equal length.
-    experiment = load_experiment(CONFIGS / "quickstart.yaml", ["env.id=Pendulum-v1", "stop_fitness=null"])
-    genome = torch.randn(experiment.net.num_params, generator=torch.Generator().manual_seed(3)) * 0.5
-    return experiment, genome
 
 
 def test_perturbation_changes_the_episode_only_from_its_step_on(pendulum):
