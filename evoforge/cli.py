@@ -1,4 +1,4 @@
-"""The ``evoforge`` command: run | resume | inspect | attribute | replay | report | ablate.
+"""The ``evoforge`` command: run | resume | inspect | attribute | levels | replay | report | ablate.
 
 Exit codes: 0 done, 1 the search failed (too many failed evaluations, workers keep dying), 2 bad input
 (config, checkpoint, arguments), 128 + signal number when interrupted (after checkpointing).
@@ -59,6 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--seed", type=int, default=12345, help="seed of the episodes (as evoforge replay's)")
     attribute.add_argument("--env", help="play on another env id, e.g. a held-out variant")
     attribute.add_argument("--freeze-at", type=int, nargs="+", metavar="T", help="steps of the frozen_at_T controls")
+
+    levels = sub.add_parser("levels", help="judge a PCGRL level generator (a run's, or a stable-baselines3 model) by "
+                            "the reference's evaluation protocol: early stop off, change-percentage sweep")
+    levels.add_argument("source", type=Path, help="a PCGRL run directory, or a stable-baselines3 model .zip (with --env)")
+    levels.add_argument("--env", help="the PCGRL env id a stable-baselines3 model was trained on")
+    levels.add_argument("--algorithm", default="ppo", help="the model's stable-baselines3 algorithm (ppo, a2c, dqn)")
+    levels.add_argument("--seeds", type=int, default=5, help="protocol seeds, each its own starting maps")
+    levels.add_argument("--maps", type=int, default=50, help="starting maps per seed")
+    levels.add_argument("--change", type=float, nargs="+", metavar="P",
+                        help="change percentages (default 0.0 0.1 ... 1.0; the NCA has none)")
+    levels.add_argument("--start", choices=["reference", "problem"], default="reference",
+                        help="starting-map densities: the reference's (binary p(empty) ~ U[0, 1)) or the problem's")
+    levels.add_argument("--genome", choices=["center", "sample"], default="center")
+    levels.add_argument("--max-iterations", type=int, metavar="N",
+                        help="cap on steps per episode (default: the reference's max_changes x W x H)")
+    levels.add_argument("--out", type=Path, help="the JSON table (default RUN/level_protocol.json); plot beside")
+    levels.add_argument("--quiet", action="store_true", help="no progress bar")
 
     replay = sub.add_parser("replay", help="run a run's best genome and optionally record a video")
     replay.add_argument("run_dir", type=Path)
@@ -221,6 +238,33 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_levels(args: argparse.Namespace) -> int:
+    """``evoforge levels SOURCE``: a level generator through the reference's evaluation protocol."""
+    from evoforge.experiments.pcgrl import CHANGE_PERCENTAGES, LevelProtocolOptions, PCGRLExperiment, sb3_level_protocol
+    from evoforge.search.rundir import RunDir
+
+    if args.max_iterations is not None and args.max_iterations < 1:
+        raise UserError(f"--max-iterations must be >= 1, got {args.max_iterations}")
+    options = LevelProtocolOptions(seeds=args.seeds, maps=args.maps,
+                                   change_percentages=tuple(args.change or CHANGE_PERCENTAGES), start=args.start,
+                                   genome=args.genome, max_iterations=args.max_iterations, out=args.out,
+                                   quiet=args.quiet)
+    if args.source.suffix == ".zip":
+        if args.env is None:
+            raise UserError("a stable-baselines3 model needs --env, the PCGRL env id it was trained on")
+        lines = sb3_level_protocol(args.source, args.env, args.algorithm, options)
+    else:
+        run_dir = RunDir(args.source).require()
+        experiment = _load_experiment(run_dir.config_path, [])
+        if not isinstance(experiment, PCGRLExperiment):
+            raise UserError(f"{args.source} is a {experiment.config.experiment!r} run; evoforge levels judges PCGRL "
+                            "level generators")
+        lines = experiment.level_protocol(run_dir, options)
+    for line in lines:
+        print(line)
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """``evoforge replay RUN_DIR``: what the run's kind replays (its ``Experiment.replay_run``): by default the
     best genome for some episodes, optionally as a video."""
@@ -267,7 +311,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "inspect": cmd_inspect, "attribute": cmd_attribute,
-            "replay": cmd_replay, "report": cmd_report, "ablate": cmd_ablate}
+            "levels": cmd_levels, "replay": cmd_replay, "report": cmd_report, "ablate": cmd_ablate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,12 +31,30 @@ from evoforge.errors import UserError
 from evoforge.experiments.base import REPLAY_SEED, Experiment, ReplayOptions
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.policies.level_generation import Generated, LevelGeneration
+from evoforge.policies.level_protocol import (CHANGE_PERCENTAGES, GenomeLevels, LevelSource, PolicyLevels,
+                                              ProtocolResult, evaluate_levels, sb3_policy)
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
 from evoforge.search.rundir import RunDir
 from evoforge.search.seeds import RunStream, episode_seeds, run_seed
 
 LEVEL_GRID = "levels.png"  # the run artifact `evoforge replay` writes its level grid to by default
+LEVEL_PROTOCOL = "level_protocol.json"  # what `evoforge levels` writes into the run directory (and its .png)
+
+
+@dataclass(frozen=True)
+class LevelProtocolOptions:
+    """The options of ``evoforge levels``: seeds x maps, the change percentages, the starting densities, the
+    genome, an optional iteration cap (default the reference's max_changes x W x H) and where the table goes."""
+
+    seeds: int = 5
+    maps: int = 50
+    change_percentages: tuple[float, ...] = CHANGE_PERCENTAGES
+    start: str = "reference"
+    genome: str = "center"
+    max_iterations: int | None = None
+    out: Path | None = None  # the JSON (default RUN/level_protocol.json); the plot goes beside it (.png)
+    quiet: bool = False
 
 
 class GeneratorSettings(BaseModel):
@@ -200,9 +219,24 @@ class PCGRLExperiment(Experiment):
         return [*lines, f"{stats['levels']} levels: {stats['valid']:.0%} valid, mean path {stats['path']:.1f}, "
                         f"diversity {stats['diversity']:.3f}", f"level grid -> {grid}"]
 
+    def level_protocol(self, run_dir: RunDir, options: LevelProtocolOptions) -> list[str]:
+        """``evoforge levels RUN``: the best generator through the reference's evaluation protocol
+        (:mod:`evoforge.policies.level_protocol`); the table goes to RUN/level_protocol.json and its plot beside."""
+        best = run_dir.read_best(prefer=options.genome)
+        if best is None:
+            return [f"no {RunDir.BEST} yet: no generator to judge"]
+        s = self.config.generator
+        problem = make_problem(s.problem, **s.problem_options)
+        source = GenomeLevels(problem, s.representation, _flat(best.genome), s.width, s.nca_steps,
+                              options.max_iterations)
+        result = run_level_protocol(source, problem, options)
+        out = options.out or run_dir.artifact(LEVEL_PROTOCOL)
+        return [*result.lines(), *save_level_protocol(result, out, {"genome": best.kind, "run": str(run_dir.path)})]
+
     def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
-        """A grid of generated levels (green bar = valid) with their statistics, and the editing of several
-        levels animated step by step (Khalifa et al. 2020; Earle et al. 2021 for the NCA)."""
+        """A grid of generated levels (green bar = valid) with their statistics, the editing of several levels
+        animated step by step (Khalifa et al. 2020; Earle et al. 2021 for the NCA), and the reference
+        protocol's table when ``evoforge levels`` has measured it."""
         best = run_dir.read_best()
         section = report.section("Generated levels")
         if best is None:
@@ -210,6 +244,7 @@ class PCGRLExperiment(Experiment):
             return
         if not media:
             section.note("generated levels left out (--no-media)")
+            self._protocol_section(report, run_dir)
             return
         with tempfile.TemporaryDirectory() as tmp:  # the report never changes the run's files
             grid = Path(tmp) / LEVEL_GRID
@@ -222,6 +257,92 @@ class PCGRLExperiment(Experiment):
         report.section("Editing animation").animation(
             frames, "Eight levels being edited by the generator, one frame per step.", fps=self.video_fps,
             max_width=900)
+        self._protocol_section(report, run_dir)
+
+    def _protocol_section(self, report: Any, run_dir: RunDir) -> None:
+        """The table `evoforge levels` saved (RUN/level_protocol.json) and its plot, or how to make it."""
+        import json
+
+        section = report.section("Reference evaluation protocol")
+        path = run_dir.artifact(LEVEL_PROTOCOL)
+        if not path.is_file():
+            section.note(f"not measured yet: evoforge levels {run_dir.path} (early stop off, change percentage "
+                         "0.0-1.0, starting maps at the reference's densities; Khalifa et al. 2020)")
+            return
+        result = ProtocolResult.from_json(json.loads(path.read_text()))
+        header, rows = result.table()
+        section.note(result.lines()[0])
+        section.table(header, rows)
+        with tempfile.TemporaryDirectory() as tmp:
+            section.figure(result.plot(Path(tmp) / "protocol.png"),
+                           "Valid levels and Hamming diversity against the change percentage (95 % CI over seeds).")
+
+
+def run_level_protocol(source: LevelSource, problem: Any, options: LevelProtocolOptions) -> ProtocolResult:
+    """:func:`~evoforge.policies.level_protocol.evaluate_levels` with a progress bar; bad options -> UserError."""
+    from evoforge.search.progress import progress_bar
+
+    rows = 1 if source.representation == "nca" else len(options.change_percentages)
+    with progress_bar(f"{problem.name}-{source.representation}", rows, enabled=not options.quiet) as bar:
+        try:
+            return evaluate_levels(source, problem, options.seeds, options.maps, options.change_percentages,
+                                   options.start,  # type: ignore[arg-type]
+                                   progress=lambda done, total: bar.update(done))
+        except ValueError as exc:
+            raise UserError(str(exc).splitlines()[0]) from None
+
+
+def save_level_protocol(result: ProtocolResult, out: Path, about: dict[str, Any]) -> list[str]:
+    """Write the protocol's JSON (with ``about``: what was judged) to ``out`` and its plot beside it (.png)."""
+    from evoforge.search.storage import write_json
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, {**about, **result.to_json()})
+    plot = result.plot(out.with_suffix(".png"))
+    return [f"protocol table -> {out}", f"plot -> {plot}"]
+
+
+SB3_ALGORITHMS = ("ppo", "a2c", "dqn")  # those whose policies act in Discrete spaces, as every PCGRL env's
+
+
+def sb3_level_protocol(model_path: Path, env_id: str, algorithm: str, options: LevelProtocolOptions) -> list[str]:
+    """``evoforge levels MODEL.zip --env ID``: a stable-baselines3 policy trained on a registered PCGRL env
+    (``evoforge/pcgrl-{problem}-{representation}-v0``, its kwargs included) through the same protocol,
+    deterministic actions; the table goes to MODEL.level_protocol.json unless ``options.out``."""
+    import gymnasium
+
+    import evoforge.envs  # noqa: F401 - registers the ids
+
+    if algorithm not in SB3_ALGORITHMS:
+        raise UserError(f"--algorithm must be one of {', '.join(SB3_ALGORITHMS)}, got {algorithm!r}")
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise UserError(f"{model_path} is not a file (a stable-baselines3 model .zip)")
+    try:
+        kwargs = dict(gymnasium.spec(env_id).kwargs)
+    except gymnasium.error.Error:
+        raise UserError(f"unknown env id {env_id!r} (PCGRL ids: evoforge/pcgrl-PROBLEM-REPRESENTATION-v0)") from None
+    if "problem" not in kwargs or "representation" not in kwargs:
+        raise UserError(f"{env_id} is not a PCGRL env")
+    try:
+        import stable_baselines3
+    except ImportError:
+        raise UserError("judging a stable-baselines3 model needs stable-baselines3 (pip install stable-baselines3)"
+                        ) from None
+    name, representation = kwargs.pop("problem"), kwargs.pop("representation")
+    kwargs.pop("change_percentage", None)  # the protocol sweeps it
+    problem = make_problem(name, **kwargs)
+    try:
+        model = getattr(stable_baselines3, algorithm.upper()).load(str(model_path), device="cpu")
+    except Exception as exc:  # a zip of another algorithm or version: say so in one line
+        raise UserError(f"cannot load {model_path} as a stable-baselines3 {algorithm.upper()} model: "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    source = PolicyLevels(problem, representation, sb3_policy(model), options.max_iterations)
+    result = run_level_protocol(source, problem, options)
+    out = options.out or model_path.with_suffix(".level_protocol.json")
+    return [*result.lines(), *save_level_protocol(result, out, {"model": str(model_path), "env": env_id,
+                                                                 "algorithm": algorithm})]
 
 
 def _flat(genome: Any) -> torch.Tensor:

@@ -14,7 +14,7 @@ knows nothing of seeds' origins: the caller passes one seed per starting map.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +26,7 @@ from evoforge.envs.pcgrl.representations import make_representation, observation
 from evoforge.envs.pcgrl.simulator import PCGRLSimulator
 from evoforge.policies.level_generators import CropConvPolicy, FullyConvPolicy, NCAGenerator
 
-__all__ = ["PATH_STAT", "Generated", "LevelGeneration", "make_generator"]
+__all__ = ["PATH_STAT", "Generated", "LevelGeneration", "make_generator", "play_episodes"]
 
 # The statistic reported as a level's path: the longest shortest path, or the solver's solution length.
 PATH_STAT = {"binary": "path-length", "zelda": "path-length", "sokoban": "solution-length"}
@@ -78,11 +78,13 @@ class LevelGeneration:
     """
 
     def __init__(self, problem: Problem, representation: str, change_percentage: float = 0.2,
-                 max_iterations: int | None = None, width: int = 0, nca_steps: int = 50) -> None:
+                 max_iterations: int | None = None, width: int = 0, nca_steps: int = 50,
+                 early_stop: bool = True) -> None:
         self.problem = problem
         self.representation = representation
         self.change_percentage = change_percentage
         self.max_iterations = max_iterations
+        self.early_stop = early_stop  # False: only the budgets end an episode (the reference's evaluation)
         self.generator = make_generator(problem, representation, width, nca_steps)
 
     @property
@@ -91,16 +93,18 @@ class LevelGeneration:
         return self.generator.num_params
 
     def generate(self, genomes: torch.Tensor | np.ndarray, map_seeds: Sequence[Sequence[int]],
-                 record: bool = False) -> Generated:
-        """Run every genome on its starting maps; with ``record``, the (G, K, H, W) levels after every step."""
+                 record: bool = False, start_probs: np.ndarray | None = None) -> Generated:
+        """Run every genome on its starting maps; with ``record``, the (G, K, H, W) levels after every step.
+        ``start_probs``: (G * K, N) tile probabilities of the starting maps (default: the problem's)."""
         problem = self.problem
         count, maps = len(map_seeds), len(map_seeds[0])
         # the NCA rewrites whole maps: its simulator only draws the starting maps (any representation would do)
         representation = make_representation("narrow" if self.representation == "nca" else self.representation)
         sim = PCGRLSimulator(problem, representation, count * maps, self.change_percentage)
+        sim.early_stop = self.early_stop
         if self.max_iterations is not None:
             sim.max_iterations = self.max_iterations
-        sim.reset(np.arange(count * maps), [int(seed) for row in map_seeds for seed in row])
+        sim.reset(np.arange(count * maps), [int(seed) for row in map_seeds for seed in row], probs=start_probs)
         initial = {key: values.copy() for key, values in sim.stats.items()}
         genomes = torch.as_tensor(np.asarray(genomes), dtype=torch.float32)
         if self.representation == "nca":
@@ -118,20 +122,35 @@ class LevelGeneration:
                   ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
         """PCGRL episodes of every map until each one terminates or is truncated: (returns, frames, steps)."""
         params = self.generator.network.split(genomes)
-        returns = np.zeros(count * maps)
-        done = np.zeros(count * maps, dtype=bool)
-        frames = [sim.levels.reshape(count, maps, *sim.levels.shape[1:]).copy()] if record else []
-        steps = np.zeros(count * maps, dtype=np.int64)
+
+        def act(observations: np.ndarray) -> np.ndarray:
+            obs = torch.as_tensor(observations, dtype=torch.float32)
+            obs = obs.reshape(count, maps, *obs.shape[1:]).transpose(0, 1)  # (K, G, ...): maps on the batch axis
+            return self.generator.logits(params, obs).argmax(dim=-1).transpose(0, 1).reshape(-1).numpy()
+
         with torch.no_grad():
-            while not done.all():
-                obs = torch.as_tensor(sim.observe(), dtype=torch.float32)
-                obs = obs.reshape(count, maps, *obs.shape[1:]).transpose(0, 1)  # (K, G, ...): maps on the batch axis
-                actions = self.generator.logits(params, obs).argmax(dim=-1).transpose(0, 1).reshape(-1).numpy()
-                active = np.flatnonzero(~done)
-                reward, terminated, truncated = sim.step(active, actions[active])
-                returns[active] += reward
-                done[active] = terminated | truncated
-                steps[active] += 1
-                if record:
-                    frames.append(sim.levels.reshape(count, maps, *sim.levels.shape[1:]).copy())
+            returns, frames, steps = play_episodes(sim, act, record)
+        frames = [frame.reshape(count, maps, *frame.shape[1:]) for frame in frames]
         return returns, frames, steps.reshape(count, maps).sum(axis=1)
+
+
+def play_episodes(sim: PCGRLSimulator, act: Callable[[np.ndarray], np.ndarray], record: bool = False
+                  ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Step every map of ``sim`` (freshly reset) with ``act`` (observations of all M maps -> M actions) until
+    each episode terminates or is truncated; returns (M,) returns, the (M, H, W) maps after every step when
+    ``record``, and (M,) steps per map. Any policy works: an evolved generator, a stable-baselines3 model."""
+    count = sim.num_maps
+    returns = np.zeros(count)
+    done = np.zeros(count, dtype=bool)
+    frames = [sim.levels.copy()] if record else []
+    steps = np.zeros(count, dtype=np.int64)
+    while not done.all():
+        actions = np.asarray(act(sim.observe()), dtype=np.int64).reshape(-1)
+        active = np.flatnonzero(~done)
+        reward, terminated, truncated = sim.step(active, actions[active])
+        returns[active] += reward
+        done[active] = terminated | truncated
+        steps[active] += 1
+        if record:
+            frames.append(sim.levels.copy())
+    return returns, frames, steps

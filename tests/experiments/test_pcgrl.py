@@ -92,8 +92,16 @@ def test_replay_and_report_of_a_generator_run_through_the_experiment_interface(t
     files = sorted(p.name for p in out.iterdir())
     report = Report("pcgrl")
     experiment.report_sections(report, run_dir, media=False)
-    assert [s.title for s in report.sections] == ["Generated levels"]
+    assert [s.title for s in report.sections] == ["Generated levels", "Reference evaluation protocol"]
+    assert "not measured yet: evoforge levels" in report.render()
     report = Report("pcgrl")
     experiment.report_sections(report, run_dir, media=True)
-    assert [s.title for s in report.sections] == ["Generated levels", "Editing animation"]
+    assert [s.title for s in report.sections] == ["Generated levels", "Editing animation",
+                                                  "Reference evaluation protocol"]
     assert "<video" in report.render() and sorted(p.name for p in out.iterdir()) == files  # a report adds no file
+    # once `evoforge levels` has measured it, the report shows the protocol's table and plot
+    assert main(["levels", str(out), "--seeds", "2", "--maps", "2", "--quiet"]) == 0
+    report = Report("pcgrl")
+    experiment.report_sections(report, run_dir, media=False)
+    page = report.render()
+    assert "whole rewrite" in page and "Hamming diversity" in page and page.count("data:image/png") >= 1

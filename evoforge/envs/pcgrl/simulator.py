@@ -64,12 +64,14 @@ class PCGRLSimulator:
 
     def __init__(self, problem: Problem, representation: Representation, num_maps: int,
                  change_percentage: float = 0.2, batched_stats: bool = True):
-        if not 0.0 < change_percentage <= 1.0:
-            raise ValueError(f"change_percentage must be in (0, 1], got {change_percentage}")
+        if not 0.0 <= change_percentage <= 1.0:
+            raise ValueError(f"change_percentage must be in [0, 1], got {change_percentage}")
         self.problem, self.representation, self.num_maps = problem, representation, num_maps
         self.change_percentage = change_percentage
         self.batched_stats = batched_stats
         self.max_changes, self.max_iterations = episode_budget(problem, change_percentage)
+        # False: the success test never ends an episode (the reference's evaluation protocol), only the budgets do
+        self.early_stop = True
         # the maps live inside a canvas padded with the border tile, so observations are windows of it
         pad = representation.padding(problem)
         self.canvas = np.full((num_maps, problem.height + 2 * pad, problem.width + 2 * pad), problem.border_tile,
@@ -108,9 +110,11 @@ class PCGRLSimulator:
 
     # -- episode ----------------------------------------------------------------------------------------------
     def reset(self, indices: Sequence[int] | np.ndarray, seeds: Sequence[int | None] | None = None,
-              defer_stats: bool = False) -> None:
+              defer_stats: bool = False, probs: np.ndarray | None = None) -> None:
         """New random maps for ``indices``. ``defer_stats``: compute their statistics with the next
-        :meth:`step`'s, in one batch (the vector env resets a few maps at nearly every step)."""
+        :meth:`step`'s, in one batch (the vector env resets a few maps at nearly every step). ``probs``: one row
+        of tile probabilities per map, drawn from instead of the carried-over ones (e.g. binary's U[0, 1)
+        densities at evaluation)."""
         indices = np.asarray(indices, dtype=np.int64)
         seeds = [None] * len(indices) if seeds is None else list(seeds)
         problem = self.problem
@@ -120,6 +124,11 @@ class PCGRLSimulator:
                 self.probs[i] = problem.initial_probs()
                 for stream in (self._map_uniforms, self._prob_uniforms, self._positions):
                     stream.restart(i)
+        if probs is not None:
+            probs = np.asarray(probs, dtype=np.float64)
+            if probs.shape != (len(indices), problem.num_tiles):
+                raise ValueError(f"probs must have shape ({len(indices)}, {problem.num_tiles}), got {probs.shape}")
+            self.probs[indices] = probs
         # i.i.d. tiles by inverse CDF: tile = number of cumulative probabilities <= u
         uniform = self._map_uniforms.take(indices, self.rngs)
         cumulative = np.cumsum(self.probs[indices], axis=1)[:, :-1]
@@ -173,7 +182,7 @@ class PCGRLSimulator:
             pairs = [(as_dicts(new, j), as_dicts(old, j), as_dicts(start, j)) for j in range(len(indices))]
             reward = np.array([problem.reward(n, o) for n, o, _ in pairs], dtype=np.float64)
             success = np.array([bool(problem.success(n, s)) for n, _, s in pairs], dtype=bool)
-        terminated = success | (self.changes[indices] >= self.max_changes)
+        terminated = (success & self.early_stop) | (self.changes[indices] >= self.max_changes)
         truncated = (self.iterations[indices] >= self.max_iterations) & ~terminated
         return reward, terminated, truncated
 
