@@ -26,19 +26,21 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evoforge.envs.pcgrl.problems import make_problem
-from evoforge.envs.pcgrl.render import level_grid, palette
+from evoforge.envs.pcgrl.render import archive_sheet, level_grid, palette
 from evoforge.errors import UserError
-from evoforge.experiments.base import REPLAY_SEED, Experiment, ReplayOptions
+from evoforge.experiments.base import REPLAY_SEED, Experiment, InspectOptions, ReplayOptions
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.policies.level_generation import Generated, LevelGeneration
 from evoforge.policies.level_protocol import (CHANGE_PERCENTAGES, GenomeLevels, LevelSource, PolicyLevels,
                                               ProtocolResult, evaluate_levels, sb3_policy)
 from evoforge.search.es import ESSearcher, ESSettings
+from evoforge.search.qd import QDSearcher, QDSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
 from evoforge.search.rundir import RunDir
 from evoforge.search.seeds import RunStream, episode_seeds, run_seed
 
 LEVEL_GRID = "levels.png"  # the run artifact `evoforge replay` writes its level grid to by default
+ARCHIVE_PICTURE = "archive.png"  # what `evoforge inspect` draws for a QD run: a level per elite, by descriptor
 LEVEL_PROTOCOL = "level_protocol.json"  # what `evoforge levels` writes into the run directory (and its .png)
 
 
@@ -87,13 +89,47 @@ class GeneratorSettings(BaseModel):
         return self
 
 
+# Behaviour descriptors of the quality-diversity search per problem (Earle et al. 2022 pair a level property with
+# the path or solution length) and their [low, high] (values outside land in the edge cells).
+QD_DESCRIPTORS = {"binary": (("regions", (0.0, 40.0)), ("path-length", (0.0, 100.0))),
+                  "zelda": (("nearest-enemy", (0.0, 20.0)), ("path-length", (0.0, 60.0))),
+                  "sokoban": (("crate", (0.0, 10.0)), ("solution-length", (0.0, 30.0)))}
+EMPTINESS = "emptiness"  # a descriptor every problem has: the share of empty tiles in the final level
+
+
 class PCGRLConfig(BaseRunConfig):
-    """Config of ``experiment: pcgrl``: ES on the weights of a level generator."""
+    """Config of ``experiment: pcgrl``: ES (or quality-diversity search with pyribs) on the weights of a level
+    generator."""
 
     experiment: Literal["pcgrl"]
     generator: GeneratorSettings = GeneratorSettings()
-    search: ESSettings = ESSettings()
+    search: ESSettings | QDSettings = Field(ESSettings(), discriminator="algorithm")
     stop_fitness: float | None = None
+
+    @model_validator(mode="after")
+    def _descriptors(self) -> PCGRLConfig:
+        if isinstance(self.search, QDSettings):
+            problem = make_problem(self.generator.problem, **self.generator.problem_options)
+            known = [*problem.batch_stats(np.zeros((1, problem.height, problem.width), dtype=np.uint8)), EMPTINESS]
+            for name in self.search.measures:
+                if name not in known:
+                    raise ValueError(f"search.measures: {problem.name} has no descriptor {name!r} "
+                                     f"(descriptors: {', '.join(known)})")
+            if len(descriptors(self)[0]) != len(self.search.cells):
+                raise ValueError(f"search.cells has {len(self.search.cells)} entries for "
+                                 f"{len(descriptors(self)[0])} descriptors")
+        return self
+
+
+def descriptors(config: PCGRLConfig) -> tuple[list[str], list[list[float]]]:
+    """The QD search's descriptor names and ranges: the config's, else the problem's defaults
+    (:data:`QD_DESCRIPTORS`); ranges of emptiness default to [0, 1]."""
+    search = config.search
+    assert isinstance(search, QDSettings)
+    defaults = dict(QD_DESCRIPTORS[config.generator.problem])
+    names = list(search.measures) or list(defaults)
+    ranges = [list(r) for r in search.ranges] or [list(defaults.get(n, (0.0, 1.0))) for n in names]
+    return names, ranges
 
 
 class PCGRLGenerationEvaluator(Evaluator):
@@ -103,8 +139,9 @@ class PCGRLGenerationEvaluator(Evaluator):
     seed ``episode_seeds(seeds[g], maps)[k]``.
     """
 
-    def __init__(self, settings: GeneratorSettings) -> None:
+    def __init__(self, settings: GeneratorSettings, measures: Sequence[str] = ()) -> None:
         self.settings = settings
+        self.measures = tuple(measures)  # descriptors to log per genome (means over its maps), for QD search
 
     def setup(self) -> None:
         s = self.settings
@@ -129,10 +166,17 @@ class PCGRLGenerationEvaluator(Evaluator):
         for g in range(len(seeds)):
             fitness = (float(scores[g].mean()) + self.settings.valid_weight * float(valid[g].mean())
                        + self.settings.diversity_weight * float(diversity[g]))
-            results.append(Evaluation(fitness=fitness, metrics={
-                "score": float(scores[g].mean()), "valid": float(valid[g].mean()), "path": float(path[g].mean()),
-                "diversity": float(diversity[g]), "steps": float(out.steps[g])}))
+            metrics = {"score": float(scores[g].mean()), "valid": float(valid[g].mean()),
+                       "path": float(path[g].mean()), "diversity": float(diversity[g]), "steps": float(out.steps[g])}
+            metrics.update({name: float(values[g].mean()) for name, values in self._descriptors(out).items()})
+            results.append(Evaluation(fitness=fitness, metrics=metrics))
         return results
+
+    def _descriptors(self, out: Generated) -> dict[str, np.ndarray]:
+        """(G, K) values of each of ``measures``: a final statistic, or the share of empty tiles."""
+        shape = out.scores.shape
+        return {name: (out.levels == 0).mean(axis=(2, 3)) if name == EMPTINESS
+                else np.asarray(out.final[name], dtype=float).reshape(shape) for name in self.measures}
 
 
 class PCGRLExperiment(Experiment):
@@ -146,8 +190,10 @@ class PCGRLExperiment(Experiment):
         self.settings = config.run_settings(config.search.generations, config.stop_fitness)
 
     def evaluator_factory(self) -> partial[PCGRLGenerationEvaluator]:
-        """A picklable factory of :class:`PCGRLGenerationEvaluator` with this config's ``generator:`` section."""
-        return partial(PCGRLGenerationEvaluator, self.config.generator)
+        """A picklable factory of :class:`PCGRLGenerationEvaluator` with this config's ``generator:`` section
+        (and, for a QD search, its descriptors)."""
+        measures = descriptors(self.config)[0] if isinstance(self.config.search, QDSettings) else []
+        return partial(PCGRLGenerationEvaluator, self.config.generator, measures)
 
     def _evaluator(self, maps: int | None = None) -> PCGRLGenerationEvaluator:
         settings = self.config.generator
@@ -155,9 +201,9 @@ class PCGRLExperiment(Experiment):
         evaluator.setup()
         return evaluator
 
-    def make_searcher(self) -> ESSearcher:
-        """The configured ES from the fittest of ``generator.init_samples`` seeded random genomes (the first one
-        when ``init_samples`` <= 1).
+    def make_searcher(self) -> ESSearcher | QDSearcher:
+        """The configured ES, or CMA-ME / MAP-Elites (pyribs; the elites keep their ``valid`` share), from the
+        fittest of ``generator.init_samples`` seeded random genomes (the first one when ``init_samples`` <= 1).
         """
         settings = self.config.generator
         evaluator = self._evaluator()
@@ -171,7 +217,70 @@ class PCGRLExperiment(Experiment):
             seeds = [run_seed(self.config.seed, RunStream.SCREENING, k) for k in range(samples)]
             fitness = [e.fitness for e in evaluator.evaluate(candidates, seeds)]
             center = candidates[int(np.argmax(fitness))]
-        return ESSearcher(self.config.search, center, seed=run_seed(self.config.seed, RunStream.SEARCHER))
+        seed = run_seed(self.config.seed, RunStream.SEARCHER)
+        if isinstance(self.config.search, QDSettings):
+            names, ranges = descriptors(self.config)
+            return QDSearcher(self.config.search, center, names, ranges, seed, fields=("valid",))
+        return ESSearcher(self.config.search, center, seed=seed)
+
+    def load_searcher(self, run_dir: RunDir) -> ESSearcher | QDSearcher:
+        """The searcher of the newest checkpoint; a QD searcher is rebuilt without screening ``init_samples``
+        random genomes first (the checkpoint holds its whole state)."""
+        if not isinstance(self.config.search, QDSettings):
+            return super().load_searcher(run_dir)
+        _, payload, _ = run_dir.load_checkpoint()
+        names, ranges = descriptors(self.config)
+        searcher = QDSearcher(self.config.search, torch.zeros(self._evaluator(maps=1).num_params), names, ranges,
+                              0, fields=("valid",))
+        searcher.load_state_bytes(payload["searcher"])
+        return searcher
+
+    def archive_figure(self, searcher: QDSearcher, seed: int = REPLAY_SEED) -> Any:
+        """A matplotlib figure of the archive: every elite's level from one fixed starting map (seed ``seed``),
+        drawn in its cell, axes in descriptor units (Earle et al. 2022, fig. 3)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names, ranges = descriptors(self.config)
+        elites = searcher.elites()
+        evaluator = self._evaluator(maps=1)
+        dims = tuple(self.config.search.cells)
+        fig, ax = plt.subplots(figsize=(7, 6.4))
+        if len(elites["objective"]):
+            out = evaluator.generate(torch.as_tensor(elites["solution"], dtype=torch.float32),
+                                     [seed] * len(elites["objective"]))
+            cells = searcher.archive.int_to_grid_index(elites["index"])  # (n, 2) grid coordinates
+            problem = evaluator.problem
+            sheet = archive_sheet(out.levels[:, 0], cells, dims, palette(problem.name, problem.tiles))
+            ax.imshow(sheet, extent=(ranges[0][0], ranges[0][1], ranges[1][0], ranges[1][1]), aspect="auto",
+                      interpolation="nearest")
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        metrics = searcher.metrics()
+        ax.set_title(f"{metrics['elites']:.0f} elites, coverage {metrics['coverage']:.1%}, "
+                     f"{metrics.get('elite_valid', float('nan')):.0%} of their levels valid")
+        fig.tight_layout()
+        return fig
+
+    def inspect(self, run_dir: RunDir, options: InspectOptions) -> list[str]:
+        """A QD run: its archive's statistics and RUN/archive.png (a level per elite, placed by descriptor)."""
+        if not isinstance(self.config.search, QDSettings):
+            return []
+        searcher = self.saved_searcher(run_dir)
+        if searcher is None:
+            return ["no checkpoint yet: no archive to show"]
+        m = searcher.metrics()
+        fig = self.archive_figure(searcher, options.seed)
+        path = run_dir.artifact(ARCHIVE_PICTURE)
+        fig.savefig(path, dpi=110)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return [f"archive: {m['elites']:.0f} elites of {np.prod(self.config.search.cells)} cells (coverage "
+                f"{m['coverage']:.1%}), QD score {m['qd_score']:.1f}, best objective {m['objective_max']:.2f}, "
+                f"valid share of the elites' levels {m['elite_valid']:.1%}", f"archive picture -> {path}"]
 
     def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
                ) -> tuple[list[float], list[np.ndarray]]:
@@ -237,6 +346,8 @@ class PCGRLExperiment(Experiment):
         """A grid of generated levels (green bar = valid) with their statistics, the editing of several levels
         animated step by step (Khalifa et al. 2020; Earle et al. 2021 for the NCA), and the reference
         protocol's table when ``evoforge levels`` has measured it."""
+        if isinstance(self.config.search, QDSettings):
+            self._archive_section(report, run_dir, media)
         best = run_dir.read_best()
         section = report.section("Generated levels")
         if best is None:
@@ -258,6 +369,28 @@ class PCGRLExperiment(Experiment):
             frames, "Eight levels being edited by the generator, one frame per step.", fps=self.video_fps,
             max_width=900)
         self._protocol_section(report, run_dir)
+
+    def _archive_section(self, report: Any, run_dir: RunDir, media: bool) -> None:
+        """A QD run's archive: its statistics, their curves and (with media) the levels placed by descriptor."""
+        section = report.section("Quality-diversity archive")
+        searcher = self.saved_searcher(run_dir)
+        if searcher is None:
+            section.note("no checkpoint yet: no archive to show")
+            return
+        m = searcher.metrics()
+        section.table(["algorithm", "elites", "coverage", "QD score", "best objective", "valid share of elites"],
+                      [(self.config.search.algorithm, m["elites"], m["coverage"], m["qd_score"], m["objective_max"],
+                        m["elite_valid"])],
+                      caption=f"QD score = sum over elites of (objective - {self.config.search.qd_score_offset:g}); "
+                              f"archive {' x '.join(map(str, self.config.search.cells))} cells")
+        records = run_dir.read_metrics()
+        if records:
+            section.figure(_qd_curves(records), "QD score and coverage per generation.")
+        if media:
+            section.figure(self.archive_figure(searcher), "Every elite's level from the same starting map, in its "
+                                                          "archive cell (axes: the descriptors).")
+        else:
+            section.note("the archive's levels left out (--no-media)")
 
     def _protocol_section(self, report: Any, run_dir: RunDir) -> None:
         """The table `evoforge levels` saved (RUN/level_protocol.json) and its plot, or how to make it."""
@@ -343,6 +476,23 @@ def sb3_level_protocol(model_path: Path, env_id: str, algorithm: str, options: L
     out = options.out or model_path.with_suffix(".level_protocol.json")
     return [*result.lines(), *save_level_protocol(result, out, {"model": str(model_path), "env": env_id,
                                                                  "algorithm": algorithm})]
+
+
+def _qd_curves(records: list[dict[str, Any]]) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    generations = [r["generation"] for r in records]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    for ax, key in zip(axes, ("qd_score", "coverage")):
+        ax.plot(generations, [r.get(key, float("nan")) for r in records])
+        ax.set_xlabel("generation")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def _flat(genome: Any) -> torch.Tensor:

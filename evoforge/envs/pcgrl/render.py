@@ -51,3 +51,19 @@ def level_grid(levels: np.ndarray, colours: np.ndarray, columns: int = 8, tile_p
         if marks is not None:
             sheet[top + h + 1:top + h + bar, left:left + w] = (40, 170, 60) if marks[k] else (200, 200, 200)
     return sheet
+
+
+def archive_sheet(levels: np.ndarray, cells: np.ndarray, dims: tuple[int, int], colours: np.ndarray,
+                  tile_px: int = 3, gap_px: int = 1) -> np.ndarray:
+    """Levels placed on a grid by their archive cell: ``levels`` (n, H, W), ``cells`` (n, 2) grid indices
+    (first descriptor -> column, left to right; second -> row, bottom to top); empty cells light grey."""
+    h, w = levels.shape[1] * tile_px, levels.shape[2] * tile_px
+    sheet = np.full((dims[1] * (h + gap_px) + gap_px, dims[0] * (w + gap_px) + gap_px, 3), 255, dtype=np.uint8)
+    for i in range(dims[0]):
+        for j in range(dims[1]):
+            top, left = gap_px + (dims[1] - 1 - j) * (h + gap_px), gap_px + i * (w + gap_px)
+            sheet[top:top + h, left:left + w] = 225
+    for level, (i, j) in zip(levels, cells):
+        top, left = gap_px + (dims[1] - 1 - int(j)) * (h + gap_px), gap_px + int(i) * (w + gap_px)
+        sheet[top:top + h, left:left + w] = np.repeat(np.repeat(colours[level], tile_px, axis=0), tile_px, axis=1)
+    return sheet
