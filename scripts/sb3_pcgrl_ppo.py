@@ -1,72 +1,83 @@
-"""PCGRL envs are plain gymnasium envs: train a generator with stable-baselines3 PPO.
+"""The PCGRL paper's baseline: PPO with its conv policy on the batched simulator (stable-baselines3), then the
+reference's evaluation protocol on the trained policy (`evoforge levels`).
 
-Trains PPO (MlpPolicy on the flattened observation; the paper used a conv net) on one registered env, and
-prints the mean episode return and valid share of the final levels of the untrained and the trained policy
-over the same evaluation episodes.
+    python scripts/sb3_pcgrl_ppo.py --problem binary --representation narrow --steps 300000 --out runs/ppo/binary
+    python scripts/sb3_pcgrl_ppo.py --problem zelda --steps 300000 --out runs/ppo/zelda   # resumes if stopped
 
-    python scripts/sb3_pcgrl_ppo.py                                   # binary-narrow, 50k steps, 8 envs
-    python scripts/sb3_pcgrl_ppo.py --env evoforge/pcgrl-sokoban-turtle-v0 --steps 200000
-
-Needs stable-baselines3 (installed with the test extras).
+Trains PPO (evoforge.policies.sb3_pcgrl: the paper's conv network, PPO2 settings, 50 maps per batch) for
+``--steps`` environment steps, saving OUT/model.zip every ``--save-every`` steps, so an interrupted run continues
+from its last save when started again. Then judges the policy (deterministic actions) by the protocol: early stop
+off, change percentage 0.0-1.0, starting maps at the reference's densities, ``--seeds`` x ``--maps``; the table goes
+to OUT/model.level_protocol.json and its plot beside it. The paper trained 1e8 steps per cell; print the steps/s
+to see what a budget buys. Needs stable-baselines3 (installed with the test extras).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
-
-import gymnasium
-import numpy as np
-
-import evoforge.envs  # noqa: F401 - registers the evoforge/pcgrl-* ids
+from pathlib import Path
 
 
-def evaluate(model, env_id: str, episodes: int, seed: int) -> tuple[float, float]:
-    """Mean return and share of valid final levels over seeded episodes (stochastic actions, as in training)."""
-    env = gymnasium.make(env_id)
-    returns, valid = [], []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        total, done, info = 0.0, False, {}
-        while not done:
-            action, _ = model.predict(obs, deterministic=False)
-            obs, reward, terminated, truncated, info = env.step(action)
-            total += reward
-            done = terminated or truncated
-        returns.append(total)
-        valid.append(info["valid"])
-    return float(np.mean(returns)), float(np.mean(valid))
-
-
-def train(env_id: str, steps: int, envs: int, seed: int, n_steps: int = 128):
+def train(problem: str, representation: str, steps: int, envs: int, seed: int, out: Path, save_every: int,
+          n_steps: int = 128) -> tuple[object, float, int]:
+    """Train (or continue) PPO to ``steps`` steps; returns (model, seconds spent now, steps done now)."""
     from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
 
-    vec = make_vec_env(env_id, n_envs=envs, seed=seed)
-    # the paper's PPO2 settings where they apply: n_steps 128, 4 minibatches, 4 epochs, lr 2.5e-4, ent 0.01
-    model = PPO("MlpPolicy", vec, n_steps=n_steps, batch_size=n_steps * envs // 4, n_epochs=4,
-                learning_rate=2.5e-4, ent_coef=0.01, seed=seed, verbose=0)
-    return model, vec
+    from evoforge.policies.sb3_pcgrl import PCGRLSB3VecEnv, make_ppo
+
+    env = PCGRLSB3VecEnv(problem, representation, envs)
+    path = out / "model.zip"
+    if path.is_file():
+        model = PPO.load(str(path), env=env, device="cpu")
+    else:
+        model = make_ppo(env, seed=seed, n_steps=n_steps)
+    start, began = model.num_timesteps, time.perf_counter()
+    while model.num_timesteps < steps:
+        chunk = min(save_every, steps - model.num_timesteps)
+        model.learn(total_timesteps=chunk, reset_num_timesteps=False, progress_bar=False)
+        out.mkdir(parents=True, exist_ok=True)
+        model.save(str(path))
+        print(f"{model.num_timesteps:,} / {steps:,} steps", flush=True)
+    if not path.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        model.save(str(path))
+    return model, time.perf_counter() - began, model.num_timesteps - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="evoforge/pcgrl-binary-narrow-v0")
-    parser.add_argument("--steps", type=int, default=50_000)
-    parser.add_argument("--envs", type=int, default=8)
-    parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes before and after")
+    parser.add_argument("--problem", choices=["binary", "zelda", "sokoban"], default="binary")
+    parser.add_argument("--representation", choices=["narrow", "turtle", "wide"], default="narrow")
+    parser.add_argument("--steps", type=int, default=300_000)
+    parser.add_argument("--envs", type=int, default=50, help="maps per batch (the paper: 50 envs)")
+    parser.add_argument("--save-every", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--seeds", type=int, default=5, help="protocol seeds")
+    parser.add_argument("--maps", type=int, default=50, help="protocol maps per seed")
+    parser.add_argument("--change", type=float, nargs="+", help="protocol change percentages (default 0.0 ... 1.0)")
+    parser.add_argument("--max-iterations", type=int, help="protocol cap on steps per episode")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
 
-    model, _ = train(args.env, args.steps, args.envs, args.seed)
-    before = evaluate(model, args.env, args.episodes, seed=10_000)
-    began = time.perf_counter()
-    model.learn(total_timesteps=args.steps, progress_bar=False)
-    wall = time.perf_counter() - began
-    after = evaluate(model, args.env, args.episodes, seed=10_000)
-    print(f"{args.env}: PPO {args.steps:,} steps in {wall:.0f} s")
-    print(f"  untrained: mean return {before[0]:.2f}, valid {before[1]:.0%} over {args.episodes} episodes")
-    print(f"  trained:   mean return {after[0]:.2f}, valid {after[1]:.0%}")
+    model, seconds, done = train(args.problem, args.representation, args.steps, args.envs, args.seed, args.out,
+                                 args.save_every)
+    if done:
+        print(f"PPO {args.problem}-{args.representation}: {done:,} steps in {seconds:.0f} s "
+              f"({done / max(seconds, 1e-9):,.0f} steps/s)")
+    from evoforge.cli import main as evoforge
+
+    judge = ["levels", str(args.out / "model.zip"), "--env", f"evoforge/pcgrl-{args.problem}-{args.representation}-v0",
+             "--seeds", str(args.seeds), "--maps", str(args.maps), "--quiet"]
+    judge += ["--change", *map(str, args.change)] if args.change else []
+    judge += ["--max-iterations", str(args.max_iterations)] if args.max_iterations else []
+    code = evoforge(judge)
+    if code:
+        raise SystemExit(code)
+    result = json.loads((args.out / "model.level_protocol.json").read_text())
+    result["training"] = {"steps": model.num_timesteps, "envs": args.envs, "seed": args.seed}
+    (args.out / "model.level_protocol.json").write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
