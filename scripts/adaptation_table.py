@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from evoforge.envs import make_env
+from evoforge.envs.rollout import rollout_batch
 from evoforge.envs.adaptation import recovery_curve, recovery_time, signed_permutation, split_variants
 from evoforge.experiments import load_experiment
 from evoforge.experiments.gym_control import flat_genome
@@ -73,22 +74,8 @@ def play(evaluator, genome: torch.Tensor, envs: list, seeds: list[int]) -> np.nd
 
 
 def rollout_rewards(envs: list, policy, seeds: list[int]) -> np.ndarray:
-    """Like :func:`evoforge.envs.rollout.rollout_batch`, keeping every step's reward (fixed-length episodes)."""
-    obs = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, seeds)]).astype(np.float32)
-    rewards: list[list[float]] = [[] for _ in seeds]
-    alive = list(range(len(seeds)))
-    while alive:
-        actions = policy(obs[alive], alive)
-        still = []
-        for row, i in enumerate(alive):
-            observation, reward, terminated, truncated, _ = envs[i].step(actions[row])
-            rewards[i].append(float(reward))
-            if not (terminated or truncated):
-                obs[i] = observation
-                still.append(i)
-        alive = still
-    length = max(len(r) for r in rewards)
-    return np.array([r + [0.0] * (length - len(r)) for r in rewards])
+    """(episodes, steps) rewards of one episode per env, zero after an episode ended."""
+    return rollout_batch(envs, policy, seeds, keep_step_rewards=True).step_rewards
 
 
 def oracle_policy(maps: list[np.ndarray]):

@@ -23,6 +23,8 @@ BatchPolicy = Callable[[np.ndarray, list[int]], np.ndarray]
 class RolloutResult:
     returns: np.ndarray  # (n,) float64 undiscounted episode returns
     lengths: np.ndarray  # (n,) int64 steps taken
+    step_rewards: np.ndarray | None = None  # (n, longest) every step's reward, zero after an episode ended
+
 
 
 def rollout_batch(
@@ -30,11 +32,13 @@ def rollout_batch(
     policy: BatchPolicy,
     seeds: Sequence[int],
     frames: list[np.ndarray] | None = None,
+    keep_step_rewards: bool = False,
 ) -> RolloutResult:
     """Run one episode in each of ``envs[:len(seeds)]`` (env i reset with ``seeds[i]``) until all end.
 
     Episode length limits come from the environments (gymnasium's TimeLimit). If ``frames`` is given,
     ``envs[0].render()`` is appended after the reset and after each of its steps (for replay videos).
+    ``keep_step_rewards``: also return every step's reward (recovery curves after a change mid-episode).
     """
     n = len(seeds)
     if n > len(envs):
@@ -49,12 +53,15 @@ def rollout_batch(
     returns = np.zeros(n, dtype=np.float64)
     lengths = np.zeros(n, dtype=np.int64)
     alive = list(range(n))
+    per_step: list[list[float]] = [[] for _ in range(n)]
     while alive:
         actions = policy(obs[alive], alive)
         still_alive = []
         for row, i in enumerate(alive):
             observation, reward, terminated, truncated, _ = envs[i].step(actions[row])
             returns[i] += reward
+            if keep_step_rewards:
+                per_step[i].append(float(reward))
             lengths[i] += 1
             if frames is not None and i == 0:
                 frames.append(envs[0].render())
@@ -62,4 +69,9 @@ def rollout_batch(
                 obs[i] = observation
                 still_alive.append(i)
         alive = still_alive
-    return RolloutResult(returns=returns, lengths=lengths)
+    step_rewards = None
+    if keep_step_rewards:
+        step_rewards = np.zeros((n, int(lengths.max(initial=0))))
+        for i, rewards in enumerate(per_step):
+            step_rewards[i, :len(rewards)] = rewards
+    return RolloutResult(returns=returns, lengths=lengths, step_rewards=step_rewards)

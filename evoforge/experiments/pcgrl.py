@@ -235,6 +235,21 @@ class PCGRLExperiment(Experiment):
         searcher.load_state_bytes(payload["searcher"])
         return searcher
 
+    def archive_levels(self, searcher: QDSearcher, seed: int = REPLAY_SEED) -> tuple[np.ndarray, np.ndarray,
+                                                                                    np.ndarray]:
+        """Every elite's level from one fixed starting map (seed ``seed``): (levels (n, H, W), grid cells (n, 2),
+        valid (n,))."""
+        elites = searcher.elites()
+        evaluator = self._evaluator(maps=1)
+        problem = evaluator.problem
+        if not len(elites["objective"]):
+            return (np.zeros((0, problem.height, problem.width), dtype=np.uint8), np.zeros((0, 2), dtype=int),
+                    np.zeros(0, dtype=bool))
+        out = evaluator.generate(torch.as_tensor(elites["solution"], dtype=torch.float32),
+                                 [seed] * len(elites["objective"]))
+        return (out.levels[:, 0], searcher.archive.int_to_grid_index(elites["index"]),
+                np.asarray(problem.valid(out.final), dtype=bool))
+
     def archive_figure(self, searcher: QDSearcher, seed: int = REPLAY_SEED) -> Any:
         """A matplotlib figure of the archive: every elite's level from one fixed starting map (seed ``seed``),
         drawn in its cell, axes in descriptor units (Earle et al. 2022, fig. 3)."""
@@ -244,23 +259,18 @@ class PCGRLExperiment(Experiment):
         import matplotlib.pyplot as plt
 
         names, ranges = descriptors(self.config)
-        elites = searcher.elites()
-        evaluator = self._evaluator(maps=1)
-        dims = tuple(self.config.search.cells)
+        levels, cells, valid = self.archive_levels(searcher, seed)
+        problem = self._evaluator(maps=1).problem
         fig, ax = plt.subplots(figsize=(7, 6.4))
-        if len(elites["objective"]):
-            out = evaluator.generate(torch.as_tensor(elites["solution"], dtype=torch.float32),
-                                     [seed] * len(elites["objective"]))
-            cells = searcher.archive.int_to_grid_index(elites["index"])  # (n, 2) grid coordinates
-            problem = evaluator.problem
-            sheet = archive_sheet(out.levels[:, 0], cells, dims, palette(problem.name, problem.tiles))
+        if len(levels):
+            sheet = archive_sheet(levels, cells, tuple(self.config.search.cells), palette(problem.name, problem.tiles))
             ax.imshow(sheet, extent=(ranges[0][0], ranges[0][1], ranges[1][0], ranges[1][1]), aspect="auto",
                       interpolation="nearest")
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
-        metrics = searcher.metrics()
-        ax.set_title(f"{metrics['elites']:.0f} elites, coverage {metrics['coverage']:.1%}, "
-                     f"{metrics.get('elite_valid', float('nan')):.0%} of their levels valid")
+        distinct = len({level.tobytes() for level, ok in zip(levels, valid) if ok})
+        ax.set_title(f"{len(levels)} elites ({searcher.metrics()['coverage']:.0%} of the cells); on this map "
+                     f"{int(valid.sum())} of their levels are valid, {distinct} distinct")
         fig.tight_layout()
         return fig
 
@@ -278,9 +288,13 @@ class PCGRLExperiment(Experiment):
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+        levels, _, valid = self.archive_levels(searcher, options.seed)
+        distinct = len({level.tobytes() for level, ok in zip(levels, valid) if ok})
         return [f"archive: {m['elites']:.0f} elites of {np.prod(self.config.search.cells)} cells (coverage "
                 f"{m['coverage']:.1%}), QD score {m['qd_score']:.1f}, best objective {m['objective_max']:.2f}, "
-                f"valid share of the elites' levels {m['elite_valid']:.1%}", f"archive picture -> {path}"]
+                f"valid share of the elites' levels {m['elite_valid']:.1%}",
+                f"one starting map (seed {options.seed}) through every elite: {int(valid.sum())} valid levels, "
+                f"{distinct} distinct", f"archive picture -> {path}"]
 
     def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
                ) -> tuple[list[float], list[np.ndarray]]:
