@@ -58,6 +58,8 @@ BUDGETS: dict[str, list[str]] = {
     "pcgrl_zelda_nca.yaml": _PCGRL,
     "pcgrl_sokoban_nca.yaml": _PCGRL,
     "pcgrl_binary_narrow.yaml": _PCGRL,
+    "pcgrl_binary_cma_me.yaml": ["search.generations=1", "search.emitters=1", "search.batch_size=4",
+                                 "generator.maps=2", "generator.init_samples=4", "generator.nca_steps=5"],
     "poet_quick.yaml": ["poet.generations=3", "agent.max_episode_steps=40", "search.popsize=4",
                         "poet.reproduce_every=2", "poet.transfer_every=2", "poet.repro_threshold=-1000",
                         "poet.mc_low=-1000", "poet.mc_high=1000", "poet.children=3", "poet.capacity=2"],
