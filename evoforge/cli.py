@@ -239,27 +239,25 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
 
 def cmd_levels(args: argparse.Namespace) -> int:
-    """``evoforge levels SOURCE``: a level generator through the reference's evaluation protocol."""
-    from evoforge.experiments.pcgrl import CHANGE_PERCENTAGES, LevelProtocolOptions, PCGRLExperiment, sb3_level_protocol
+    """``evoforge levels SOURCE``: a level generator through the reference's evaluation protocol (the run's
+    kind's ``Experiment.levels``; a stable-baselines3 model goes to the PCGRL module)."""
+    from evoforge.experiments import LevelOptions
     from evoforge.search.rundir import RunDir
 
     if args.max_iterations is not None and args.max_iterations < 1:
         raise UserError(f"--max-iterations must be >= 1, got {args.max_iterations}")
-    options = LevelProtocolOptions(seeds=args.seeds, maps=args.maps,
-                                   change_percentages=tuple(args.change or CHANGE_PERCENTAGES), start=args.start,
-                                   genome=args.genome, max_iterations=args.max_iterations, out=args.out,
-                                   quiet=args.quiet)
+    options = LevelOptions(seeds=args.seeds, maps=args.maps, start=args.start, genome=args.genome,
+                           max_iterations=args.max_iterations, out=args.out, quiet=args.quiet,
+                           **({"change_percentages": tuple(args.change)} if args.change else {}))
     if args.source.suffix == ".zip":
+        from evoforge.experiments.pcgrl import sb3_level_protocol
+
         if args.env is None:
             raise UserError("a stable-baselines3 model needs --env, the PCGRL env id it was trained on")
         lines = sb3_level_protocol(args.source, args.env, args.algorithm, options)
     else:
         run_dir = RunDir(args.source).require()
-        experiment = _load_experiment(run_dir.config_path, [])
-        if not isinstance(experiment, PCGRLExperiment):
-            raise UserError(f"{args.source} is a {experiment.config.experiment!r} run; evoforge levels judges PCGRL "
-                            "level generators")
-        lines = experiment.level_protocol(run_dir, options)
+        lines = _load_experiment(run_dir.config_path, []).levels(run_dir, options)
     for line in lines:
         print(line)
     return 0

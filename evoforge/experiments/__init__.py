@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.errors import ConfigError
-from evoforge.experiments.base import AttributeOptions, Experiment, InspectOptions, ReplayOptions
+from evoforge.experiments.base import AttributeOptions, Experiment, InspectOptions, LevelOptions, ReplayOptions
 from evoforge.experiments.config import apply_overrides, read_yaml, validate
 
-__all__ = ["EXPERIMENTS", "AttributeOptions", "Experiment", "InspectOptions", "ReplayOptions", "build_experiment", "experiment_class",
+__all__ = ["EXPERIMENTS", "AttributeOptions", "Experiment", "InspectOptions", "LevelOptions", "ReplayOptions", "build_experiment", "experiment_class",
            "load_experiment"]
 
 # kind -> "module:ExperimentClass"; modules are imported only when their kind is used.

@@ -75,6 +75,22 @@ class AttributeOptions:
     freeze_at: tuple[int, ...] | None = None
 
 
+@dataclass(frozen=True)
+class LevelOptions:
+    """The options of ``evoforge levels`` (the reference's evaluation protocol of a level generator): seeds x
+    maps, the change percentages, the starting densities, the genome, an optional iteration cap (default the
+    reference's max_changes x W x H) and where the table goes."""
+
+    seeds: int = 5
+    maps: int = 50
+    change_percentages: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+    start: str = "reference"
+    genome: str = "center"
+    max_iterations: int | None = None
+    out: Path | None = None  # the JSON (default RUN/level_protocol.json); the plot goes beside it (.png)
+    quiet: bool = False
+
+
 class Experiment(ABC):
     """One kind of experiment; see the module docstring for what is required and what is optional."""
 
@@ -165,6 +181,12 @@ class Experiment(ABC):
     def attribute(self, run_dir: RunDir, options: AttributeOptions) -> list[str]:
         """``evoforge attribute RUN``: lines to print (a table of controls). Default: this kind has none."""
         raise UserError(f"experiment {self.config.experiment!r} has no attribution controls")
+
+    def levels(self, run_dir: RunDir, options: LevelOptions) -> list[str]:
+        """``evoforge levels RUN``: lines to print (a level generator judged by the reference's protocol).
+        Default: this kind makes no levels."""
+        raise UserError(f"{run_dir.path} is a {self.config.experiment!r} run; evoforge levels judges PCGRL level "
+                        "generators")
 
     def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
         """Add this kind's sections to ``report`` (an :class:`evoforge.report.page.Report`); with ``media``,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from functools import partial
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,10 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from evoforge.envs.pcgrl.problems import make_problem
 from evoforge.envs.pcgrl.render import archive_sheet, level_grid, palette
 from evoforge.errors import UserError
-from evoforge.experiments.base import REPLAY_SEED, Experiment, InspectOptions, ReplayOptions
+from evoforge.experiments.base import REPLAY_SEED, Experiment, InspectOptions, LevelOptions, ReplayOptions
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.policies.level_generation import Generated, LevelGeneration
-from evoforge.policies.level_protocol import (CHANGE_PERCENTAGES, GenomeLevels, LevelSource, PolicyLevels,
+from evoforge.policies.level_protocol import (GenomeLevels, LevelSource, PolicyLevels,
                                               ProtocolResult, evaluate_levels, sb3_policy)
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.qd import QDSearcher, QDSettings
@@ -42,21 +41,6 @@ from evoforge.search.seeds import RunStream, episode_seeds, run_seed
 LEVEL_GRID = "levels.png"  # the run artifact `evoforge replay` writes its level grid to by default
 ARCHIVE_PICTURE = "archive.png"  # what `evoforge inspect` draws for a QD run: a level per elite, by descriptor
 LEVEL_PROTOCOL = "level_protocol.json"  # what `evoforge levels` writes into the run directory (and its .png)
-
-
-@dataclass(frozen=True)
-class LevelProtocolOptions:
-    """The options of ``evoforge levels``: seeds x maps, the change percentages, the starting densities, the
-    genome, an optional iteration cap (default the reference's max_changes x W x H) and where the table goes."""
-
-    seeds: int = 5
-    maps: int = 50
-    change_percentages: tuple[float, ...] = CHANGE_PERCENTAGES
-    start: str = "reference"
-    genome: str = "center"
-    max_iterations: int | None = None
-    out: Path | None = None  # the JSON (default RUN/level_protocol.json); the plot goes beside it (.png)
-    quiet: bool = False
 
 
 class GeneratorSettings(BaseModel):
@@ -342,7 +326,7 @@ class PCGRLExperiment(Experiment):
         return [*lines, f"{stats['levels']} levels: {stats['valid']:.0%} valid, mean path {stats['path']:.1f}, "
                         f"diversity {stats['diversity']:.3f}", f"level grid -> {grid}"]
 
-    def level_protocol(self, run_dir: RunDir, options: LevelProtocolOptions) -> list[str]:
+    def levels(self, run_dir: RunDir, options: LevelOptions) -> list[str]:
         """``evoforge levels RUN``: the best generator through the reference's evaluation protocol
         (:mod:`evoforge.policies.level_protocol`); the table goes to RUN/level_protocol.json and its plot beside."""
         best = run_dir.read_best(prefer=options.genome)
@@ -425,7 +409,7 @@ class PCGRLExperiment(Experiment):
                            "Valid levels and Hamming diversity against the change percentage (95 % CI over seeds).")
 
 
-def run_level_protocol(source: LevelSource, problem: Any, options: LevelProtocolOptions) -> ProtocolResult:
+def run_level_protocol(source: LevelSource, problem: Any, options: LevelOptions) -> ProtocolResult:
     """:func:`~evoforge.policies.level_protocol.evaluate_levels` with a progress bar; bad options -> UserError."""
     from evoforge.search.progress import progress_bar
 
@@ -453,7 +437,7 @@ def save_level_protocol(result: ProtocolResult, out: Path, about: dict[str, Any]
 SB3_ALGORITHMS = ("ppo", "a2c", "dqn")  # those whose policies act in Discrete spaces, as every PCGRL env's
 
 
-def sb3_level_protocol(model_path: Path, env_id: str, algorithm: str, options: LevelProtocolOptions) -> list[str]:
+def sb3_level_protocol(model_path: Path, env_id: str, algorithm: str, options: LevelOptions) -> list[str]:
     """``evoforge levels MODEL.zip --env ID``: a stable-baselines3 policy trained on a registered PCGRL env
     (``evoforge/pcgrl-{problem}-{representation}-v0``, its kwargs included) through the same protocol,
     deterministic actions; the table goes to MODEL.level_protocol.json unless ``options.out``."""

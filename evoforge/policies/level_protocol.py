@@ -70,6 +70,7 @@ class GenomeLevels:
 
     def generate(self, change_percentage: float | None, map_seeds: Sequence[Sequence[int]],
                  start_probs: np.ndarray | None) -> tuple[np.ndarray, Stats]:
+        """The genome on every row of maps (one simulator, the genome repeated per row), early stop off."""
         generation = LevelGeneration(self.problem, self.representation, change_percentage or 0.0,
                                      self.max_iterations, self.width, self.nca_steps, early_stop=False)
         out = generation.generate(self.genome.expand(len(map_seeds), -1), map_seeds, start_probs=start_probs)
@@ -88,6 +89,7 @@ class PolicyLevels:
 
     def generate(self, change_percentage: float | None, map_seeds: Sequence[Sequence[int]],
                  start_probs: np.ndarray | None) -> tuple[np.ndarray, Stats]:
+        """Every map stepped by ``act`` in one simulator until its budgets end it (early stop off)."""
         rows, maps = len(map_seeds), len(map_seeds[0])
         sim = PCGRLSimulator(self.problem, make_representation(self.representation), rows * maps,
                              change_percentage or 0.0)
@@ -123,6 +125,7 @@ class ProtocolRow:
     path: list[float]  # mean path (solution) length, per seed
 
     def summary(self, name: str) -> Summary:
+        """Mean, std and 95 % interval over seeds of ``valid``, ``diversity``, ``distinct_valid`` or ``path``."""
         return summarise(getattr(self, name))
 
 
@@ -136,6 +139,7 @@ class ProtocolResult:
     rows: list[ProtocolRow]
 
     def to_json(self) -> dict[str, Any]:
+        """Everything, with each row's summaries (what level_protocol.json holds)."""
         return {**{k: v for k, v in asdict(self).items() if k != "rows"},
                 "rows": [{**asdict(row), **{f"{name}_summary": asdict(row.summary(name)) for name in
                                             ("valid", "diversity", "distinct_valid", "path")}} for row in self.rows]}
@@ -163,6 +167,7 @@ class ProtocolResult:
         return header, body
 
     def lines(self) -> list[str]:
+        """The table as aligned text lines under a one-line heading (what `evoforge levels` prints)."""
         header, body = self.table()
         widths = [max(len(header[i]), *(len(r[i]) for r in body)) for i in range(len(header))]
         fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731

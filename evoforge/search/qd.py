@@ -118,7 +118,8 @@ class QDSearcher:
 
     @property
     def center(self) -> None:
-        return None  # no distribution centre: the archive is the result
+        """None: a QD search has no distribution centre to re-score; its result is the archive."""
+        return None
 
     def step(self, evaluate: Callable[[torch.Tensor], list[Evaluation]]) -> None:
         """Ask the scheduler for a batch, score it in one call, tell the scheduler."""
@@ -140,6 +141,7 @@ class QDSearcher:
                 if fields is None or key in fields or key == "objective"}
 
     def metrics(self) -> dict[str, float]:
+        """The archive's QD score, coverage, elites, best and mean objective, and each field's elite mean."""
         elites = self.elites(list(self.fields))
         objective, cells = elites["objective"], int(np.prod(self.settings.cells))
         out = {"qd_score": float(np.sum(objective - self.settings.qd_score_offset)),
@@ -151,7 +153,9 @@ class QDSearcher:
         return out
 
     def state_bytes(self) -> bytes:
+        """The pyribs scheduler pickled whole: archive, emitters and their random generators."""
         return pickle.dumps(self.scheduler)
 
     def load_state_bytes(self, data: bytes) -> None:
+        """Restore :meth:`state_bytes`; the search then continues exactly."""
         self.scheduler = pickle.loads(data)
