@@ -40,6 +40,7 @@ import gymnasium
 import numpy as np
 import torch
 
+from evoforge.ablation.results import is_finished
 from evoforge.envs import make_env
 from evoforge.envs.rollout import rollout_batch
 from evoforge.envs.adaptation import recovery_curve, recovery_time, signed_permutation, split_variants
@@ -291,14 +292,15 @@ def plot(results: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directory", type=Path, help="a directory whose subdirectories are finished runs")
+    parser.add_argument("directory", type=Path, help="a directory holding finished runs (at any depth)")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per map and measure")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
     parser.add_argument("--change-at", type=int, nargs=2, metavar=("LO", "HI"),
                         help="window of the switch / failure step (default: the registered envs', 60-140 / 200-600)")
     args = parser.parse_args(argv)
-    paths = sorted(p for p in args.directory.iterdir() if p.is_dir()) if args.directory.is_dir() else []
-    runs = [RunDir(p) for p in paths if RunDir(p).is_run() and RunDir(p).read_best() is not None]
+    # runs at any depth (an ablation keeps them as VARIANT/seed-N); unfinished ones are left for later
+    paths = sorted(p.parent for p in args.directory.rglob(RunDir.CONFIG)) if args.directory.is_dir() else []
+    runs = [RunDir(p) for p in paths if is_finished(p) and RunDir(p).read_best() is not None]
     if not runs:
         print(f"adaptation_table: no finished runs under {args.directory}", file=sys.stderr)
         return 2

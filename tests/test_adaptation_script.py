@@ -37,11 +37,12 @@ def test_the_adaptation_table_plays_every_arm_on_every_map(tmp_path):
 
 
 def test_the_adaptation_table_fails_a_quadruped_leg_mid_episode(tmp_path):
-    """Short quadruped runs (30-step episodes, the failure moved to steps 5-15): the standard ant, the held-out
-    damage and the leg failure with its recovery, for a Hebbian and a static agent."""
+    """Short quadruped runs (30-step episodes, the failure moved to steps 5-15), laid out as an ablation's
+    VARIANT/seed-N: the standard ant, the held-out damage and the leg failure with its recovery, for a Hebbian
+    and a static agent."""
     for config in ("hebbian_quadruped_quick.yaml", "static_quadruped_quick.yaml"):
         result = subprocess.run(evoforge_cmd("run", str(CONFIGS / config), "--serial", "--quiet",
-                                             "--out", str(tmp_path / config.split("_")[0]),
+                                             "--out", str(tmp_path / config.split("_")[0] / "seed-0"),
                                              "--set", "search.generations=1", "--set", "search.popsize=2",
                                              "--set", "env.max_episode_steps=30", "--set", "center_eval.every=1",
                                              "--set", "center_eval.evaluations=1",
