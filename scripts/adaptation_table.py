@@ -42,8 +42,8 @@ import torch
 
 from evoforge.ablation.results import is_finished
 from evoforge.envs import make_env
-from evoforge.envs.rollout import rollout_batch
 from evoforge.envs.adaptation import recovery_curve, recovery_time, signed_permutation, split_variants
+from evoforge.envs.rollout import rollout_batch
 from evoforge.experiments import load_experiment
 from evoforge.experiments.gym_control import flat_genome
 from evoforge.search.rundir import RunDir

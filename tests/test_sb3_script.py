@@ -16,16 +16,17 @@ pytest.importorskip("stable_baselines3")
 
 @pytest.mark.parametrize("env_id", ["evoforge/pcgrl-binary-narrow-v0", "evoforge/pcgrl-zelda-wide-v0"])
 def test_the_single_envs_pass_sb3s_checker(env_id):
-    import evoforge.envs  # noqa: F401 - registers the ids
     from stable_baselines3.common.env_checker import check_env
+
+    import evoforge.envs  # registers the ids
 
     check_env(gymnasium.make(env_id).unwrapped, warn=True)
 
 
 def test_the_batched_vec_env_steps_as_dummy_vec_env_over_single_envs():
-    import evoforge.envs  # noqa: F401 - registers the ids
     from stable_baselines3.common.vec_env import DummyVecEnv
 
+    import evoforge.envs  # registers the ids
     from evoforge.policies.sb3_pcgrl import PCGRLSB3VecEnv
 
     batched = PCGRLSB3VecEnv("sokoban", "turtle", 4)

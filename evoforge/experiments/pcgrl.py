@@ -30,11 +30,17 @@ from evoforge.errors import UserError
 from evoforge.experiments.base import REPLAY_SEED, Experiment, InspectOptions, LevelOptions, ReplayOptions
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.policies.level_generation import Generated, LevelGeneration
-from evoforge.policies.level_protocol import (GenomeLevels, LevelSource, PolicyLevels,
-                                              ProtocolResult, evaluate_levels, sb3_policy)
+from evoforge.policies.level_protocol import (
+    GenomeLevels,
+    LevelSource,
+    PolicyLevels,
+    ProtocolResult,
+    evaluate_levels,
+    sb3_policy,
+)
 from evoforge.search.es import ESSearcher, ESSettings
-from evoforge.search.qd import QDSearcher, QDSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
+from evoforge.search.qd import QDSearcher, QDSettings
 from evoforge.search.rundir import RunDir
 from evoforge.search.seeds import RunStream, episode_seeds, run_seed
 
@@ -443,7 +449,7 @@ def sb3_level_protocol(model_path: Path, env_id: str, algorithm: str, options: L
     deterministic actions; the table goes to MODEL.level_protocol.json unless ``options.out``."""
     import gymnasium
 
-    import evoforge.envs  # noqa: F401 - registers the ids
+    import evoforge.envs
 
     if algorithm not in SB3_ALGORITHMS:
         raise UserError(f"--algorithm must be one of {', '.join(SB3_ALGORITHMS)}, got {algorithm!r}")

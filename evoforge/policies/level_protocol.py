@@ -22,6 +22,7 @@ stable-baselines3 model (:class:`PolicyLevels`, :func:`sb3_policy`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -152,17 +153,18 @@ class ProtocolResult:
         return cls(data["problem"], data["representation"], data["start"], data["seeds"], data["maps"], rows)
 
     def table(self) -> tuple[list[str], list[list[str]]]:
-        """Header and rows: change percentage, valid %, diversity, distinct valid levels, path; mean [95 % CI]."""
-        def cell(summary: Summary, scale: float = 1.0, digits: int = 1) -> str:
+        """Header and rows: change percentage, valid %, diversity, distinct valid levels, path; mean [95 % CI],
+        the interval clipped to the values the measure can take (a share in [0, 1], a count >= 0)."""
+        def cell(summary: Summary, scale: float = 1.0, digits: int = 1, high: float = math.inf) -> str:
             if summary.n < 2:
                 return f"{summary.mean * scale:.{digits}f}"
-            return (f"{summary.mean * scale:.{digits}f} [{summary.ci_low * scale:.{digits}f}, "
-                    f"{summary.ci_high * scale:.{digits}f}]")
+            low, top = max(summary.ci_low, 0.0) * scale, min(summary.ci_high, high) * scale
+            return f"{summary.mean * scale:.{digits}f} [{low:.{digits}f}, {top:.{digits}f}]"
 
         header = ["change %", "valid %", "Hamming diversity", f"distinct valid (of {self.maps})",
                   f"mean {PATH_STAT[self.problem]}"]
         body = [["whole rewrite" if row.change_percentage is None else f"{row.change_percentage:.0%}",
-                 cell(row.summary("valid"), 100), cell(row.summary("diversity"), 1, 3),
+                 cell(row.summary("valid"), 100, high=1.0), cell(row.summary("diversity"), 1, 3, high=1.0),
                  cell(row.summary("distinct_valid")), cell(row.summary("path"))] for row in self.rows]
         return header, body
 
@@ -170,7 +172,7 @@ class ProtocolResult:
         """The table as aligned text lines under a one-line heading (what `evoforge levels` prints)."""
         header, body = self.table()
         widths = [max(len(header[i]), *(len(r[i]) for r in body)) for i in range(len(header))]
-        fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+        fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))
         return [f"{self.problem}-{self.representation}: the reference's evaluation protocol (early stop off, starting "
                 f"maps at {'the reference' if self.start == 'reference' else 'the problem'}'s densities), "
                 f"{self.seeds} seeds x {self.maps} maps; mean [95 % CI] over seeds", fmt(header),

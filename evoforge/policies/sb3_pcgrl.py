@@ -121,9 +121,10 @@ class PaperConvExtractor(BaseFeaturesExtractor):
 def make_ppo(env: VecEnv, seed: int = 0, device: str = "cpu", **overrides: Any) -> PPO:
     """PPO with the paper's conv policy and PPO2 settings (module docstring); ``overrides`` go to PPO."""
     n_steps = overrides.pop("n_steps", 128)
-    settings = dict(n_steps=n_steps, batch_size=n_steps * env.num_envs // 4, n_epochs=4, learning_rate=2.5e-4,
-                    gamma=0.99, gae_lambda=0.95, clip_range=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5)
+    settings = {"n_steps": n_steps, "batch_size": n_steps * env.num_envs // 4, "n_epochs": 4, "learning_rate": 2.5e-4,
+                "gamma": 0.99, "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.01, "vf_coef": 0.5,
+                "max_grad_norm": 0.5}
     settings.update(overrides)
-    policy_kwargs = dict(features_extractor_class=PaperConvExtractor, normalize_images=False,
-                         net_arch=dict(pi=[], vf=[]))
+    policy_kwargs = {"features_extractor_class": PaperConvExtractor, "normalize_images": False,
+                     "net_arch": {"pi": [], "vf": []}}
     return PPO("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, device=device, verbose=0, **settings)

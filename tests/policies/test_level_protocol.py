@@ -9,14 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-import evoforge.envs  # noqa: F401 - registers the ids
+import evoforge.envs  # registers the ids
 from evoforge.envs.pcgrl.batched_metrics import hamming_diversity
 from evoforge.envs.pcgrl.problems import make_problem
 from evoforge.envs.pcgrl.representations import make_representation
 from evoforge.envs.pcgrl.simulator import PCGRLSimulator
 from evoforge.policies.level_generation import LevelGeneration, play_episodes
-from evoforge.policies.level_protocol import (PROTOCOL_SEED, GenomeLevels, PolicyLevels, ProtocolResult,
-                                              evaluate_levels, start_probabilities)
+from evoforge.policies.level_protocol import (
+    PROTOCOL_SEED,
+    GenomeLevels,
+    PolicyLevels,
+    ProtocolResult,
+    ProtocolRow,
+    evaluate_levels,
+    start_probabilities,
+)
 from evoforge.search.seeds import derive_seed, episode_seeds
 
 from ..conftest import CONFIGS
@@ -86,7 +93,7 @@ def test_a_policy_judged_in_the_batch_acts_as_in_the_single_env():
     env = gymnasium.make("evoforge/pcgrl-zelda-turtle-v0", change_percentage=0.2)
     model = PPO("MlpPolicy", env, seed=0, n_steps=16, batch_size=16)
     problem = make_problem("zelda")
-    act = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
+    act = lambda obs: model.predict(obs, deterministic=True)[0]
     levels, final = PolicyLevels(problem, "turtle", act, max_iterations=60).generate(0.2, [[11, 12], [13, 14]], None)
     assert levels.shape == (2, 2, 7, 11)
     for k, seed in enumerate([11, 12, 13, 14]):
@@ -147,3 +154,12 @@ def test_levels_command_judges_runs_and_sb3_models_and_refuses_bad_input(tmp_pat
         assert main([*argv, "--quiet"]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_table_clips_intervals_to_what_a_measure_can_take():
+    row = ProtocolRow(0.2, valid=[0.0, 0.0, 0.5], diversity=[0.99, 1.0, 0.95], distinct_valid=[0, 0, 3],
+                      path=[10.0, 12.0, 14.0])
+    header, body = ProtocolResult("zelda", "narrow", "reference", 3, 4, [row]).table()
+    assert header[0] == "change %" and body[0][0] == "20%"
+    assert body[0][1].startswith("16.7 [0.0, ") and body[0][3].startswith("1.0 [0.0, ")
+    assert body[0][2].endswith(", 1.000]") and body[0][4] == "12.0 [7.0, 17.0]"  # path: t(2) * 2 / sqrt(3)
