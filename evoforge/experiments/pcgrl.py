@@ -105,6 +105,11 @@ class PCGRLConfig(BaseRunConfig):
                 if name not in known:
                     raise ValueError(f"search.measures: {problem.name} has no descriptor {name!r} "
                                      f"(descriptors: {', '.join(known)})")
+            defaults = dict(QD_DESCRIPTORS[problem.name])
+            unranged = [n for n in self.search.measures if n not in defaults and n != EMPTINESS]
+            if unranged and not self.search.ranges:
+                raise ValueError(f"search.ranges: descriptor {unranged[0]!r} has no default range; give [low, high] "
+                                 "for every descriptor")
             if len(descriptors(self)[0]) != len(self.search.cells):
                 raise ValueError(f"search.cells has {len(self.search.cells)} entries for "
                                  f"{len(descriptors(self)[0])} descriptors")

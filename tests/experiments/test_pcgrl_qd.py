@@ -81,6 +81,8 @@ def test_a_failed_evaluation_never_shows_as_an_elite():
     (["search.measures=[regions, doors]"], "search.measures: binary has no descriptor 'doors' (descriptors: regions,"),
     (["search.cells=[4, 4, 4]"], "search.cells has 3 entries for 2 descriptors"),
     (["search.ranges=[[0, 1], [3, 2]]"], "each range must be [low, high] with low < high, got [3.0, 2.0]"),
+    (["search.measures=[enemies, path-length]", "generator.problem=zelda"],
+     "search.ranges: descriptor 'enemies' has no default range; give [low, high] for every descriptor"),
     (["search.algorithm=map_elite"], "search"),
 ])
 def test_bad_qd_settings_are_one_line_config_errors(sets, message):
