@@ -1,4 +1,6 @@
-"""PCGRL level generators evolved with ES on the engine (Khalifa et al. 2020; NCA: Earle et al. 2022).
+"""PCGRL level generators evolved on the engine by ES or by quality diversity (pyribs' CMA-ME / MAP-Elites,
+:mod:`evoforge.search.qd`) (Khalifa et al. 2020; NCA and CMA-ME: Earle et al. 2022), and judged by the reference's
+evaluation protocol (:mod:`evoforge.policies.level_protocol`, ``evoforge levels``).
 
 A genome is the weights of a generator (:mod:`evoforge.policies.level_generators`). Its evaluation runs the
 generator on ``maps`` fresh random maps, map k of a genome with evaluation seed s from ``episode_seeds(s, maps)[k]``,
@@ -9,7 +11,7 @@ Fitness = mean score + ``valid_weight`` x valid share + ``diversity_weight`` x d
 default: the plain PCGRL objective; the reference NCA work adds a diversity term). Logged per genome:
 ``valid`` (share of final levels valid under the paper-era definitions), ``path`` (mean path length, or
 solution length for sokoban), ``diversity`` (mean pairwise Hamming distance between its final levels / tiles),
-``score``, ``steps`` (map-steps simulated).
+``score``, ``steps`` (map-steps simulated), and for a QD search each descriptor (its mean over the maps).
 """
 
 from __future__ import annotations
