@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     levels.add_argument("--max-iterations", type=int, metavar="N",
                         help="cap on steps per episode (default: the reference's max_changes x W x H)")
     levels.add_argument("--out", type=Path, help="the JSON table (default RUN/level_protocol.json); plot beside")
+    levels.add_argument("--deterministic", action="store_true",
+                        help="stable-baselines3 models: argmax actions (default: sampled, as the reference's inference)")
     levels.add_argument("--quiet", action="store_true", help="no progress bar")
 
     replay = sub.add_parser("replay", help="run a run's best genome and optionally record a video")
@@ -248,6 +250,7 @@ def cmd_levels(args: argparse.Namespace) -> int:
         raise UserError(f"--max-iterations must be >= 1, got {args.max_iterations}")
     options = LevelOptions(seeds=args.seeds, maps=args.maps, start=args.start, genome=args.genome,
                            max_iterations=args.max_iterations, out=args.out, quiet=args.quiet,
+                           deterministic=args.deterministic,
                            **({"change_percentages": tuple(args.change)} if args.change else {}))
     if args.source.suffix == ".zip":
         from evoforge.experiments.pcgrl import sb3_level_protocol

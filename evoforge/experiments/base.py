@@ -89,6 +89,7 @@ class LevelOptions:
     max_iterations: int | None = None
     out: Path | None = None  # the JSON (default RUN/level_protocol.json); the plot goes beside it (.png)
     quiet: bool = False
+    deterministic: bool = False  # stable-baselines3 models: argmax actions instead of sampled ones (the reference's)
 
 
 class Experiment(ABC):

@@ -453,7 +453,8 @@ SB3_ALGORITHMS = ("ppo", "a2c", "dqn")  # those whose policies act in Discrete s
 def sb3_level_protocol(model_path: Path, env_id: str, algorithm: str, options: LevelOptions) -> list[str]:
     """``evoforge levels MODEL.zip --env ID``: a stable-baselines3 policy trained on a registered PCGRL env
     (``evoforge/pcgrl-{problem}-{representation}-v0``, its kwargs included) through the same protocol,
-    deterministic actions; the table goes to MODEL.level_protocol.json unless ``options.out``."""
+    actions sampled as the reference's inference (``options.deterministic``: argmax); the table goes to
+    MODEL.level_protocol.json unless ``options.out``."""
     import gymnasium
 
     import evoforge.envs
@@ -482,11 +483,12 @@ def sb3_level_protocol(model_path: Path, env_id: str, algorithm: str, options: L
     except Exception as exc:  # a zip of another algorithm or version: say so in one line
         raise UserError(f"cannot load {model_path} as a stable-baselines3 {algorithm.upper()} model: "
                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    source = PolicyLevels(problem, representation, sb3_policy(model), options.max_iterations)
+    source = PolicyLevels(problem, representation, sb3_policy(model, options.deterministic), options.max_iterations)
     result = run_level_protocol(source, problem, options)
     out = options.out or model_path.with_suffix(".level_protocol.json")
-    return [*result.lines(), *save_level_protocol(result, out, {"model": str(model_path), "env": env_id,
-                                                                 "algorithm": algorithm})]
+    about = {"model": str(model_path), "env": env_id, "algorithm": algorithm,
+             "actions": "argmax" if options.deterministic else "sampled"}
+    return [*result.lines(), *save_level_protocol(result, out, about)]
 
 
 def _qd_curves(records: list[dict[str, Any]]) -> Any:

@@ -80,7 +80,9 @@ class GenomeLevels:
 
 class PolicyLevels:
     """Any policy of the registered envs' observation and action spaces: ``act`` maps the (M, ...) observations
-    of M maps to M actions (e.g. :func:`sb3_policy`)."""
+    of M maps to M actions (e.g. :func:`sb3_policy`). torch's global generator is seeded before each change
+    percentage (from ``PROTOCOL_SEED`` and p), so a policy that samples its actions through it, as
+    stable-baselines3's do, is judged reproducibly."""
 
     def __init__(self, problem: Problem, representation: str, act: Callable[[np.ndarray], np.ndarray],
                  max_iterations: int | None = None) -> None:
@@ -98,12 +100,14 @@ class PolicyLevels:
         if self.max_iterations is not None:
             sim.max_iterations = self.max_iterations
         sim.reset(np.arange(rows * maps), [int(seed) for row in map_seeds for seed in row], probs=start_probs)
+        torch.manual_seed(derive_seed(PROTOCOL_SEED, round(1000 * (change_percentage or 0.0))))
         play_episodes(sim, self.act)
         return sim.levels.copy().reshape(rows, maps, *sim.levels.shape[1:]), {k: v.copy() for k, v in sim.stats.items()}
 
 
-def sb3_policy(model: Any, deterministic: bool = True) -> Callable[[np.ndarray], np.ndarray]:
-    """``act`` of a stable-baselines3 model (anything with ``predict(observations, deterministic)``)."""
+def sb3_policy(model: Any, deterministic: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+    """``act`` of a stable-baselines3 model (anything with ``predict(observations, deterministic)``): sampled
+    actions by default, as the reference's inference (stable-baselines' ``predict`` defaults to sampling)."""
     return lambda observations: np.asarray(model.predict(observations, deterministic=deterministic)[0])
 
 
