@@ -22,10 +22,12 @@ fail at a random step in [200, 600)) with its recovery time against the same epi
 Hebbian runs also get their controls. ``--change-at LO HI`` moves the switch / failure window (short test runs).
 
 Prints a markdown table (means over seeds with Student-t 95 % intervals, Welch p against the Hebbian arm), and
-writes DIR/adaptation.json, DIR/adaptation.md and DIR/recovery.png (reward rate around the switch).
+writes adaptation.json, adaptation.md and recovery.png (reward rate around the switch) into ``--out`` (default:
+the first directory given).
 
     python scripts/adaptation_table.py runs/ablations/navigation_adaptation
     python scripts/adaptation_table.py runs/navigation --episodes 10
+    python scripts/adaptation_table.py runs/ablations/quadruped_adaptation/*/seed-0 --out runs/quadruped-seed0
 """
 
 from __future__ import annotations
@@ -292,29 +294,33 @@ def plot(results: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directory", type=Path, help="a directory holding finished runs (at any depth)")
+    parser.add_argument("sources", type=Path, nargs="+", help="run directories, or directories holding finished "
+                        "runs at any depth (e.g. an ablation's)")
+    parser.add_argument("--out", type=Path, help="where the tables and the plot go (default: the first source)")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per map and measure")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the evaluation episodes")
     parser.add_argument("--change-at", type=int, nargs=2, metavar=("LO", "HI"),
                         help="window of the switch / failure step (default: the registered envs', 60-140 / 200-600)")
     args = parser.parse_args(argv)
     # runs at any depth (an ablation keeps them as VARIANT/seed-N); unfinished ones are left for later
-    paths = sorted(p.parent for p in args.directory.rglob(RunDir.CONFIG)) if args.directory.is_dir() else []
+    paths = sorted({p.parent for source in args.sources if source.is_dir() for p in source.rglob(RunDir.CONFIG)})
     runs = [RunDir(p) for p in paths if is_finished(p) and RunDir(p).read_best() is not None]
     if not runs:
-        print(f"adaptation_table: no finished runs under {args.directory}", file=sys.stderr)
+        print(f"adaptation_table: no finished runs under {', '.join(map(str, args.sources))}", file=sys.stderr)
         return 2
+    out = args.out or args.sources[0]
+    out.mkdir(parents=True, exist_ok=True)
     results = []
     for k, run in enumerate(runs, 1):
         results.append(evaluate_run(run, args.episodes, args.seed, tuple(args.change_at) if args.change_at else None))
-        print(f"[{k}/{len(runs)}] {run.path.name}: held out {results[-1]['held_out_mean']:.1f}, with the change "
+        print(f"[{k}/{len(runs)}] {run.path}: held out {results[-1]['held_out_mean']:.1f}, with the change "
               f"{results[-1]['change_return']:.1f}", file=sys.stderr)
     lines = tables(results)
     print("\n".join(lines))
-    (args.directory / "adaptation.json").write_text(json.dumps(results, indent=1))
-    (args.directory / "adaptation.md").write_text("\n".join(lines) + "\n")
-    plot(results, args.directory / "recovery.png")
-    print(f"-> {args.directory / 'adaptation.md'}, adaptation.json, recovery.png", file=sys.stderr)
+    (out / "adaptation.json").write_text(json.dumps(results, indent=1))
+    (out / "adaptation.md").write_text("\n".join(lines) + "\n")
+    plot(results, out / "recovery.png")
+    print(f"-> {out / 'adaptation.md'}, adaptation.json, recovery.png", file=sys.stderr)
     return 0
 
 
