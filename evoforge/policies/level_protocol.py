@@ -17,7 +17,8 @@ stable-baselines3 model (:class:`PolicyLevels`, :func:`sb3_policy`).
   densities from ``derive_seed(PROTOCOL_SEED, s, 1)``, the same maps for every p. Statistics per seed: the share of
   valid final levels (the paper-era definitions, :meth:`Problem.valid`), the mean pairwise Hamming distance
   between the K final levels / tiles (the paper's diversity), the number of distinct valid levels and the
-  mean path (solution) length. Each is reported as the mean over seeds with its 95 % Student-t interval.
+  mean path (solution) length. Each is reported as the mean over seeds with its 95 % Student-t interval, next
+  to the same statistics of the untouched starting maps (the control: what the random maps already are).
 """
 
 from __future__ import annotations
@@ -142,19 +143,28 @@ class ProtocolResult:
     seeds: int
     maps: int
     rows: list[ProtocolRow]
+    starting_maps: ProtocolRow | None = None  # the control: the same statistics of the untouched starting maps
 
     def to_json(self) -> dict[str, Any]:
         """Everything, with each row's summaries (what level_protocol.json holds)."""
-        return {**{k: v for k, v in asdict(self).items() if k != "rows"},
-                "rows": [{**asdict(row), **{f"{name}_summary": asdict(row.summary(name)) for name in
-                                            ("valid", "diversity", "distinct_valid", "path")}} for row in self.rows]}
+        def row_json(row: ProtocolRow) -> dict[str, Any]:
+            return {**asdict(row), **{f"{name}_summary": asdict(row.summary(name)) for name in
+                                      ("valid", "diversity", "distinct_valid", "path")}}
+
+        return {**{k: v for k, v in asdict(self).items() if k not in ("rows", "starting_maps")},
+                "rows": [row_json(row) for row in self.rows],
+                "starting_maps": None if self.starting_maps is None else row_json(self.starting_maps)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProtocolResult:
         """The result :meth:`to_json` wrote (other keys, such as what was judged, are ignored)."""
-        rows = [ProtocolRow(row["change_percentage"], row["valid"], row["diversity"], row["distinct_valid"],
-                            row["path"]) for row in data["rows"]]
-        return cls(data["problem"], data["representation"], data["start"], data["seeds"], data["maps"], rows)
+        def row(item: dict[str, Any]) -> ProtocolRow:
+            return ProtocolRow(item["change_percentage"], item["valid"], item["diversity"], item["distinct_valid"],
+                               item["path"])
+
+        control = data.get("starting_maps")
+        return cls(data["problem"], data["representation"], data["start"], data["seeds"], data["maps"],
+                   [row(item) for item in data["rows"]], None if control is None else row(control))
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         """Header and rows: change percentage, valid %, diversity, distinct valid levels, path; mean [95 % CI],
@@ -167,9 +177,13 @@ class ProtocolResult:
 
         header = ["change %", "valid %", "Hamming diversity", f"distinct valid (of {self.maps})",
                   f"mean {PATH_STAT[self.problem]}"]
-        body = [["whole rewrite" if row.change_percentage is None else f"{row.change_percentage:.0%}",
-                 cell(row.summary("valid"), 100, high=1.0), cell(row.summary("diversity"), 1, 3, high=1.0),
-                 cell(row.summary("distinct_valid")), cell(row.summary("path"))] for row in self.rows]
+        def cells(label: str, row: ProtocolRow) -> list[str]:
+            return [label, cell(row.summary("valid"), 100, high=1.0), cell(row.summary("diversity"), 1, 3, high=1.0),
+                    cell(row.summary("distinct_valid")), cell(row.summary("path"))]
+
+        body = [cells("starting maps", self.starting_maps)] if self.starting_maps is not None else []
+        body += [cells("whole rewrite" if row.change_percentage is None else f"{row.change_percentage:.0%}", row)
+                 for row in self.rows]
         return header, body
 
     def lines(self) -> list[str]:
@@ -206,6 +220,10 @@ class ProtocolResult:
                 ax.bar([0], [values.mean()], yerr=[[values.mean() - self.rows[0].summary(name).ci_low * scale]]
                        if self.seeds > 1 else None, width=0.5)
                 ax.set_xticks([0], ["whole rewrite"])
+            if self.starting_maps is not None:
+                ax.axhline(self.starting_maps.summary(name).mean * scale, color="grey", linestyle="--",
+                           label="starting maps")
+                ax.legend(fontsize=8)
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
         fig.suptitle(f"{self.problem}-{self.representation}, {self.seeds} seeds x {self.maps} maps (95 % CI)")
@@ -236,14 +254,26 @@ def evaluate_levels(source: LevelSource, problem: Problem, seeds: int = 5, maps:
                  for s in range(seeds)]
     start_probs = None if densities[0] is None else np.concatenate(densities)
     budgets: list[float | None] = [None] if source.representation == "nca" else [float(p) for p in change_percentages]
-    rows = []
-    for done, p in enumerate(budgets, 1):
-        levels, final = source.generate(p, map_seeds, start_probs)
+    def row(p: float | None, levels: np.ndarray, final: Stats) -> ProtocolRow:
         valid = np.asarray(problem.valid(final), dtype=bool).reshape(seeds, maps)
         path = np.asarray(final[PATH_STAT[problem.name]], dtype=float).reshape(seeds, maps)
-        rows.append(ProtocolRow(p, [float(v.mean()) for v in valid], [hamming_diversity(lv) for lv in levels],
-                                [_distinct_valid(lv, v) for lv, v in zip(levels, valid)],
-                                [float(x.mean()) for x in path]))
+        return ProtocolRow(p, [float(v.mean()) for v in valid], [hamming_diversity(lv) for lv in levels],
+                           [_distinct_valid(lv, v) for lv, v in zip(levels, valid)], [float(x.mean()) for x in path])
+
+    rows = []
+    for done, p in enumerate(budgets, 1):
+        rows.append(row(p, *source.generate(p, map_seeds, start_probs)))
         if progress is not None:
             progress(done, len(budgets))
-    return ProtocolResult(problem.name, source.representation, start, seeds, maps, rows)
+    return ProtocolResult(problem.name, source.representation, start, seeds, maps, rows,
+                          row(None, *starting_maps(problem, map_seeds, start_probs)))
+
+
+def starting_maps(problem: Problem, map_seeds: Sequence[Sequence[int]], start_probs: np.ndarray | None
+                  ) -> tuple[np.ndarray, Stats]:
+    """The protocol's starting maps themselves, (S, K, H, W) and their statistics: the control every generator's
+    row is read against (how many valid, distinct levels the random maps already are)."""
+    rows, maps = len(map_seeds), len(map_seeds[0])
+    sim = PCGRLSimulator(problem, make_representation("narrow"), rows * maps)
+    sim.reset(np.arange(rows * maps), [int(seed) for row in map_seeds for seed in row], probs=start_probs)
+    return sim.levels.copy().reshape(rows, maps, *sim.levels.shape[1:]), {k: v.copy() for k, v in sim.stats.items()}

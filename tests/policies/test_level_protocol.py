@@ -78,6 +78,10 @@ def test_each_seeds_statistics_are_those_of_its_documented_maps():
                                     "reference")
         out = generation.generate(genome[None], [episode_seeds(derive_seed(PROTOCOL_SEED, seed), 5)],
                                   start_probs=probs)
+        # the control row: the same statistics of the untouched starting maps
+        start = [{k: int(v[i]) for k, v in out.initial.items()} for i in range(5)]
+        assert result.starting_maps.valid[seed] == pytest.approx(np.mean([problem.valid(s) for s in start]))
+        assert result.starting_maps.path[seed] == pytest.approx(np.mean([s["path-length"] for s in start]))
         per_map = [problem.stats(level) for level in out.levels[0]]
         valid = [bool(problem.valid(s)) for s in per_map]
         row = result.rows[0]
@@ -121,7 +125,9 @@ def test_levels_command_judges_runs_and_sb3_models_and_refuses_bad_input(tmp_pat
     saved = json.loads((nca / "level_protocol.json").read_text())
     assert saved["genome"] == "sample" and [r["change_percentage"] for r in saved["rows"]] == [None]
     assert (nca / "level_protocol.png").is_file()  # no centre evaluations: the best sample is judged
-    assert "whole rewrite" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "whole rewrite" in printed and "starting maps" in printed
+    assert saved["starting_maps"]["change_percentage"] is None and len(saved["starting_maps"]["valid"]) == 2
 
     assert main(["run", str(CONFIGS / "pcgrl_binary_narrow.yaml"), "--serial", "--quiet", "--out", str(narrow),
                  *tiny, "--set", "generator.max_iterations=20"]) == 0
@@ -168,6 +174,6 @@ def test_the_table_clips_intervals_to_what_a_measure_can_take():
     row = ProtocolRow(0.2, valid=[0.0, 0.0, 0.5], diversity=[0.99, 1.0, 0.95], distinct_valid=[0, 0, 3],
                       path=[10.0, 12.0, 14.0])
     header, body = ProtocolResult("zelda", "narrow", "reference", 3, 4, [row]).table()
-    assert header[0] == "change %" and body[0][0] == "20%"
+    assert header[0] == "change %" and body[0][0] == "20%" and len(body) == 1  # no control row given
     assert body[0][1].startswith("16.7 [0.0, ") and body[0][3].startswith("1.0 [0.0, ")
     assert body[0][2].endswith(", 1.000]") and body[0][4] == "12.0 [7.0, 17.0]"  # path: t(2) * 2 / sqrt(3)
