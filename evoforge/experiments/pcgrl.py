@@ -66,6 +66,9 @@ class GeneratorSettings(BaseModel):
         None, ge=1, description="cap on steps per episode (default: the reference's max_changes * W * H)")
     nca_steps: int = Field(50, ge=1)
     width: int = Field(0, ge=0, description="hidden channels (0: 8 narrow/turtle, 16 wide, 32 nca)")
+    objective: Literal["reward", "earle"] = Field(
+        "reward", description="a genome's base fitness: the mean reward of its levels (PCGRL), or Earle et al. "
+        "2022's 10 x -(distance of the static targets) + max(0, reliability + 10 x diversity)")
     valid_weight: float = Field(0.0, ge=0, description="fitness bonus per unit of valid share")
     diversity_weight: float = Field(0.0, ge=0, description="fitness bonus per unit of Hamming diversity")
     init_std: float = Field(0.1, gt=0, description="std of the initial search center")
@@ -159,15 +162,34 @@ class PCGRLGenerationEvaluator(Evaluator):
     def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
         out = self.generate(genomes, seeds)
         scores, valid, path, diversity = out.scores, out.valid(self.problem), out.path(self.problem), out.diversity()
+        described = self._descriptors(out)
+        base = self._earle_objective(out, described, diversity) if self.settings.objective == "earle" else \
+            scores.mean(axis=1)
         results = []
         for g in range(len(seeds)):
-            fitness = (float(scores[g].mean()) + self.settings.valid_weight * float(valid[g].mean())
+            fitness = (float(base[g]) + self.settings.valid_weight * float(valid[g].mean())
                        + self.settings.diversity_weight * float(diversity[g]))
             metrics = {"score": float(scores[g].mean()), "valid": float(valid[g].mean()),
                        "path": float(path[g].mean()), "diversity": float(diversity[g]), "steps": float(out.steps[g])}
-            metrics.update({name: float(values[g].mean()) for name, values in self._descriptors(out).items()})
+            metrics.update({name: float(values[g].mean()) for name, values in described.items()})
             results.append(Evaluation(fitness=fitness, metrics=metrics))
         return results
+
+    def _earle_objective(self, out: Generated, described: dict[str, np.ndarray], diversity: np.ndarray
+                         ) -> np.ndarray:
+        """(G,) Earle et al. 2022's fitness: 10 x mean over the maps of -(sum of the distances of the static
+        statistics to their target ranges) + max(0, reliability + 10 x diversity), where the static statistics are
+        the reward terms with a finite target range that are not descriptors, reliability = -mean over the
+        descriptors of their standard deviation across the genome's maps, and diversity the Hamming diversity."""
+        shape = out.scores.shape
+        loss = np.zeros(shape)
+        for key, _, low, high in self.problem.reward_terms():
+            if callable(key) or key in self.measures or not (np.isfinite(low) and np.isfinite(high)):
+                continue
+            value = np.asarray(out.final[key], dtype=float).reshape(shape)
+            loss += np.maximum(low - value, 0) + np.maximum(value - high, 0)
+        spread = np.mean([values.std(axis=1) for values in described.values()], axis=0) if described else 0.0
+        return 10 * (-loss).mean(axis=1) + np.maximum(0.0, -spread + 10 * diversity)
 
     def _descriptors(self, out: Generated) -> dict[str, np.ndarray]:
         """(G, K) values of each of ``measures``: a final statistic, or the share of empty tiles."""

@@ -110,3 +110,22 @@ def test_inspect_and_report_draw_the_archive(tmp_path, capsys):
     assert [s.title for s in report.sections][:2] == ["Quality-diversity archive", "Generated levels"]
     page = report.render()
     assert "QD score = sum over elites of (objective - -500)" in page and page.count("data:image/png") >= 3
+
+
+def test_earle_objective_is_their_formula():
+    from evoforge.experiments.pcgrl import GeneratorSettings, PCGRLGenerationEvaluator
+
+    settings = GeneratorSettings(problem="zelda", representation="nca", maps=4, nca_steps=5, objective="earle")
+    ev = PCGRLGenerationEvaluator(settings, ["nearest-enemy", "path-length"])
+    ev.setup()
+    genomes = torch.randn(2, ev.num_params, generator=torch.Generator().manual_seed(4))
+    results, out = ev.evaluate(genomes, [3, 4]), ev.generate(genomes, [3, 4])
+    for g, result in enumerate(results):
+        stats = [{k: float(v.reshape(2, 4)[g, k_map]) for k, v in out.final.items()} for k_map in range(4)]
+        # static targets of zelda: player, key, door [1, 1], enemies [2, 5], regions [1, 1] (the descriptors and the
+        # maximised path are not targets)
+        loss = [abs(s["player"] - 1) + abs(s["key"] - 1) + abs(s["door"] - 1) + max(2 - s["enemies"], 0)
+                + max(s["enemies"] - 5, 0) + abs(s["regions"] - 1) for s in stats]
+        spread = np.mean([np.std([s["nearest-enemy"] for s in stats]), np.std([s["path-length"] for s in stats])])
+        expected = 10 * -np.mean(loss) + max(0.0, -spread + 10 * result.metrics["diversity"])
+        assert result.fitness == pytest.approx(expected)
