@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from evoforge.envs.pcgrl.batched_metrics import spread_count
 from evoforge.envs.pcgrl.problems import make_problem
 from evoforge.envs.pcgrl.render import archive_sheet, level_grid, palette
 from evoforge.errors import UserError
@@ -48,7 +49,8 @@ from evoforge.search.seeds import RunStream, episode_seeds, run_seed
 
 LEVEL_GRID = "levels.png"  # the run artifact `evoforge replay` writes its level grid to by default
 ARCHIVE_PICTURE = "archive.png"  # what `evoforge inspect` draws for a QD run: a level per elite, by descriptor
-LEVEL_PROTOCOL = "level_protocol.json"  # what `evoforge levels` writes into the run directory (and its .png)
+LEVEL_PROTOCOL = "level_protocol.json"
+DESIGN_DISTANCE = 0.2  # valid levels count as different designs when at least this share of their tiles differ  # what `evoforge levels` writes into the run directory (and its .png)
 
 
 class GeneratorSettings(BaseModel):
@@ -309,11 +311,13 @@ class PCGRLExperiment(Experiment):
         plt.close(fig)
         levels, _, valid = self.archive_levels(searcher, options.seed)
         distinct = len({level.tobytes() for level, ok in zip(levels, valid) if ok})
+        designs = spread_count(levels[valid], DESIGN_DISTANCE)
         return [f"archive: {m['elites']:.0f} elites of {np.prod(self.config.search.cells)} cells (coverage "
                 f"{m['coverage']:.1%}), QD score {m['qd_score']:.1f}, best objective {m['objective_max']:.2f}, "
                 f"valid share of the elites' levels {m['elite_valid']:.1%}",
                 f"one starting map (seed {options.seed}) through every elite: {int(valid.sum())} valid levels, "
-                f"{distinct} distinct", f"archive picture -> {path}"]
+                f"{distinct} distinct, {designs} at Hamming distance >= {DESIGN_DISTANCE} from each other",
+                f"archive picture -> {path}"]
 
     def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
                ) -> tuple[list[float], list[np.ndarray]]:

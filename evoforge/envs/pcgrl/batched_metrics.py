@@ -157,3 +157,17 @@ def hamming_diversity(levels: np.ndarray) -> float:
     flat = np.asarray(levels).reshape(count, -1)
     distances = (flat[:, None, :] != flat[None, :, :]).sum(axis=2)
     return float(distances[np.triu_indices(count, 1)].mean() / flat.shape[1])
+
+
+def spread_count(levels: np.ndarray, min_distance: float) -> int:
+    """Size of a set of ``levels`` (K, H, W) whose members differ pairwise in at least ``min_distance`` of their
+    tiles (Hamming distance / tiles), chosen greedily in order: each level joins if it is that far from every
+    member so far. A lower bound on the largest such set; "how many designs" rather than how many arrays."""
+    levels = np.asarray(levels)
+    if len(levels) == 0:
+        return 0
+    kept: list[np.ndarray] = []
+    for level in levels.reshape(len(levels), -1):
+        if all((level != other).mean() >= min_distance for other in kept):
+            kept.append(level)
+    return len(kept)

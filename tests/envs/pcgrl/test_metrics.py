@@ -178,3 +178,16 @@ def test_hamming_diversity_is_the_mean_pairwise_share_of_differing_tiles():
     assert hamming_diversity(np.stack([a, a])) == 0.0
     assert hamming_diversity(np.stack([a, b, c])) == pytest.approx((1 + 4 + 3) / 3 / 4)
     assert hamming_diversity(a[None]) == 0.0  # one level has no pair
+
+
+def test_spread_count_keeps_levels_that_differ_enough_from_every_kept_one():
+    from evoforge.envs.pcgrl.batched_metrics import spread_count
+
+    a = np.zeros((2, 2), dtype=np.uint8)
+    b, c, d = a.copy(), a.copy(), a.copy()
+    b[0, 0] = 1  # 0.25 from a
+    c[:, :] = 1  # 1.0 from a, 0.75 from b
+    d[0, :] = 1  # 0.5 from a, 0.25 from b, 0.5 from c
+    assert spread_count(np.stack([a, b, c, d]), 0.3) == 3  # a, c, d (b is too close to a)
+    assert spread_count(np.stack([a, b, c, d]), 0.2) == 4 and spread_count(np.stack([a, a, a]), 0.2) == 1
+    assert spread_count(np.zeros((0, 2, 2)), 0.2) == 0
