@@ -40,8 +40,8 @@ from evoforge.policies.level_generation import PATH_STAT, LevelGeneration, play_
 from evoforge.search.seeds import derive_seed, episode_seeds
 from evoforge.stats import Summary, summarise
 
-__all__ = ["CHANGE_PERCENTAGES", "GenomeLevels", "LevelSource", "PolicyLevels", "ProtocolResult", "ProtocolRow",
-           "evaluate_levels", "sb3_policy", "start_probabilities"]
+__all__ = ["CHANGE_PERCENTAGES", "PROTOCOL_SEED", "GenomeLevels", "LevelSource", "PolicyLevels", "ProtocolResult",
+           "ProtocolRow", "evaluate_levels", "sb3_policy", "start_probabilities", "starting_maps"]
 
 CHANGE_PERCENTAGES = tuple(round(0.1 * i, 1) for i in range(11))  # the reference's sweep
 PROTOCOL_SEED = 20200117  # root of the protocol's map seeds (any fixed number: every generator sees the same maps)
