@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     levels = sub.add_parser("levels", help="judge a PCGRL level generator (a run's, or a stable-baselines3 model) by "
                             "the reference's evaluation protocol: early stop off, change-percentage sweep")
-    levels.add_argument("source", type=Path, help="a PCGRL run directory, or a stable-baselines3 model .zip (with --env)")
+    levels.add_argument("source", type=Path,
+                        help="a PCGRL run directory, or a stable-baselines3 model .zip (with --env)")
     levels.add_argument("--env", help="the PCGRL env id a stable-baselines3 model was trained on")
     levels.add_argument("--algorithm", default="ppo", help="the model's stable-baselines3 algorithm (ppo, a2c, dqn)")
     levels.add_argument("--seeds", type=int, default=5, help="protocol seeds, each its own starting maps")
@@ -76,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cap on steps per episode (default: the reference's max_changes x W x H)")
     levels.add_argument("--out", type=Path, help="the JSON table (default RUN/level_protocol.json); plot beside")
     levels.add_argument("--deterministic", action="store_true",
-                        help="stable-baselines3 models: argmax actions (default: sampled, as the reference's inference)")
+                        help="stable-baselines3 models: argmax actions (default: sampled, as the reference's "
+                        "inference)")
     levels.add_argument("--quiet", action="store_true", help="no progress bar")
 
     replay = sub.add_parser("replay", help="run a run's best genome and optionally record a video")
@@ -251,7 +253,7 @@ def cmd_levels(args: argparse.Namespace) -> int:
     options = LevelOptions(seeds=args.seeds, maps=args.maps, start=args.start, genome=args.genome,
                            max_iterations=args.max_iterations, out=args.out, quiet=args.quiet,
                            deterministic=args.deterministic,
-                           **({"change_percentages": tuple(args.change)} if args.change else {}))
+                           change_percentages=tuple(args.change) if args.change else None)
     if args.source.suffix == ".zip":
         from evoforge.experiments.pcgrl import sb3_level_protocol
 

@@ -6,9 +6,9 @@ reference's evaluation protocol on the trained policy (`evoforge levels`).
 
 Trains PPO (evoforge.policies.sb3_pcgrl: the paper's conv network, PPO2 settings, 50 maps per batch) for
 ``--steps`` environment steps, saving OUT/model.zip every ``--save-every`` steps, so an interrupted run continues
-from its last save when started again. Then judges the policy (actions sampled, as the reference's inference) by the protocol: early stop
-off, change percentage 0.0-1.0, starting maps at the reference's densities, ``--seeds`` x ``--maps``; the table goes
-to OUT/model.level_protocol.json and its plot beside it. The paper trained 1e8 steps per cell; print the steps/s
+from its last save when started again. Then judges the policy (actions sampled, as the reference's inference)
+by the protocol: early stop off, change percentage 0.0-1.0, starting maps at the reference's densities,
+``--seeds`` x ``--maps``; the table goes to OUT/model.level_protocol.json and its plot beside it. The paper trained 1e8 steps per cell; print the steps/s
 to see what a budget buys. Needs stable-baselines3 (installed with the test extras).
 """
 

@@ -83,7 +83,7 @@ class LevelOptions:
 
     seeds: int = 5
     maps: int = 50
-    change_percentages: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+    change_percentages: tuple[float, ...] | None = None  # None: the reference's sweep 0.0, 0.1, ..., 1.0
     start: str = "reference"
     genome: str = "center"
     max_iterations: int | None = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -26,14 +27,15 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from evoforge.envs.pcgrl.batched_metrics import spread_count
-from evoforge.envs.pcgrl.problems import make_problem
+from evoforge.envs.pcgrl.batched_metrics import distinct_count, spread_count
+from evoforge.envs.pcgrl.problems import Problem, make_problem
 from evoforge.envs.pcgrl.render import archive_sheet, level_grid, palette
 from evoforge.errors import UserError
 from evoforge.experiments.base import REPLAY_SEED, Experiment, InspectOptions, LevelOptions, ReplayOptions
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.policies.level_generation import Generated, LevelGeneration
 from evoforge.policies.level_protocol import (
+    CHANGE_PERCENTAGES,
     GenomeLevels,
     LevelSource,
     PolicyLevels,
@@ -49,8 +51,8 @@ from evoforge.search.seeds import RunStream, episode_seeds, run_seed
 
 LEVEL_GRID = "levels.png"  # the run artifact `evoforge replay` writes its level grid to by default
 ARCHIVE_PICTURE = "archive.png"  # what `evoforge inspect` draws for a QD run: a level per elite, by descriptor
-LEVEL_PROTOCOL = "level_protocol.json"
-DESIGN_DISTANCE = 0.2  # valid levels count as different designs when at least this share of their tiles differ  # what `evoforge levels` writes into the run directory (and its .png)
+LEVEL_PROTOCOL = "level_protocol.json"  # what `evoforge levels` writes into the run directory (and its .png)
+DESIGN_DISTANCE = 0.2  # valid levels count as different designs when at least this share of their tiles differ
 
 
 class GeneratorSettings(BaseModel):
@@ -200,6 +202,21 @@ class PCGRLGenerationEvaluator(Evaluator):
                 else np.asarray(out.final[name], dtype=float).reshape(shape) for name in self.measures}
 
 
+@dataclass
+class ArchiveLevels:
+    """A QD archive's elites run on one starting map: their levels (n, H, W), grid cells (n, 2) and validity."""
+
+    problem: Problem
+    levels: np.ndarray
+    cells: np.ndarray
+    valid: np.ndarray
+
+    @property
+    def distinct_valid(self) -> int:
+        """Different valid levels among them."""
+        return distinct_count(self.levels[self.valid])
+
+
 class PCGRLExperiment(Experiment):
     """``experiment: pcgrl``: ES on level generators; replays write level grids and editing animations."""
 
@@ -256,42 +273,38 @@ class PCGRLExperiment(Experiment):
         searcher.load_state_bytes(payload["searcher"])
         return searcher
 
-    def archive_levels(self, searcher: QDSearcher, seed: int = REPLAY_SEED) -> tuple[np.ndarray, np.ndarray,
-                                                                                    np.ndarray]:
-        """Every elite's level from one fixed starting map (seed ``seed``): (levels (n, H, W), grid cells (n, 2),
-        valid (n,))."""
+    def archive_levels(self, searcher: QDSearcher, seed: int = REPLAY_SEED) -> ArchiveLevels:
+        """Every elite's level from one fixed starting map (seed ``seed``), with its grid cell and validity."""
         elites = searcher.elites()
         evaluator = self._evaluator(maps=1)
         problem = evaluator.problem
         if not len(elites["objective"]):
-            return (np.zeros((0, problem.height, problem.width), dtype=np.uint8), np.zeros((0, 2), dtype=int),
-                    np.zeros(0, dtype=bool))
+            return ArchiveLevels(problem, np.zeros((0, problem.height, problem.width), dtype=np.uint8),
+                                 np.zeros((0, 2), dtype=int), np.zeros(0, dtype=bool))
         out = evaluator.generate(torch.as_tensor(elites["solution"], dtype=torch.float32),
                                  [seed] * len(elites["objective"]))
-        return (out.levels[:, 0], searcher.archive.int_to_grid_index(elites["index"]),
-                np.asarray(problem.valid(out.final), dtype=bool))
+        return ArchiveLevels(problem, out.levels[:, 0], searcher.archive.int_to_grid_index(elites["index"]),
+                             np.asarray(problem.valid(out.final), dtype=bool))
 
-    def archive_figure(self, searcher: QDSearcher, seed: int = REPLAY_SEED) -> Any:
-        """A matplotlib figure of the archive: every elite's level from one fixed starting map (seed ``seed``),
-        drawn in its cell, axes in descriptor units (Earle et al. 2022, fig. 3)."""
+    def archive_figure(self, searcher: QDSearcher, drawn: ArchiveLevels) -> Any:
+        """A matplotlib figure of the archive: the elites' levels of :meth:`archive_levels`, each drawn in its
+        cell, axes in descriptor units (Earle et al. 2022, fig. 3)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         names, ranges = descriptors(self.config)
-        levels, cells, valid = self.archive_levels(searcher, seed)
-        problem = self._evaluator(maps=1).problem
         fig, ax = plt.subplots(figsize=(7, 6.4))
-        if len(levels):
-            sheet = archive_sheet(levels, cells, tuple(self.config.search.cells), palette(problem.name, problem.tiles))
+        if len(drawn.levels):
+            colours = palette(drawn.problem.name, drawn.problem.tiles)
+            sheet = archive_sheet(drawn.levels, drawn.cells, tuple(self.config.search.cells), colours)
             ax.imshow(sheet, extent=(ranges[0][0], ranges[0][1], ranges[1][0], ranges[1][1]), aspect="auto",
                       interpolation="nearest")
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
-        distinct = len({level.tobytes() for level, ok in zip(levels, valid) if ok})
-        ax.set_title(f"{len(levels)} elites ({searcher.metrics()['coverage']:.0%} of the cells); on this map "
-                     f"{int(valid.sum())} of their levels are valid, {distinct} distinct")
+        ax.set_title(f"{len(drawn.levels)} elites ({searcher.metrics()['coverage']:.0%} of the cells); on this map "
+                     f"{int(drawn.valid.sum())} of their levels are valid, {drawn.distinct_valid} distinct")
         fig.tight_layout()
         return fig
 
@@ -303,20 +316,19 @@ class PCGRLExperiment(Experiment):
         if searcher is None:
             return ["no checkpoint yet: no archive to show"]
         m = searcher.metrics()
-        fig = self.archive_figure(searcher, options.seed)
+        drawn = self.archive_levels(searcher, options.seed)
+        fig = self.archive_figure(searcher, drawn)
         path = run_dir.artifact(ARCHIVE_PICTURE)
         fig.savefig(path, dpi=110)
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-        levels, _, valid = self.archive_levels(searcher, options.seed)
-        distinct = len({level.tobytes() for level, ok in zip(levels, valid) if ok})
-        designs = spread_count(levels[valid], DESIGN_DISTANCE)
+        designs = spread_count(drawn.levels[drawn.valid], DESIGN_DISTANCE)
         return [f"archive: {m['elites']:.0f} elites of {np.prod(self.config.search.cells)} cells (coverage "
                 f"{m['coverage']:.1%}), QD score {m['qd_score']:.1f}, best objective {m['objective_max']:.2f}, "
                 f"valid share of the elites' levels {m['elite_valid']:.1%}",
-                f"one starting map (seed {options.seed}) through every elite: {int(valid.sum())} valid levels, "
-                f"{distinct} distinct, {designs} at Hamming distance >= {DESIGN_DISTANCE} from each other",
+                f"one starting map (seed {options.seed}) through every elite: {int(drawn.valid.sum())} valid levels, "
+                f"{drawn.distinct_valid} distinct, {designs} at Hamming distance >= {DESIGN_DISTANCE} from each other",
                 f"archive picture -> {path}"]
 
     def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
@@ -424,8 +436,9 @@ class PCGRLExperiment(Experiment):
         if records:
             section.figure(_qd_curves(records), "QD score and coverage per generation.")
         if media:
-            section.figure(self.archive_figure(searcher), "Every elite's level from the same starting map, in its "
-                                                          "archive cell (axes: the descriptors).")
+            section.figure(self.archive_figure(searcher, self.archive_levels(searcher)),
+                           "Every elite's level from the same starting map, in its archive cell "
+                           "(axes: the descriptors).")
         else:
             section.note("the archive's levels left out (--no-media)")
 
@@ -452,10 +465,11 @@ def run_level_protocol(source: LevelSource, problem: Any, options: LevelOptions)
     """:func:`~evoforge.policies.level_protocol.evaluate_levels` with a progress bar; bad options -> UserError."""
     from evoforge.search.progress import progress_bar
 
-    rows = 1 if source.representation == "nca" else len(options.change_percentages)
+    sweep = options.change_percentages or CHANGE_PERCENTAGES
+    rows = 1 if source.representation == "nca" else len(sweep)
     with progress_bar(f"{problem.name}-{source.representation}", rows, enabled=not options.quiet) as bar:
         try:
-            return evaluate_levels(source, problem, options.seeds, options.maps, options.change_percentages,
+            return evaluate_levels(source, problem, options.seeds, options.maps, sweep,
                                    options.start,  # type: ignore[arg-type]
                                    progress=lambda done, total: bar.update(done))
         except ValueError as exc:
@@ -483,7 +497,7 @@ def sb3_level_protocol(model_path: Path, env_id: str, algorithm: str, options: L
     MODEL.level_protocol.json unless ``options.out``."""
     import gymnasium
 
-    import evoforge.envs
+    import evoforge.envs  # noqa: F401 - registers the ids
 
     if algorithm not in SB3_ALGORITHMS:
         raise UserError(f"--algorithm must be one of {', '.join(SB3_ALGORITHMS)}, got {algorithm!r}")

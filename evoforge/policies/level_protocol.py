@@ -32,7 +32,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
-from evoforge.envs.pcgrl.batched_metrics import hamming_diversity
+from evoforge.envs.pcgrl.batched_metrics import distinct_count, hamming_diversity
 from evoforge.envs.pcgrl.problems import Problem
 from evoforge.envs.pcgrl.representations import make_representation
 from evoforge.envs.pcgrl.simulator import PCGRLSimulator
@@ -94,16 +94,12 @@ class PolicyLevels:
     def generate(self, change_percentage: float | None, map_seeds: Sequence[Sequence[int]],
                  start_probs: np.ndarray | None) -> tuple[np.ndarray, Stats]:
         """Every map stepped by ``act`` in one simulator until its budgets end it (early stop off)."""
-        rows, maps = len(map_seeds), len(map_seeds[0])
-        sim = PCGRLSimulator(self.problem, make_representation(self.representation), rows * maps,
-                             change_percentage or 0.0)
-        sim.early_stop = False
+        sim = _seeded_maps(self.problem, self.representation, map_seeds, start_probs, change_percentage or 0.0)
         if self.max_iterations is not None:
             sim.max_iterations = self.max_iterations
-        sim.reset(np.arange(rows * maps), [int(seed) for row in map_seeds for seed in row], probs=start_probs)
         torch.manual_seed(derive_seed(PROTOCOL_SEED, round(1000 * (change_percentage or 0.0))))
         play_episodes(sim, self.act)
-        return sim.levels.copy().reshape(rows, maps, *sim.levels.shape[1:]), {k: v.copy() for k, v in sim.stats.items()}
+        return _levels_and_stats(sim, len(map_seeds))
 
 
 def sb3_policy(model: Any, deterministic: bool = False) -> Callable[[np.ndarray], np.ndarray]:
@@ -235,10 +231,6 @@ class ProtocolResult:
         return path
 
 
-def _distinct_valid(levels: np.ndarray, valid: np.ndarray) -> int:
-    return len({level.tobytes() for level, ok in zip(levels, valid) if ok})
-
-
 def evaluate_levels(source: LevelSource, problem: Problem, seeds: int = 5, maps: int = 50,
                     change_percentages: Sequence[float] = CHANGE_PERCENTAGES, start: Start = "reference",
                     progress: Callable[[int, int], None] | None = None) -> ProtocolResult:
@@ -258,7 +250,7 @@ def evaluate_levels(source: LevelSource, problem: Problem, seeds: int = 5, maps:
         valid = np.asarray(problem.valid(final), dtype=bool).reshape(seeds, maps)
         path = np.asarray(final[PATH_STAT[problem.name]], dtype=float).reshape(seeds, maps)
         return ProtocolRow(p, [float(v.mean()) for v in valid], [hamming_diversity(lv) for lv in levels],
-                           [_distinct_valid(lv, v) for lv, v in zip(levels, valid)], [float(x.mean()) for x in path])
+                           [distinct_count(lv[v]) for lv, v in zip(levels, valid)], [float(x.mean()) for x in path])
 
     rows = []
     for done, p in enumerate(budgets, 1):
@@ -273,7 +265,20 @@ def starting_maps(problem: Problem, map_seeds: Sequence[Sequence[int]], start_pr
                   ) -> tuple[np.ndarray, Stats]:
     """The protocol's starting maps themselves, (S, K, H, W) and their statistics: the control every generator's
     row is read against (how many valid, distinct levels the random maps already are)."""
-    rows, maps = len(map_seeds), len(map_seeds[0])
-    sim = PCGRLSimulator(problem, make_representation("narrow"), rows * maps)
-    sim.reset(np.arange(rows * maps), [int(seed) for row in map_seeds for seed in row], probs=start_probs)
-    return sim.levels.copy().reshape(rows, maps, *sim.levels.shape[1:]), {k: v.copy() for k, v in sim.stats.items()}
+    return _levels_and_stats(_seeded_maps(problem, "narrow", map_seeds, start_probs), len(map_seeds))
+
+
+def _seeded_maps(problem: Problem, representation: str, map_seeds: Sequence[Sequence[int]],
+                 start_probs: np.ndarray | None, change_percentage: float = 0.2) -> PCGRLSimulator:
+    """A simulator of S x K maps reset from ``map_seeds`` (and ``start_probs``), early stop off."""
+    count = len(map_seeds) * len(map_seeds[0])
+    sim = PCGRLSimulator(problem, make_representation(representation), count, change_percentage)
+    sim.early_stop = False
+    sim.reset(np.arange(count), [int(seed) for row in map_seeds for seed in row], probs=start_probs)
+    return sim
+
+
+def _levels_and_stats(sim: PCGRLSimulator, rows: int) -> tuple[np.ndarray, Stats]:
+    """The simulator's maps as (rows, K, H, W) and a copy of their flat statistics."""
+    return (sim.levels.copy().reshape(rows, -1, *sim.levels.shape[1:]),
+            {key: values.copy() for key, values in sim.stats.items()})

@@ -54,7 +54,8 @@ def test_statistics_are_those_of_the_archives_elites(tmp_path):
     experiment = load_experiment(RunDir(out).config_path)
     searcher = experiment.load_searcher(RunDir(out))
     elites, logged = searcher.elites(), RunDir(out).read_metrics()[-1]
-    assert logged["elites"] == len(elites["objective"]) and logged["coverage"] == pytest.approx(len(elites["objective"]) / 36)
+    assert logged["elites"] == len(elites["objective"])
+    assert logged["coverage"] == pytest.approx(len(elites["objective"]) / 36)
     assert logged["qd_score"] == pytest.approx(np.sum(elites["objective"] + 500))  # offset -500 in the config
     assert logged["objective_max"] == pytest.approx(elites["objective"].max())
     assert logged["elite_valid"] == pytest.approx(elites["valid"].mean())

@@ -144,7 +144,8 @@ def test_levels_command_judges_runs_and_sb3_models_and_refuses_bad_input(tmp_pat
     first = json.loads((tmp_path / "ppo.level_protocol.json").read_text())
     assert first["algorithm"] == "ppo" and first["actions"] == "sampled"
     assert main(["levels", str(model_path), "--env", "evoforge/pcgrl-binary-narrow-v0", "--seeds", "2", "--maps",
-                 "2", "--change", "0.1", "--max-iterations", "20", "--quiet", "--out", str(tmp_path / "again.json")]) == 0
+                 "2", "--change", "0.1", "--max-iterations", "20", "--quiet",
+                 "--out", str(tmp_path / "again.json")]) == 0
     assert json.loads((tmp_path / "again.json").read_text())["rows"] == first["rows"]  # sampled, yet reproducible
     assert main(["levels", str(model_path), "--env", "evoforge/pcgrl-binary-narrow-v0", "--seeds", "2", "--maps",
                  "2", "--change", "0.1", "--max-iterations", "20", "--quiet", "--deterministic", "--out",

@@ -159,6 +159,11 @@ def hamming_diversity(levels: np.ndarray) -> float:
     return float(distances[np.triu_indices(count, 1)].mean() / flat.shape[1])
 
 
+def distinct_count(levels: np.ndarray) -> int:
+    """Number of different levels among ``levels`` (K, H, W): identical arrays count once."""
+    return len({np.asarray(level).tobytes() for level in levels})
+
+
 def spread_count(levels: np.ndarray, min_distance: float) -> int:
     """Size of a set of ``levels`` (K, H, W) whose members differ pairwise in at least ``min_distance`` of their
     tiles (Hamming distance / tiles), chosen greedily in order: each level joins if it is that far from every
