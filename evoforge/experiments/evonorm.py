@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from evoforge.errors import CheckpointError
 from evoforge.experiments.base import Experiment, InspectOptions
 from evoforge.experiments.config import BaseRunConfig
+from evoforge.nas.anchors import norm_act_channels
 from evoforge.nas.data import DataSettings, load_data
-from evoforge.nas.evonorm import LayerGraph
+from evoforge.nas.evonorm import DegenerateGroups, GroupSettings, LayerGraph
 from evoforge.nas.evonorm_train import LayerTraining, Rejection, judge_layer
 from evoforge.search.evaluation import Evaluation, Evaluator
 from evoforge.search.evolution import RegularizedEvolution, best_distinct
@@ -33,6 +34,35 @@ from evoforge.search.rundir import RunDir
 from evoforge.search.seeds import RunStream, run_seed
 
 COMPARISON = "compare.json"  # the run artifact scripts/evonorm_compare.py writes, shown by the report
+# what the searcher keeps of every candidate, accepted or not: enough to replay any screening threshold
+JUDGED = ("screen_score", "rejected", "rejected_screen", "rejected_quality", "rejected_stability", "accuracy_mean")
+
+
+def screening_tradeoff(judged: Sequence[dict[str, float]], quantiles: Sequence[float] = (0.1, 0.25, 0.5, 0.75),
+                       top: int = 10) -> list[dict[str, float]]:
+    """What rejecting candidates below a zero-cost score threshold would have done to a search that screened
+    none: for each threshold (the score's ``quantiles`` over the candidates, and -inf, which drops only the
+    singular kernels), the candidates it would not have trained, the accepted layers among them, and how many
+    of the ``top`` accepted layers by validation accuracy it would have lost. Candidates a screening already
+    rejected are left out (their outcome is unknown)."""
+    rows = [r for r in judged if not r.get("rejected_screen", 0) > 0 and not np.isnan(r.get("screen_score", np.nan))]
+    if not rows:
+        return []
+    scores = np.array([r["screen_score"] for r in rows])
+    accepted = np.array([not r["rejected"] > 0 for r in rows])
+    accuracy = np.array([r["accuracy_mean"] if ok else -np.inf for r, ok in zip(rows, accepted)])
+    best = set(np.argsort(-accuracy)[:min(top, int(accepted.sum()))].tolist())
+    finite = scores[np.isfinite(scores)]
+    thresholds = [-np.inf] + ([float(np.quantile(finite, q)) for q in quantiles] if finite.size else [])
+    table = []
+    for quantile, threshold in zip([float("nan"), *quantiles], thresholds):
+        # -inf: drop only singular kernels (score -inf); otherwise drop scores strictly below the threshold
+        below = ~np.isfinite(scores) if threshold == -np.inf else scores < threshold
+        table.append({"quantile": quantile, "threshold": threshold, "candidates": float(len(rows)),
+                      "not_trained": float(below.sum()), "accepted": float(accepted.sum()),
+                      "accepted_lost": float((below & accepted).sum()),
+                      "top_lost": float(sum(1 for i in best if below[i])), "top": float(len(best))})
+    return table
 
 
 class LayerSearchSettings(BaseModel):
@@ -62,17 +92,37 @@ class EvoNormConfig(BaseRunConfig):
 
     experiment: Literal["evonorm"]
     data: DataSettings = DataSettings()
-    anchors: list[Literal["resnet", "mobilenet", "plain"]] = Field(
+    anchors: list[Literal["resnet", "mobilenet", "plain", "resnet_wide", "vgg"]] = Field(
         default_factory=lambda: ["resnet", "mobilenet", "plain"], min_length=1)
+    grouping: GroupSettings = Field(GroupSettings(), description="how group aggregates split the channels")
     training: LayerTraining = LayerTraining()
     rejection: Rejection = Rejection()
     search: LayerSearchSettings = LayerSearchSettings()
     training_seed: int = Field(0, ge=0, description="every candidate trains from this seed (comparable scores)")
 
+    @model_validator(mode="after")
+    def _groups_fit_every_layer(self) -> "EvoNormConfig":
+        """Refuse, before anything trains, a grouping that some anchor's layers cannot take (a group size that
+        does not divide their channels, or one channel per group)."""
+        check_grouping(self.grouping, self.anchors, self.training.width)
+        return self
+
+
+def check_grouping(grouping: GroupSettings, anchors: Sequence[str], width: int) -> None:
+    """Raise ValueError naming the anchor and channel count where ``grouping`` is degenerate or does not divide."""
+    for anchor in anchors:
+        for channels in sorted(set(norm_act_channels(anchor, width))):
+            try:
+                grouping.count(channels)
+            except DegenerateGroups as exc:
+                raise ValueError(f"grouping: {anchor} at width {width} has a {channels}-channel layer: {exc}") \
+                    from None
+
 
 class LayerEvaluator(Evaluator):
     """Judges each layer graph on the anchor architectures (:func:`~evoforge.nas.evonorm_train.judge_layer`);
-    fitness = mean accuracy over the anchors, 0 for a rejected layer (``rejected`` > 0 in its metrics).
+    fitness = mean validation accuracy over the anchors, 0 for a rejected layer (``rejected`` > 0 in its
+    metrics). The test split is never read here.
 
     Deterministic by design: every candidate trains from ``training_seed``, whatever its evaluation seed, so
     that the scores of two layers differ only by the layers (Liu et al. 2020 train every candidate alike).
@@ -91,7 +141,7 @@ class LayerEvaluator(Evaluator):
         results = []
         for graph in genomes:
             metrics = judge_layer(graph, self.data, self.config.anchors, self.config.training,
-                                  self.config.rejection, self.config.training_seed)
+                                  self.config.rejection, self.config.training_seed, self.config.grouping)
             results.append(Evaluation(fitness=metrics.get("accuracy_mean", 0.0), metrics=metrics))
         return results
 
@@ -127,7 +177,8 @@ class EvoNormExperiment(Experiment):
                                     run_seed(self.config.seed, RunStream.SEARCHER),
                                     objectives=[f"accuracy_{anchor}" for anchor in self.config.anchors],
                                     mutate_kwargs={"allow_batch": not search.batch_independent},
-                                    sample=partial(LayerGraph.random, allow_batch=not search.batch_independent))
+                                    sample=partial(LayerGraph.random, allow_batch=not search.batch_independent),
+                                    record=JUDGED)
 
     def best_layers(self, run_dir: RunDir, top: int = 3) -> list[tuple[LayerGraph, float]]:
         """The ``top`` distinct accepted layers of a run by mean accuracy, from its newest valid checkpoint
@@ -135,12 +186,13 @@ class EvoNormExperiment(Experiment):
         return best_distinct(self.load_searcher(run_dir).history, top)
 
     def inspect(self, run_dir: RunDir, options: InspectOptions) -> list[str]:
-        """The five best distinct accepted layers as formulas, with their mean accuracy over the anchors."""
+        """The five best distinct accepted layers as formulas, with their mean validation accuracy over the
+        anchors."""
         try:
             ranked = self.best_layers(run_dir, top=5)
         except CheckpointError:
             return ["no checkpoint yet: no accepted layers to show"]
-        return [f"layer {rank}: {graph}   (mean accuracy {accuracy:.2f} %)"
+        return [f"layer {rank}: {graph}   (mean validation accuracy {accuracy:.2f} %)"
                 for rank, (graph, accuracy) in enumerate(ranked, start=1)]
 
     def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
@@ -152,24 +204,37 @@ class EvoNormExperiment(Experiment):
             section.note("no checkpoint with accepted layers yet")
             return
         ranked = best_distinct(searcher.history, 10)
-        section.table(["rank", "layer (formula)", "mean accuracy %"],
+        section.table(["rank", "layer (formula)", "mean validation accuracy %"],
                       [(k + 1, str(graph), accuracy) for k, (graph, accuracy) in enumerate(ranked)],
                       caption=f"best distinct accepted layers ({len(searcher.history)} accepted, "
-                              f"{searcher.rejected} rejected in all)")
+                              f"{searcher.rejected} rejected in all; {self.config.grouping.describe()}, "
+                              f"{self.config.training.describe()})")
         anchors = list(self.config.anchors)
         members = [(graph, scores) for graph, _, scores in searcher.population if len(scores) == len(anchors) > 1]
         if members:
             section.table(["layer", *[f"{a} %" for a in anchors]], [(str(g), *scores) for g, scores in members],
-                          caption="the final population's accuracy on each anchor architecture (the Pareto "
-                                  "tournament's objectives)")
+                          caption="the final population's validation accuracy on each anchor architecture (the "
+                                  "Pareto tournament's objectives)")
             section.figure(_anchor_bars(members, anchors), "Per-architecture accuracy of the final population.")
+        tradeoff = screening_tradeoff(searcher.judged)
+        if tradeoff:
+            section.table(["threshold (score quantile)", "not trained", "accepted lost", "top 10 lost"],
+                          [(f"{r['threshold']:.1f} (q {r['quantile']:g})" if np.isfinite(r["threshold"])
+                            else "-inf (singular only)", f"{r['not_trained']:.0f} of {r['candidates']:.0f}",
+                            f"{r['accepted_lost']:.0f} of {r['accepted']:.0f}", f"{r['top_lost']:.0f} of {r['top']:.0f}")
+                           for r in tradeoff],
+                          caption="zero-cost screening replayed on this search: rejecting candidates whose NASWOT-"
+                                  "style score of the untrained anchors is below a threshold")
         compare = run_dir.artifact(COMPARISON)
         if compare.is_file():
             rows = json.loads(compare.read_text())
-            section.table(["layer", "anchor", "batch", "mean %", "std", "n", "diverged"],
-                          [(r["layer"], r["anchor"], r["batch"], r["mean"], r["std"], r["n"], r["diverged"])
-                           for r in rows], caption=f"{COMPARISON} (scripts/evonorm_compare.py): layers trained "
-                                                   "from scratch over several seeds")
+            section.table(["layer", "architecture", "batch", "test % mean", "95 % CI", "n", "diverged",
+                           "p vs bn_relu"],
+                          [(r["layer"], r["anchor"], r["batch"], r["mean"],
+                            f"[{r.get('ci_low', float('nan')):.1f}, {r.get('ci_high', float('nan')):.1f}]", r["n"],
+                            r["diverged"], r.get("welch_p", {}).get("bn_relu", float("nan"))) for r in rows],
+                          caption=f"{COMPARISON} (scripts/evonorm_compare.py): layers re-trained from scratch over "
+                                  "several seeds, test split")
 
 
 def _anchor_bars(members: list[tuple[LayerGraph, Sequence[float]]], anchors: list[str]) -> Any:
@@ -192,8 +257,9 @@ def _anchor_bars(members: list[tuple[LayerGraph, Sequence[float]]], anchors: lis
 
 
 class ComparisonEvaluator(LayerEvaluator):
-    """Trains (layer, anchor, batch size) jobs from scratch, job i from its evaluation seed ``seeds[i]`` (the
-    comparison's training seed); fitness = test accuracy (failed if unstable)."""
+    """Trains (layer, architecture, batch size) jobs from scratch on the config's schedule (the same epochs at
+    every batch size), job i from its evaluation seed ``seeds[i]`` (the comparison's training seed); fitness =
+    test accuracy, with the validation accuracy in the metrics (failed if unstable)."""
 
     def evaluate(self, genomes: Sequence[tuple[LayerGraph, str, int]], seeds: Sequence[int]) -> list[Evaluation]:
         from evoforge.nas.evonorm_train import make_model, train_model
@@ -202,21 +268,33 @@ class ComparisonEvaluator(LayerEvaluator):
         training = self.config.training
         for (graph, anchor, batch), seed in zip(genomes, seeds):
             torch.manual_seed(seed)
-            model = make_model(graph, anchor, self.data, training.width)
-            result = train_model(model, self.data, training.steps, batch, training.learning_rate, training, seed)
+            model = make_model(graph, anchor, self.data, training.width, self.config.grouping)
+            steps = training.steps_for(batch, len(self.data.train_y))
+            result = train_model(model, self.data, steps, batch, training.learning_rate, training, seed,
+                                 splits=("validation", "test"))
             results.append(Evaluation(fitness=result["accuracy"], metrics=result))
         return results
 
 
+REFERENCE_LAYERS = ("bn_relu", "gn_relu", "evonorm_b0", "evonorm_s0")  # what evolved layers are tested against
+
+
 def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches: Sequence[int],
-                   seeds: Sequence[int], address: str | None = None, backend: str | None = None) -> list[dict]:
-    """Every layer on every anchor at every batch size and training seed, trained as in the search (steps,
-    learning rate); rows of accuracy mean / std / n (diverged runs are counted, not averaged).
+                   seeds: Sequence[int], architectures: Sequence[str] | None = None, address: str | None = None,
+                   backend: str | None = None) -> list[dict]:
+    """Every layer on every architecture (default: the search's anchors) at every batch size and training
+    seed, trained on the config's schedule; one row per (layer, architecture, batch): the test accuracies of
+    the runs that did not diverge, their mean, 95 % interval (Student t over seeds) and validation mean, the
+    diverged count, and Welch's p against each of :data:`REFERENCE_LAYERS` present in ``layers``.
 
     The jobs run on the pool of the config's ``pool:`` section (``backend`` overrides its backend), joining the
     Ray cluster at ``address`` if given; one job per chunk, as each trains a network. A job's evaluation seed is
     its training seed, so the comparison is the same on either backend."""
-    jobs = [(name, anchor, batch, seed) for name in layers for anchor in config.anchors for batch in batches
+    from evoforge.stats import summarise, welch_p
+
+    architectures = list(config.anchors if architectures is None else architectures)
+    check_grouping(config.grouping, architectures, config.training.width)
+    jobs = [(name, arch, batch, seed) for name in layers for arch in architectures for batch in batches
             for seed in seeds]
     overrides: dict[str, Any] = {"chunk_size": 1} | ({"backend": backend} if backend is not None else {})
     pool = EvaluatorPool.from_settings(partial(ComparisonEvaluator, config), config.pool, address, **overrides)
@@ -225,14 +303,22 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
         evaluations = pool.evaluate([(layers[n], a, b) for n, a, b, _ in jobs], [s for *_, s in jobs])
     finally:
         pool.shutdown()
+    accuracies: dict[tuple[str, str, int], list[float]] = {}
     rows = []
     for name in layers:
-        for anchor in config.anchors:
+        for arch in architectures:
             for batch in batches:
-                runs = [e for (n, a, b, _), e in zip(jobs, evaluations) if (n, a, b) == (name, anchor, batch)]
-                ok = [e.fitness for e in runs if not e.failed]
-                rows.append({"layer": name, "formula": str(layers[name]), "anchor": anchor, "batch": batch,
-                             "mean": float(np.mean(ok)) if ok else float("nan"),
-                             "std": float(np.std(ok)) if ok else float("nan"), "n": len(ok),
-                             "diverged": len(runs) - len(ok)})
+                runs = [e for (n, a, b, _), e in zip(jobs, evaluations) if (n, a, b) == (name, arch, batch)]
+                ok = [e for e in runs if not e.failed]
+                accuracies[name, arch, batch] = [e.fitness for e in ok]
+                summary = summarise([e.fitness for e in ok])
+                rows.append({"layer": name, "formula": str(layers[name]), "anchor": arch, "batch": batch,
+                             "accuracies": [e.fitness for e in ok], "mean": summary.mean,
+                             "std": summary.std, "ci_low": summary.ci_low, "ci_high": summary.ci_high,
+                             "val_mean": float(np.mean([e.metrics["val_accuracy"] for e in ok])) if ok
+                             else float("nan"), "n": len(ok), "diverged": len(runs) - len(ok)})
+    for row in rows:
+        row["welch_p"] = {ref: welch_p(accuracies[row["layer"], row["anchor"], row["batch"]],
+                                       accuracies[ref, row["anchor"], row["batch"]])
+                          for ref in REFERENCE_LAYERS if ref in layers and ref != row["layer"]}
     return rows

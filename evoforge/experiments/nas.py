@@ -3,8 +3,9 @@
 Two experiment kinds, both runs of the one engine loop (:class:`evoforge.search.run.Run`):
 
 * ``nas`` -- a search: ``random`` (score N random cells untrained, keep the best: NASWOT's Algorithm 1),
-  ``rea`` (regularized evolution with trained accuracy as fitness) or ``area`` (REA whose initial population is
-  the best-scoring ``area_candidates`` untrained cells: Algorithm 2). With ``search.fitness: benchmark`` the
+  ``rea`` (regularized evolution with trained accuracy on the validation split as fitness; the test split is only
+  reported) or ``area`` (REA whose initial population is the best-scoring ``area_candidates`` untrained cells:
+  Algorithm 2). With ``search.fitness: benchmark`` the
   fitness is NAS-Bench-201's own validation accuracy looked up (``search.benchmark_column``, by default the
   12-epoch CIFAR-10 validation accuracy its search protocol trains for), the budget is counted in cells
   (``search.budget_cells``), and summary.json reports the pick -- the best cell by validation accuracy -- by
@@ -82,8 +83,9 @@ class NASSearchSettings(BaseModel):
 
     algorithm: Literal["random", "rea", "area"] = "random"
     fitness: str | None = Field(
-        None, description="a proxy name, 'accuracy' (trained on `data`) or 'benchmark' (NAS-Bench-201's "
-                          "search.benchmark_column looked up); default: naswot for random, accuracy otherwise")
+        None, description="a proxy name, 'accuracy' (trained on `data`; its validation split) or 'benchmark' "
+                          "(NAS-Bench-201's search.benchmark_column looked up); default: naswot for random, "
+                          "accuracy otherwise")
     benchmark_column: str = Field(
         "cifar10_val_12", description="fitness benchmark: the table's validation column the search selects on "
                                       "(NAS-Bench-201's protocol: the 12-epoch CIFAR-10 validation accuracy)")
@@ -100,7 +102,8 @@ class NASSearchSettings(BaseModel):
     area_candidates: int = Field(20, ge=1, description="AREA: untrained cells screened for the initial population")
     train_final: bool = Field(False, description="after the search, train the best cell found with `training` "
                                                  "(mean test accuracy over training.seeds) and record it in "
-                                                 "summary.json as final_accuracy, with final_cell")
+                                                 "summary.json as final_accuracy, with final_cell, "
+                                                 "final_val_accuracy and the split sizes")
 
     @model_validator(mode="after")
     def _tournament_fits(self) -> NASSearchSettings:
@@ -212,11 +215,15 @@ class ArchitectureEvaluator(Evaluator):
 
     @property
     def fitness_key(self) -> str:
-        """The metric that is the fitness: the benchmark column for fitness benchmark, else the fitness name."""
-        return self.benchmark_column if self.fitness == "benchmark" else self.fitness  # type: ignore[return-value]
+        """The metric that is the fitness: the benchmark column for fitness benchmark, the validation accuracy
+        for trained accuracy (select on validation; the test accuracy is only reported), else the fitness name."""
+        if self.fitness == "benchmark":
+            return self.benchmark_column  # type: ignore[return-value]
+        return "val_accuracy" if self.fitness == "accuracy" and self.train else self.fitness
 
     def score(self, cell: Cell) -> dict[str, float]:
-        """Every configured proxy of ``cell`` (and its time), plus the mean trained test accuracy if ``train``,
+        """Every configured proxy of ``cell`` (and its time), plus the mean trained validation and test accuracy
+        if ``train``,
         the benchmark's validation column for fitness benchmark, and every table column if ``lookup``."""
         metrics: dict[str, float] = {}
         for name in self.proxy_names:
@@ -229,6 +236,7 @@ class ArchitectureEvaluator(Evaluator):
             for seed, run in zip(self.training.seeds, runs):
                 metrics[f"accuracy_seed{seed}"] = run["accuracy"]
             metrics["accuracy"] = float(np.mean([run["accuracy"] for run in runs]))
+            metrics["val_accuracy"] = float(np.mean([run["val_accuracy"] for run in runs]))
             metrics["train_seconds"] = float(sum(run["train_seconds"] for run in runs))
         if self.lookup:  # NAS-Bench-201's own accuracies; `accuracy` is its 200-epoch CIFAR-10 test accuracy
             entry = NASBench201.shipped()[cell]
@@ -254,6 +262,8 @@ def _train_mean(cell: Cell, config: NASConfig) -> dict[str, Any]:
     runs = [train_and_test(cell, data, config.network, config.training, seed) for seed in config.training.seeds]
     return {"final_cell": str(cell), "final_accuracy": float(np.mean([run["accuracy"] for run in runs])),
             "final_accuracy_seeds": [float(run["accuracy"]) for run in runs],
+            "final_val_accuracy": float(np.mean([run["val_accuracy"] for run in runs])),
+            "final_split": data.describe(),
             "final_train_seconds": float(sum(run["train_seconds"] for run in runs))}
 
 

@@ -4,7 +4,10 @@ generalises).
 
 Each model takes a ``norm_act(channels) -> nn.Module`` factory and uses it wherever the usual design has
 BatchNorm followed by ReLU: a pre-activation ResNet, a MobileNetV2-style network of inverted residual blocks
-(depthwise convolutions; the linear projections keep no normalization) and a plain stack of convolutions.
+(depthwise convolutions; the linear projections keep no normalization) and a plain stack of convolutions are
+the search's anchors; a wider and deeper pre-activation ResNet and a VGG-style network are held out
+(:data:`HELD_OUT`), for re-ranking a search's layers on architectures it never saw (the paper re-ranks its
+top 10 on held-out settings).
 """
 
 from __future__ import annotations
@@ -80,4 +83,46 @@ def plain(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) ->
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, classes))
 
 
-ANCHORS: dict[str, Callable[..., nn.Module]] = {"resnet": resnet, "mobilenet": mobilenet, "plain": plain}
+def resnet_wide(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) -> nn.Module:
+    """Held out: a pre-activation ResNet twice as wide and twice as deep as :func:`resnet` (three stages of
+    two blocks each, the last two strided)."""
+    w = 2 * width
+    return nn.Sequential(
+        nn.Conv2d(in_channels, w, 3, 1, 1, bias=False),
+        PreActBlock(w, w, 1, norm_act), PreActBlock(w, w, 1, norm_act),
+        PreActBlock(w, 2 * w, 2, norm_act), PreActBlock(2 * w, 2 * w, 1, norm_act),
+        PreActBlock(2 * w, 4 * w, 2, norm_act), PreActBlock(4 * w, 4 * w, 1, norm_act), norm_act(4 * w),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, classes))
+
+
+def vgg(norm_act: NormAct, in_channels: int, classes: int, width: int = 16) -> nn.Module:
+    """Held out: a VGG-style network (Simonyan & Zisserman 2015) -- three stages of two 3x3 conv + norm-act
+    pairs, max-pooled between stages, no residuals -- then global pool and linear."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for stage, out in enumerate((width, 2 * width, 4 * width)):
+        if stage:
+            layers.append(nn.MaxPool2d(2))
+        for _ in range(2):
+            layers += [nn.Conv2d(channels, out, 3, 1, 1, bias=False), norm_act(out)]
+            channels = out
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, classes))
+
+
+ANCHORS: dict[str, Callable[..., nn.Module]] = {"resnet": resnet, "mobilenet": mobilenet, "plain": plain,
+                                                "resnet_wide": resnet_wide, "vgg": vgg}
+SEARCH_ANCHORS = ("resnet", "mobilenet", "plain")
+HELD_OUT = ("resnet_wide", "vgg")
+
+
+def norm_act_channels(anchor: str, width: int, in_channels: int = 3, classes: int = 10) -> list[int]:
+    """The channel count of every normalization-activation layer of ``anchor`` at ``width`` (to check a group
+    setting against every layer before anything trains)."""
+    channels: list[int] = []
+
+    def record(count: int) -> nn.Module:
+        channels.append(count)
+        return nn.Identity()
+
+    ANCHORS[anchor](record, in_channels, classes, width)
+    return channels

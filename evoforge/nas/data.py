@@ -15,7 +15,10 @@
 
 torchvision is not a dependency (its wheels must match the installed torch build exactly, which CPU installs
 of torch cannot always get), so the two on-disk formats are read here directly, with Pillow and pickle.
-Images come back as float32 (N, C, H, W) tensors normalised with the training split's per-channel mean / std.
+Every source is split three ways: a seeded share of the training images (``validation_fraction``) is held out
+as the validation split, which is what searches select on (trained fitness, rejection); the test split is only
+for reporting (Liu et al. 2020 and Mellor et al. 2021 select on validation data). Images come back as float32
+(N, C, H, W) tensors normalised with the training split's per-channel mean / std.
 """
 
 from __future__ import annotations
@@ -41,17 +44,24 @@ class DataSettings(BaseModel):
     root: Path | None = Field(None, description="cifar10 / folder: the directory on disk")
     image_size: int = Field(16, ge=4, description="images are resized to image_size x image_size")
     channels: int = Field(3, ge=1, description="digits: grey repeated to this many channels")
-    test_fraction: float = Field(0.3, gt=0, lt=1, description="digits: share held out for testing")
-    split_seed: int = Field(0, ge=0, description="digits: the permutation that makes the split")
+    test_fraction: float = Field(0.3, gt=0, lt=1, description="digits / natural / gaussian: share held out for "
+                                                               "testing")
+    validation_fraction: float = Field(0.25, gt=0, lt=1, description="share of the training images held out for "
+                                                                     "validation (what searches select on)")
+    split_seed: int = Field(0, ge=0, description="the permutations that make the splits")
     max_train: int | None = Field(None, ge=1, description="use at most this many training images")
     synthetic_images: int = Field(1024, ge=2, description="natural / gaussian: images made (train + test)")
 
 
 @dataclass
 class ImageData:
+    """Train / validation / test images and labels: fit on train, select on validation, report test."""
+
     name: str
     train_x: torch.Tensor
     train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
@@ -60,6 +70,18 @@ class ImageData:
     def input_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of one image."""
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, labels) of ``validation`` or ``test``."""
+        if name == "validation":
+            return self.val_x, self.val_y
+        if name == "test":
+            return self.test_x, self.test_y
+        raise ValueError(f"unknown split {name!r}: validation or test")
+
+    def describe(self) -> str:
+        """The split sizes, e.g. "943 train / 315 validation / 539 test"."""
+        return f"{len(self.train_y)} train / {len(self.val_y)} validation / {len(self.test_y)} test"
 
 
 def load_data(settings: DataSettings) -> ImageData:
@@ -76,12 +98,19 @@ def load_data(settings: DataSettings) -> ImageData:
         train_x, train_y, test_x, test_y = _synthetic(settings)
     if settings.source in ("cifar10", "folder") and train_x.shape[-1] != settings.image_size:
         train_x, test_x = _resize(train_x, settings.image_size), _resize(test_x, settings.image_size)
+    order = torch.as_tensor(np.random.default_rng([settings.split_seed, 1]).permutation(len(train_y)))
+    held = max(1, int(round(settings.validation_fraction * len(train_y))))
+    if held >= len(train_y):
+        raise ValueError(f"data.validation_fraction {settings.validation_fraction} leaves no training image")
+    val_x, val_y = train_x[order[:held]], train_y[order[:held]]
+    train_x, train_y = train_x[order[held:]], train_y[order[held:]]
     if settings.max_train is not None:
         train_x, train_y = train_x[: settings.max_train], train_y[: settings.max_train]
     mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
     std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    num_classes = int(max(train_y.max(), test_y.max())) + 1
-    return ImageData(settings.source, (train_x - mean) / std, train_y, (test_x - mean) / std, test_y, num_classes)
+    num_classes = int(max(train_y.max(), val_y.max(), test_y.max())) + 1
+    return ImageData(settings.source, (train_x - mean) / std, train_y, (val_x - mean) / std, val_y,
+                     (test_x - mean) / std, test_y, num_classes)
 
 
 def _root(settings: DataSettings) -> Path:

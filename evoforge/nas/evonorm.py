@@ -11,7 +11,11 @@ a per-channel affine ``gamma * y + beta``. Primitives (the paper's Table 1):
   ``sqrt`` (sign(x) sqrt|x|);
 * aggregates ``mean``, ``moment2`` (mean of x^2) and ``std`` (sqrt(variance + eps), centred) over the axes of
   ``batch`` (N, H, W per channel), ``layer`` (C, H, W per sample), ``instance`` (H, W per sample and channel)
-  or ``group`` (H, W and C/g channels per sample; g = 32 lowered until it divides C).
+  or ``group`` (H, W and C/g channels per sample; how channels form groups is :class:`GroupSettings`).
+
+Beyond the search's primitives, ``rms_layer`` / ``rms_instance`` / ``rms_group`` (sqrt(mean(x^2) + eps)) let
+timm's B1, B2 and S2 be written as graphs; the search itself draws only the paper's ops (:data:`OPS`). A graph
+carries its own ``eps`` (the official TF code's 1e-5 by default; timm's "a" variants use 1e-3).
 
 Batch aggregates use the mini-batch in training and running averages (momentum 0.1; the variance unbiased, as
 PyTorch's BatchNorm) in eval mode, so a compiled layer drops in for BatchNorm + ReLU in any model.
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from evoforge.search.genome import StructuredGenome
@@ -35,7 +40,9 @@ BINARY = ("add", "mul", "div", "max")
 UNARY = ("neg", "sigmoid", "tanh", "exp", "log", "abs", "square", "sqrt")
 AXES = ("batch", "layer", "instance", "group")
 AGGREGATES = tuple(f"{stat}_{axes}" for stat in ("mean", "moment2", "std") for axes in AXES)
-OPS = BINARY + UNARY + AGGREGATES
+OPS = BINARY + UNARY + AGGREGATES  # what random graphs and mutations draw from
+EXTRA_OPS = ("rms_layer", "rms_instance", "rms_group")  # timm's variants only
+GROUP_OPS = tuple(op for op in AGGREGATES + EXTRA_OPS if op.endswith("_group"))
 MAX_NODES = 14  # initial nodes included (the MONAI reimplementation's cap)
 
 
@@ -50,15 +57,18 @@ class LayerGraph(StructuredGenome):
     nodes; the last node is the output."""
 
     nodes: tuple[tuple[str, tuple[int, ...]], ...]
+    eps: float = EPS  # inside every std and rms; a class default, so graphs pickled before it existed keep 1e-5
 
     def __post_init__(self) -> None:
+        if not self.eps > 0:
+            raise ValueError(f"eps must be positive, got {self.eps}")
         nodes = tuple((str(op), tuple(int(i) for i in inputs)) for op, inputs in self.nodes)
         if not nodes:
             raise ValueError("a layer graph needs at least one node after the initial four")
         if len(nodes) + len(INITIAL) > MAX_NODES:
             raise ValueError(f"at most {MAX_NODES - len(INITIAL)} intermediate nodes, got {len(nodes)}")
         for index, (op, inputs) in enumerate(nodes, start=len(INITIAL)):
-            if op not in OPS:
+            if op not in OPS + EXTRA_OPS:
                 raise ValueError(f"node {index}: unknown op {op!r}")
             if len(inputs) != arity(op) or any(not 0 <= i < index for i in inputs):
                 raise ValueError(f"node {index} ({op}) needs {arity(op)} input(s) among nodes 0..{index - 1}, "
@@ -89,6 +99,12 @@ class LayerGraph(StructuredGenome):
         return any(node >= len(INITIAL) and self.nodes[node - len(INITIAL)][0].endswith("_batch")
                    for node in self.live())
 
+    @property
+    def uses_groups(self) -> bool:
+        """Whether the output depends on a group aggregate (and so on how channels are grouped)."""
+        return any(node >= len(INITIAL) and self.nodes[node - len(INITIAL)][0] in GROUP_OPS
+                   for node in self.live())
+
     def expression(self, node: int | None = None) -> str:
         """The formula computed at ``node`` (default: the output) in terms of x, v0, v1 and zero."""
         node = self.output if node is None else node
@@ -104,16 +120,19 @@ class LayerGraph(StructuredGenome):
         return f"{op}({', '.join(_bare(arg) for arg in args)})"
 
     def __str__(self) -> str:
-        return _bare(self.expression())
+        formula = _bare(self.expression())
+        return formula if self.eps == EPS else f"{formula}  [eps {self.eps:g}]"
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"nodes": [[op, [inputs...]], ...]}``, JSON-friendly; :meth:`from_dict` reverses it."""
-        return {"nodes": [[op, list(inputs)] for op, inputs in self.nodes]}
+        """``{"nodes": [[op, [inputs...]], ...]}`` (and ``"eps"`` unless 1e-5), JSON-friendly; :meth:`from_dict`
+        reverses it."""
+        data: dict[str, Any] = {"nodes": [[op, list(inputs)] for op, inputs in self.nodes]}
+        return data | ({"eps": self.eps} if self.eps != EPS else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LayerGraph":
         """The graph of a :meth:`to_dict` dict."""
-        return cls(tuple((op, tuple(inputs)) for op, inputs in data["nodes"]))
+        return cls(tuple((op, tuple(inputs)) for op, inputs in data["nodes"]), float(data.get("eps", EPS)))
 
     # -- search operators -----------------------------------------------------------------------------------------
     @property
@@ -150,7 +169,7 @@ class LayerGraph(StructuredGenome):
         if what in (1, 2) or len(inputs) != arity(op):
             inputs = tuple(_random_input(rng, index) for _ in range(arity(op)))
         nodes[position] = (op, inputs)
-        child = LayerGraph(tuple(nodes))
+        child = LayerGraph(tuple(nodes), self.eps)
         return child if child != self and child.reads_input else self.mutate(rng, allow_batch)
 
 
@@ -179,30 +198,84 @@ def _random_input(rng: np.random.Generator, index: int) -> int:
 
 # -- compilation ---------------------------------------------------------------------------------------------------
 def group_count(channels: int, groups: int = 32) -> int:
-    """32 groups, lowered until the count divides the channels (the official code's rule)."""
+    """``groups``, lowered until the count divides the channels (the official TF code's rule, from 32)."""
     groups = min(groups, channels)
     while channels % groups:
         groups -= 1
     return groups
 
 
-def _aggregate(stat: str, axes: str, x: torch.Tensor, groups: int) -> torch.Tensor:
+class DegenerateGroups(ValueError):
+    """A group setting that leaves one channel per group, where a group statistic is an instance statistic."""
+
+
+class GroupSettings(BaseModel):
+    """How the group aggregates (GN-ReLU, EvoNorm-S0 and every ``*_group`` node) split C channels.
+
+    * ``group_size``: C / group_size groups of that many channels, C must be a multiple (timm's
+      parameterisation; its regnetz_*_evos use EvoNorm-S0a with group size 16);
+    * ``groups``: that many groups, lowered until the count divides C (the official TF code's rule);
+    * neither: 32 groups, the paper's setting.
+
+    One channel per group makes a group statistic the instance statistic (at C <= 32 with 32 groups, every
+    "GroupNorm" would be InstanceNorm); that is refused unless ``allow_single_channel``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    groups: int | None = Field(None, ge=1, description="groups per layer, lowered until they divide C")
+    group_size: int | None = Field(None, ge=1, description="channels per group (timm's group_size)")
+    allow_single_channel: bool = Field(False, description="accept groups of one channel (instance statistics)")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "GroupSettings":
+        if self.groups is not None and self.group_size is not None:
+            raise ValueError("set groups or group_size, not both")
+        return self
+
+    def count(self, channels: int) -> int:
+        """The number of groups for ``channels`` channels (raises DegenerateGroups for one channel each)."""
+        if self.group_size is not None:
+            if channels % self.group_size:
+                raise DegenerateGroups(f"{channels} channels do not split into groups of {self.group_size}")
+            groups = channels // self.group_size
+        else:
+            groups = group_count(channels, 32 if self.groups is None else self.groups)
+        if groups == channels and channels > 1 and not self.allow_single_channel:
+            setting = f"group_size {self.group_size}" if self.group_size is not None else f"{groups} groups"
+            raise DegenerateGroups(f"{setting} leave one channel per group at {channels} channels (instance "
+                                   "statistics); widen the layer, set a larger group_size, or allow_single_channel")
+        return groups
+
+    def describe(self) -> str:
+        """One phrase for tables and docs, e.g. "group size 8" or "32 groups"."""
+        if self.group_size is not None:
+            return f"group size {self.group_size}"
+        return f"{32 if self.groups is None else self.groups} groups (lowered until they divide C)"
+
+
+PAPER_GROUPS = GroupSettings()
+
+
+def _aggregate(stat: str, axes: str, x: torch.Tensor, groups: int, eps: float) -> torch.Tensor:
     """Per-channel (batch), per-sample (layer), per-sample-and-channel (instance) or per-sample-and-group (group)
     statistic of x (N, C, H, W), broadcast back to x's shape."""
     if axes == "group":
         n, c, h, w = x.shape
         grouped = x.reshape(n, groups, c // groups, h, w)
-        return _statistic(stat, grouped, (2, 3, 4)).expand_as(grouped).reshape(n, c, h, w)
+        return _statistic(stat, grouped, (2, 3, 4), eps).expand_as(grouped).reshape(n, c, h, w)
     dims = {"batch": (0, 2, 3), "layer": (1, 2, 3), "instance": (2, 3)}[axes]
-    return _statistic(stat, x, dims)
+    return _statistic(stat, x, dims, eps)
 
 
-def _statistic(stat: str, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+def _statistic(stat: str, x: torch.Tensor, dims: tuple[int, ...], eps: float) -> torch.Tensor:
     if stat == "mean":
         return x.mean(dim=dims, keepdim=True)
     if stat == "moment2":
         return (x * x).mean(dim=dims, keepdim=True)
-    return torch.sqrt(x.var(dim=dims, keepdim=True, unbiased=False) + EPS)
+    if stat == "rms":
+        return torch.sqrt((x * x).mean(dim=dims, keepdim=True) + eps)
+    return torch.sqrt(x.var(dim=dims, keepdim=True, unbiased=False) + eps)
 
 
 _UNARY = {
@@ -221,10 +294,12 @@ _BINARY = {"add": torch.add, "mul": torch.mul, "div": torch.div, "max": torch.ma
 class EvoNormLayer(nn.Module):
     """A compiled :class:`LayerGraph` for ``channels`` channels; replaces BatchNorm2d + ReLU."""
 
-    def __init__(self, graph: LayerGraph, channels: int, momentum: float = 0.1, groups: int = 32) -> None:
+    def __init__(self, graph: LayerGraph, channels: int, momentum: float = 0.1,
+                 grouping: GroupSettings = PAPER_GROUPS) -> None:
         super().__init__()
         self.graph, self.channels, self.momentum = graph, channels, momentum
-        self.groups = group_count(channels, groups)
+        # only a layer that reads group statistics is refused for degenerate groups
+        self.groups = grouping.count(channels) if graph.uses_groups else group_count(channels)
         shape = (1, channels, 1, 1)
         self.v0 = nn.Parameter(torch.zeros(shape))
         self.v1 = nn.Parameter(torch.ones(shape))
@@ -254,11 +329,12 @@ class EvoNormLayer(nn.Module):
 
     def _aggregate(self, node: int, op: str, value: torch.Tensor) -> torch.Tensor:
         stat, axes = op.split("_")
+        eps = self.graph.eps
         if axes != "batch":
-            return _aggregate(stat, axes, value, self.groups)
+            return _aggregate(stat, axes, value, self.groups, eps)
         running = getattr(self, f"running_{node}")
         if not self.training:
-            return torch.sqrt(running + EPS) if stat == "std" else running
+            return torch.sqrt(running + eps) if stat == "std" else running
         dims = (0, 2, 3)
         if stat == "std":
             variance = value.var(dim=dims, keepdim=True, unbiased=False)
@@ -266,8 +342,8 @@ class EvoNormLayer(nn.Module):
             with torch.no_grad():
                 unbiased = variance * count / max(count - 1, 1)
                 running.mul_(1 - self.momentum).add_(self.momentum * unbiased.detach())
-            return torch.sqrt(variance + EPS)
-        result = _statistic(stat, value, dims)
+            return torch.sqrt(variance + eps)
+        result = _statistic(stat, value, dims, eps)
         with torch.no_grad():
             running.mul_(1 - self.momentum).add_(self.momentum * result.detach())
         return result
@@ -280,25 +356,25 @@ def _broadcast(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def compile_layer(graph: LayerGraph, channels: int, **kwargs: Any) -> EvoNormLayer:
-    """An ``nn.Module`` computing ``graph`` on (N, ``channels``, H, W) inputs, a drop-in for BatchNorm2d + ReLU."""
+    """An ``nn.Module`` computing ``graph`` on (N, ``channels``, H, W) inputs, a drop-in for BatchNorm2d + ReLU
+    (``kwargs``: ``momentum``, ``grouping``)."""
     return EvoNormLayer(graph, channels, **kwargs)
 
 
-def swap_norm_act(model: nn.Module, graph: LayerGraph) -> int:
+def swap_norm_act(model: nn.Module, graph: LayerGraph, **kwargs: Any) -> int:
     """Replace every ``BatchNorm2d`` directly followed by a ``ReLU`` inside an ``nn.Sequential`` of ``model`` with
     the compiled layer (and the ReLU with an identity), in place; returns how many pairs were swapped. Models
     that call ReLU functionally or keep BN and ReLU in separate attributes need their own wiring, as the anchors
     in :mod:`evoforge.nas.anchors` do with a ``norm_act`` factory."""
     swapped = 0
-    for module in model.modules():
+    for module in list(model.modules()):
         if not isinstance(module, nn.Sequential):
             continue
-        names = list(module._modules)
-        for first, second in zip(names, names[1:]):
-            norm, act = module._modules[first], module._modules[second]
+        children = list(module.named_children())
+        for (first, norm), (second, act) in zip(children, children[1:]):
             if isinstance(norm, nn.BatchNorm2d) and isinstance(act, nn.ReLU):
-                module._modules[first] = compile_layer(graph, norm.num_features)
-                module._modules[second] = nn.Identity()
+                setattr(module, first, compile_layer(graph, norm.num_features, **kwargs))
+                setattr(module, second, nn.Identity())
                 swapped += 1
     return swapped
 
@@ -322,3 +398,25 @@ BASELINES: dict[str, LayerGraph] = {
     # EvoNorm-S0: x * sigmoid(v1 * x) / std_group(x)
     "evonorm_s0": _graph(("mul", (2, 0)), ("sigmoid", (4,)), ("mul", (0, 5)), ("std_group", (0,)), ("div", (6, 7))),
 }
+
+
+# timm's other EvoNorm variants (timm/layers/evo_norm.py), written in the search space: exp(zero) is the constant 1,
+# x * sigmoid(x) is SiLU; the "a" variants differ from theirs only in eps (1e-3) and op order, which does not
+# change the value.
+VARIANTS: dict[str, LayerGraph] = {
+    # EvoNorm-B1: x / max(std_batch(x), (x + 1) * rms_instance(x))
+    "evonorm_b1": _graph(("std_batch", (0,)), ("exp", (3,)), ("add", (0, 5)), ("rms_instance", (0,)),
+                         ("mul", (6, 7)), ("max", (4, 8)), ("div", (0, 9))),
+    # EvoNorm-B2: x / max(std_batch(x), rms_instance(x) - x)
+    "evonorm_b2": _graph(("std_batch", (0,)), ("rms_instance", (0,)), ("neg", (0,)), ("add", (5, 6)),
+                         ("max", (4, 7)), ("div", (0, 8))),
+    # EvoNorm-S0a: S0 with eps 1e-3
+    "evonorm_s0a": LayerGraph(BASELINES["evonorm_s0"].nodes, eps=1e-3),
+    # EvoNorm-S1: SiLU(x) / std_group(x)
+    "evonorm_s1": _graph(("sigmoid", (0,)), ("mul", (0, 4)), ("std_group", (0,)), ("div", (5, 6))),
+    # EvoNorm-S2: SiLU(x) / rms_group(x)
+    "evonorm_s2": _graph(("sigmoid", (0,)), ("mul", (0, 4)), ("rms_group", (0,)), ("div", (5, 6))),
+}
+VARIANTS["evonorm_s1a"] = LayerGraph(VARIANTS["evonorm_s1"].nodes, eps=1e-3)
+VARIANTS["evonorm_s2a"] = LayerGraph(VARIANTS["evonorm_s2"].nodes, eps=1e-3)
+NAMED_LAYERS: dict[str, LayerGraph] = BASELINES | VARIANTS

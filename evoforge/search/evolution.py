@@ -31,10 +31,13 @@ Evaluate = Callable[[list[Any]], list[Evaluation]]
 
 
 class _StructuredSearcher:
+    record: tuple[str, ...] = ()  # metric names kept in ``judged`` for every evaluation, rejected or not
+
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
         self.history: list[tuple[Any, float]] = []  # every scored (not rejected) genome, in order
         self.rejected = 0
+        self.judged: list[dict[str, float]] = []  # the ``record`` metrics of every evaluation, in order
 
     @property
     def center(self) -> None:
@@ -48,6 +51,8 @@ class _StructuredSearcher:
         """(genome, fitness, objective values) of every evaluation that neither failed nor was rejected."""
         scored = []
         for genome, evaluation in zip(genomes, evaluate(genomes)):
+            if self.record and not evaluation.failed:
+                self.judged.append({name: float(evaluation.metrics.get(name, float("nan"))) for name in self.record})
             if evaluation.failed:
                 continue
             if evaluation.metrics.get("rejected", 0) > 0:
@@ -97,12 +102,15 @@ class RegularizedEvolution(_StructuredSearcher):
         objectives: metric names; if given, the tournament winner is a random member of the sample's Pareto front.
         mutate_kwargs: keyword arguments passed to every ``mutate`` call.
         sample: draws fresh genomes while every genome so far was rejected.
+        record: metric names kept for every evaluation, rejected or not, in ``judged`` (e.g. a zero-cost score
+            beside the outcome, to measure what screening on it would save and lose).
     """
 
     def __init__(self, initial: Sequence[Any], population_size: int, sample_size: int, children: int,
                  seed: int, objectives: Sequence[str] = (), mutate_kwargs: dict[str, Any] | None = None,
-                 sample: Callable[[np.random.Generator], Any] | None = None) -> None:
+                 sample: Callable[[np.random.Generator], Any] | None = None, record: Sequence[str] = ()) -> None:
         super().__init__(seed)
+        self.record = tuple(record)
         self.sample = sample  # draws fresh genomes while no genome has been accepted yet
         self.objectives = tuple(objectives)
         self.mutate_kwargs = dict(mutate_kwargs or {})  # e.g. a layer search's allow_batch=False

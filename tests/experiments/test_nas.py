@@ -207,7 +207,9 @@ def test_the_cifar10_and_folder_loaders_read_small_local_data(tmp_path):
         with open(folder / name, "wb") as handle:
             pickle.dump(batch, handle)
     data = load_data(DataSettings(source="cifar10", root=tmp_path, image_size=32))
-    assert data.train_x.shape == (20, 3, 32, 32) and data.test_x.shape == (4, 3, 32, 32) and data.num_classes == 10
+    # a quarter of the 20 training images is held out for validation
+    assert data.train_x.shape == (15, 3, 32, 32) and data.val_x.shape == (5, 3, 32, 32)
+    assert data.test_x.shape == (4, 3, 32, 32) and data.num_classes == 10
     assert abs(float(data.train_x.mean())) < 1e-4  # normalised with the training split's statistics
 
     from PIL import Image
@@ -219,8 +221,9 @@ def test_the_cifar10_and_folder_loaders_read_small_local_data(tmp_path):
             for k in range(2):
                 Image.fromarray(rng.integers(0, 256, size=(10, 12, 3), dtype=np.uint8)).save(
                     images / split / label / f"{k}.png")
-    data = load_data(DataSettings(source="folder", root=images, image_size=8))
-    assert data.train_x.shape == (4, 3, 8, 8) and torch.equal(data.train_y, torch.tensor([0, 0, 1, 1]))
+    data = load_data(DataSettings(source="folder", root=images, image_size=8, validation_fraction=0.5))
+    assert data.train_x.shape == data.val_x.shape == (2, 3, 8, 8) and data.test_x.shape == (4, 3, 8, 8)
+    assert sorted(torch.cat([data.train_y, data.val_y]).tolist()) == [0, 0, 1, 1]
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         load_data(DataSettings(source="cifar10", root=tmp_path / "missing"))
 
