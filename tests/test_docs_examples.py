@@ -47,6 +47,7 @@ def test_evonorm_example_prints_formulas_and_swaps_a_layer():
     result = module["main"]()
     assert result["s0"] == "(x * sigmoid(v1 * x)) / std_group(x)" and result["mine"] == "tanh(x / std_batch(x))"
     assert result["out_shape"] == (8, 64, 4, 4) and result["swapped"] == 1 and result["logits_shape"] == (4, 10)
+    assert "one channel per group at 16 channels" in result["refused"] and result["narrow_groups"] == 4
 
 
 # -- docs/extending.md ---------------------------------------------------------------------------------------

@@ -221,7 +221,8 @@ class EvoNormExperiment(Experiment):
             section.table(["threshold (score quantile)", "not trained", "accepted lost", "top 10 lost"],
                           [(f"{r['threshold']:.1f} (q {r['quantile']:g})" if np.isfinite(r["threshold"])
                             else "-inf (singular only)", f"{r['not_trained']:.0f} of {r['candidates']:.0f}",
-                            f"{r['accepted_lost']:.0f} of {r['accepted']:.0f}", f"{r['top_lost']:.0f} of {r['top']:.0f}")
+                            f"{r['accepted_lost']:.0f} of {r['accepted']:.0f}",
+                            f"{r['top_lost']:.0f} of {r['top']:.0f}")
                            for r in tradeoff],
                           caption="zero-cost screening replayed on this search: rejecting candidates whose NASWOT-"
                                   "style score of the untrained anchors is below a threshold")

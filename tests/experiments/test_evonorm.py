@@ -88,7 +88,8 @@ def test_compare_script_trains_the_best_layers_against_the_baselines(tmp_path, m
         assert set(row["welch_p"]) == {"bn_relu", "gn_relu", "evonorm_b0", "evonorm_s0"} - {row["layer"]}
         if row["n"] == 2:
             assert row["ci_low"] <= row["mean"] <= row["ci_high"] and len(row["accuracies"]) == 2
-    assert "| evonorm_s0 | `(x * sigmoid(v1 * x)) / std_group(x)` | resnet_wide | 8 |" in (out / "compare.md").read_text()
+    table = (out / "compare.md").read_text()
+    assert "| evonorm_s0 | `(x * sigmoid(v1 * x)) / std_group(x)` | resnet_wide | 8 |" in table
     # the report's own section: the best layers and the comparison just written
     from evoforge.experiments import load_experiment
     from evoforge.report.page import Report
