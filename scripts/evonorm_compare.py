@@ -82,8 +82,8 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 2
     config = experiment.config
-    header = (f"Test accuracy (%) after {config.training.describe()} at each batch size, {config.grouping.describe()}, "
-              f"architectures {args.architectures} (not seen by the search), training seeds {args.seeds}; "
+    header = (f"Test accuracy (%) after {config.training.describe()} at each batch size B, "
+              f"{config.grouping.describe()}, architectures {args.architectures} (not seen by the search), training seeds {args.seeds}; "
               f"evolved_k = the search's k-th best distinct layer by validation accuracy. "
               f"Welch p over seeds against each baseline. {time.perf_counter() - started:.0f} s.")
     lines = table(rows, header)

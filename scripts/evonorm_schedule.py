@@ -47,7 +47,8 @@ def main() -> int:
             results.append({"epochs": epochs, **row})
         write_json(args.out / "schedule.json", results)  # after every schedule: a cut-off keeps what was done
     lines = [f"Validation accuracy (%) of the baselines by schedule length, seeds {args.seeds}, "
-             f"{experiment.config.grouping.describe()}, width {experiment.config.training.width} "
+             f"{experiment.config.grouping.describe()}, width {experiment.config.training.width}, "
+             f"{experiment.config.training.describe().split(', ', 1)[1]} "
              f"({time.perf_counter() - started:.0f} s).", "",
              "| layer | anchor | batch | " + " | ".join(f"{e:g} epochs" for e in args.epochs) + " |",
              "|---|---|---|" + "---|" * len(args.epochs)]

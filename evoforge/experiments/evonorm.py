@@ -208,7 +208,7 @@ class EvoNormExperiment(Experiment):
                       [(k + 1, str(graph), accuracy) for k, (graph, accuracy) in enumerate(ranked)],
                       caption=f"best distinct accepted layers ({len(searcher.history)} accepted, "
                               f"{searcher.rejected} rejected in all; {self.config.grouping.describe()}, "
-                              f"{self.config.training.describe()})")
+                              f"{self.config.training.describe(search=True)})")
         anchors = list(self.config.anchors)
         members = [(graph, scores) for graph, _, scores in searcher.population if len(scores) == len(anchors) > 1]
         if members:
@@ -271,7 +271,7 @@ class ComparisonEvaluator(LayerEvaluator):
             torch.manual_seed(seed)
             model = make_model(graph, anchor, self.data, training.width, self.config.grouping)
             steps = training.steps_for(batch, len(self.data.train_y))
-            result = train_model(model, self.data, steps, batch, training.learning_rate, training, seed,
+            result = train_model(model, self.data, steps, batch, training.lr_for(batch), training, seed,
                                  splits=("validation", "test"))
             results.append(Evaluation(fitness=result["accuracy"], metrics=result))
         return results

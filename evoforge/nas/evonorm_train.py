@@ -14,8 +14,7 @@ on the data's validation split; the test split is only touched by :func:`train_m
   is trained ``stress_steps`` steps at ``stress_lr_factor`` times the learning rate on batches of
   ``stress_batch``, and the layer is rejected if a loss or gradient turns non-finite or the gradient norm
   exceeds ``max_grad_norm``;
-* otherwise each anchor is trained for ``epochs`` epochs (the same number at every batch size) and its
-  validation accuracy is one objective.
+* otherwise each anchor is trained for ``search_epochs`` epochs and its validation accuracy is one objective.
 
 Any exception or non-finite value inside a candidate's training is a rejection with its reason, never a crash.
 """
@@ -25,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,33 +37,53 @@ from evoforge.nas.proxies import hamming_kernel, log_determinant
 
 
 class LayerTraining(BaseModel):
-    """How each candidate layer is trained on every anchor: width, schedule (epochs, or a fixed step count),
-    batch, learning rate, momentum, weight decay.
+    """How a layer is trained on an architecture: width, schedule, batch, learning rate, momentum, weight decay.
 
-    An epoch is ``len(train) // batch_size`` steps (the last, smaller batch is dropped: batch statistics of a
-    different size would be a different layer), so batch 4 and batch 128 see the same number of images.
+    * Schedules are in epochs of ``len(train) // batch`` full batches (the last, smaller batch is dropped: batch
+      statistics of another size would be another layer), so batch 4 and batch 128 see the same images.
+      ``epochs`` is the schedule of comparisons and re-rankings, long enough for the baselines to converge;
+      ``search_epochs`` the shortened one each search candidate gets (Liu et al. 2020 also score candidates on
+      a shortened schedule). ``steps`` fixes one step count for both instead (so a small batch sees fewer
+      images).
+    * ``learning_rate`` is the rate at ``batch_size``; with ``lr_scaling: linear`` another batch B trains at
+      learning_rate * B / batch_size (Goyal et al. 2017's linear scaling rule), so that equal epochs are
+      comparable across batch sizes.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     width: int = Field(16, ge=1, description="channels of the anchors' first stage")
-    epochs: float = Field(20.0, gt=0, description="passes over the training split (equal across batch sizes)")
+    epochs: float = Field(30.0, gt=0, description="passes over the training split in comparisons (equal across "
+                                                  "batch sizes)")
+    search_epochs: float | None = Field(None, gt=0, description="passes per search candidate (default: epochs)")
     steps: int | None = Field(None, ge=1, description="a fixed step count instead of epochs, the same at every "
                                                       "batch size (so a small batch sees fewer images)")
     batch_size: int = Field(64, ge=2)
-    learning_rate: float = Field(0.05, gt=0)
+    learning_rate: float = Field(0.05, gt=0, description="at batch_size")
+    lr_scaling: Literal["linear", "none"] = Field("linear", description="linear: learning_rate * B / batch_size "
+                                                                        "at batch B")
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
 
-    def steps_for(self, batch_size: int, train_images: int) -> int:
-        """SGD steps of one training at ``batch_size``: ``steps`` if set, else ``epochs`` epochs."""
+    def steps_for(self, batch_size: int, train_images: int, search: bool = False) -> int:
+        """SGD steps of one training at ``batch_size``: ``steps`` if set, else ``epochs`` (``search_epochs``
+        for a search candidate) epochs."""
         if self.steps is not None:
             return self.steps
-        return max(1, round(self.epochs * max(train_images // batch_size, 1)))
+        epochs = self.search_epochs if search and self.search_epochs is not None else self.epochs
+        return max(1, round(epochs * max(train_images // batch_size, 1)))
 
-    def describe(self) -> str:
-        """The schedule in words, e.g. "20 epochs" or "100 steps"."""
-        return f"{self.steps} steps" if self.steps is not None else f"{self.epochs:g} epochs"
+    def lr_for(self, batch_size: int) -> float:
+        """The learning rate at ``batch_size`` (linear scaling from ``batch_size``, or the same)."""
+        return self.learning_rate * (batch_size / self.batch_size if self.lr_scaling == "linear" else 1.0)
+
+    def describe(self, search: bool = False) -> str:
+        """The schedule in words, e.g. "30 epochs, lr 0.05 x B / 64"."""
+        epochs = self.search_epochs if search and self.search_epochs is not None else self.epochs
+        length = f"{self.steps} steps" if self.steps is not None else f"{epochs:g} epochs"
+        rate = (f"lr {self.learning_rate:g} x B / {self.batch_size}" if self.lr_scaling == "linear"
+                else f"lr {self.learning_rate:g}")
+        return f"{length}, {rate}"
 
 
 class Rejection(BaseModel):
@@ -210,7 +230,7 @@ def judge_layer(graph: LayerGraph, data: ImageData, anchors: Sequence[str], trai
             metrics.update(rejected=1.0, rejected_stability=1.0)
     if not metrics["rejected"]:
         accuracies = []
-        steps = training.steps_for(training.batch_size, len(data.train_y))
+        steps = training.steps_for(training.batch_size, len(data.train_y), search=True)
         for anchor in anchors:
             result = attempt(anchor, steps, training.batch_size, training.learning_rate)
             if result is None:

@@ -149,8 +149,12 @@ def test_no_test_example_reaches_selection():
 def test_schedules_in_epochs_see_the_same_images_at_every_batch_size():
     from evoforge.nas.evonorm_train import _batches
 
-    training = LayerTraining(epochs=3)
+    training = LayerTraining(epochs=3, search_epochs=1, batch_size=64, learning_rate=0.05)
     assert training.steps_for(4, 944) == 3 * 236 and training.steps_for(128, 944) == 3 * 7
+    assert training.steps_for(64, 944, search=True) == 14  # the search's shortened schedule
+    # the linear scaling rule: the rate is learning_rate at batch_size, proportional to the batch elsewhere
+    assert training.lr_for(64) == 0.05 and training.lr_for(128) == 0.1 and training.lr_for(4) == 0.05 / 16
+    assert LayerTraining(lr_scaling="none").lr_for(4) == LayerTraining().learning_rate
     assert LayerTraining(steps=100).steps_for(4, 944) == LayerTraining(steps=100).steps_for(128, 944) == 100
     # one epoch of batches of 4 visits every image once (944 = 236 * 4); later epochs are fresh permutations
     batches = list(_batches(944, 4, 2 * 236, torch.Generator().manual_seed(0)))
