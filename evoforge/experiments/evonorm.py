@@ -180,6 +180,15 @@ class EvoNormExperiment(Experiment):
                                     sample=partial(LayerGraph.random, allow_batch=not search.batch_independent),
                                     record=JUDGED)
 
+    def final_summary(self, outcome: Any) -> dict[str, Any]:
+        """The protocol a reader needs beside the numbers: the split sizes (selection used validation only),
+        the grouping and the search's schedule, and the candidates judged."""
+        searcher = outcome.searcher
+        return {"data_split": load_data(self.config.data).describe(), "selected_on": "validation",
+                "grouping": self.config.grouping.describe(), "schedule": self.config.training.describe(search=True),
+                "candidates_judged": len(getattr(searcher, "judged", [])),
+                "candidates_rejected": int(getattr(searcher, "rejected", 0))}
+
     def best_layers(self, run_dir: RunDir, top: int = 3) -> list[tuple[LayerGraph, float]]:
         """The ``top`` distinct accepted layers of a run by mean accuracy, from its newest valid checkpoint
         (raises CheckpointError without one)."""

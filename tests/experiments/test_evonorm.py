@@ -43,7 +43,10 @@ def test_a_search_whose_every_candidate_is_rejected_runs_to_its_end(tmp_path):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     # the 4 baselines in 2 + 2, then 2 random graphs: all rejected, the population stays empty
     assert [r["rejected_total"] for r in records] == [2, 4, 6] and records[-1]["population"] == 0
-    assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["selected_on"] == "validation"
+    assert summary["candidates_judged"] == summary["candidates_rejected"] == 6
+    assert summary["data_split"].endswith("314 validation / 539 test") and summary["grouping"] == "group size 2"
 
 
 def test_layer_search_resumes_to_the_same_result_and_prints_formulas(tmp_path, capsys):
