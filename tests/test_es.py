@@ -257,6 +257,52 @@ def test_a_proposal_equals_one_step_of_a_copy_moved_to_its_start():
     assert torch.equal(own, searcher.center)
 
 
+def test_fresh_proposals_step_with_the_initial_sigma_and_plain_sgd_and_own_noise_is_its_own():
+    """POET's reference admission proposal: a new optimiser (initial sigma and step size, no moments, SGD);
+    with a noise seed, a proposal draws its own noise instead of the searcher's next noise."""
+    from evoforge.search.openai_es import OpenAIES, OpenAIESParams
+
+    settings = ESSettings(popsize=8, sigma=0.2, learning_rate=0.05, sigma_decay=0.5, lr_decay=0.5,
+                          weight_decay=0.01)
+    searcher = ESSearcher(settings, torch.zeros(6), seed=1)
+    for _ in range(3):  # sigma, step size and Adam's moments move away from a fresh state's
+        searcher.step(quadratic)
+    assert searcher.state.sigma < 0.2 and searcher.state.updates == 3
+    start, before = torch.full((6,), 0.7), searcher.state_bytes()
+    fresh = searcher.proposal(quadratic, start, fresh=True, noise_seed=5)
+    assert searcher.state_bytes() == before
+    sgd = OpenAIES(OpenAIESParams(popsize=8, learning_rate=0.05, sigma=0.2, optimizer="sgd", weight_decay=0.01))
+    state = sgd.init(start, seed=5)
+    population, noise, state = sgd.ask(state)
+    expected = sgd.tell(state, noise, torch.tensor([e.fitness for e in quadratic(population)])).center
+    torch.testing.assert_close(fresh, expected)
+    # d = g - wd * mu, one plain step: center + lr * d
+    from evoforge.search.openai_es import gradient
+    direct = start + 0.05 * (gradient(noise, torch.tensor([e.fitness for e in quadratic(population)]), 0.2)
+                             - 0.01 * start)
+    torch.testing.assert_close(fresh, direct)
+    # own noise: repeatable, different from the searcher's next noise (which the default proposal reuses)
+    own = searcher.proposal(quadratic, start, noise_seed=5)
+    assert torch.equal(own, searcher.proposal(quadratic, start, noise_seed=5))
+    assert not torch.equal(own, searcher.proposal(quadratic, start, noise_seed=6))
+    assert not torch.equal(own, searcher.proposal(quadratic, start))
+    for algorithm in ("snes", "cem"):  # fresh: the initial stdev; a noise seed reseeds the problem's copy
+        evo = ESSearcher(ESSettings(algorithm=algorithm, popsize=16, sigma=0.3), torch.zeros(3), seed=0)
+        for _ in range(3):
+            evo.step(quadratic_2d)
+        seen = []
+
+        def record(genomes, seen=seen):
+            seen.append(genomes.clone())
+            return quadratic_2d(genomes)
+
+        evo.proposal(record, torch.zeros(3), fresh=True, noise_seed=1)
+        evo.proposal(record, torch.zeros(3), noise_seed=1)
+        evo.proposal(record, torch.zeros(3), noise_seed=2)
+        assert abs(float(seen[0].std(0).mean()) - 0.3) < 0.12  # sampled at the initial sigma
+        assert not torch.equal(seen[1], seen[2])
+
+
 def test_snes_and_cem_proposals_leave_the_searcher_alone_and_others_refuse():
     target = torch.tensor([3.0, 0.0, 0.0])
     for algorithm in ("snes", "cem"):

@@ -115,16 +115,48 @@ def small_poet(seed=0, **overrides):
 
 
 def test_poet_grows_environments_transfers_and_counts_annecs():
-    poet = small_poet()
-    for _ in range(30):
-        record = poet.run_iteration(point_scores)
-    assert record["environments"] > 3 and record["active"] == 3 and record["archived"] >= 1  # capacity 3
-    assert record["annecs"] >= 1 and record["transfers_accepted"] >= 1
-    assert record["transfers_attempted"] > record["transfers_accepted"]
-    for record_env in poet.envs.values():  # every admitted child passed the MC with its first agent
-        assert record_env.parent is None or record_env.best_score >= 25
-    parents = {r.id: r.parent for r in poet.envs.values()}
-    assert all(p is None or p in parents for p in parents.values())  # a tree rooted at the flat start
+    accepted = 0
+    for seed in range(3):  # transfers are rare on this toy: at least one over three seeds
+        poet = small_poet(seed=seed)
+        for _ in range(30):
+            record = poet.run_iteration(point_scores)
+        assert record["environments"] > 3 and record["active"] == 3 and record["archived"] >= 1  # capacity 3
+        assert record["annecs"] >= 1 and record["transfers_attempted"] > record["transfers_accepted"]
+        accepted += record["transfers_accepted"]
+        for record_env in poet.envs.values():  # every admitted child passed the MC with its first agent
+            assert record_env.parent is None or record_env.best_score >= 25
+        parents = {r.id: r.parent for r in poet.envs.values()}
+        assert all(p is None or p in parents for p in parents.values())  # a tree rooted at the flat start
+    assert accepted >= 1
+
+
+def test_proposals_follow_the_reference_fresh_admission_state_and_independent_noise(monkeypatch):
+    """Admission proposals step from a fresh optimiser, every proposal with its own noise seed (distinct within
+    an iteration); ``shared`` / ``current`` restore the searcher's own noise and state."""
+    from evoforge.search import poet_blocks
+
+    made = []
+    original = poet_blocks.Proposal.__init__
+
+    def spy(self, searcher, start=None, fresh=False, noise_seed=None):
+        made.append((fresh, noise_seed, start is None))
+        original(self, searcher, start, fresh, noise_seed)
+
+    monkeypatch.setattr(poet_blocks.Proposal, "__init__", spy)
+    poet = small_poet(seed=1)
+    for _ in range(13):
+        poet.run_iteration(point_scores)
+    admissions = [m for m in made if m[2]]  # admission proposals start from the agent's own centre
+    transfers = [m for m in made if not m[2]]
+    assert admissions and transfers
+    assert all(fresh for fresh, _, _ in admissions) and not any(fresh for fresh, _, _ in transfers)
+    seeds = [seed for _, seed, _ in made]
+    assert None not in seeds and len(set(seeds)) == len(seeds)
+    made.clear()
+    poet = small_poet(seed=1, admission_state="current", proposal_noise="shared")
+    for _ in range(13):
+        poet.run_iteration(point_scores)
+    assert made and all(not fresh and seed is None for fresh, seed, _ in made)
 
 
 def test_poet_without_transfer_never_transfers_and_children_keep_their_parents_agent():

@@ -67,9 +67,11 @@ class POETConfig(BaseRunConfig):
 
     experiment: Literal["poet"]
     poet: WalkerPOETSettings = WalkerPOETSettings()
-    # the reference's ES: sigma 0.1 x 0.999 per step (floor 0.01), lr 0.01 (Adam), L2 0.01; 512 rollouts there
+    # the reference's ES: sigma 0.1 x 0.999 per step (floor 0.01), lr 0.01 x 0.9999 (floor 0.001, Adam), L2
+    # 0.01; 512 rollouts there (configs/poet_paper.yaml), 64 by default
     search: ESSettings = ESSettings(algorithm="openai_es", popsize=64, sigma=0.1, sigma_decay=0.999,
-                                    sigma_min=0.01, learning_rate=0.01, weight_decay=0.01)
+                                    sigma_min=0.01, learning_rate=0.01, lr_decay=0.9999, lr_min=0.001,
+                                    weight_decay=0.01)
     agent: AgentSettings = AgentSettings()
     categories: list[Literal["roughness", "pit", "stump"]] = Field(default_factory=lambda: list(CATEGORIES))
     first_env: dict[str, Any] = Field(default_factory=dict, description="TerrainConfig fields; default flat")

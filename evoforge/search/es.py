@@ -162,6 +162,13 @@ def _evotorch_step(algorithm: Any, population_evaluator: PopulationEvaluator) ->
         _CURRENT_EVALUATOR.reset(token)
 
 
+def _checked(population_evaluator: PopulationEvaluator, population: torch.Tensor) -> list[Evaluation]:
+    evaluations = population_evaluator(population)
+    if len(evaluations) != len(population):
+        raise ValueError(f"the evaluator returned {len(evaluations)} evaluations for {len(population)} genomes")
+    return evaluations
+
+
 def _not_evaluated(genomes: torch.Tensor) -> list[Evaluation]:
     return [Evaluation(fitness=0.0) for _ in range(len(genomes))]
 
@@ -191,10 +198,7 @@ class ESSearcher:
 
     def _openai_es_step(self, state: OpenAIESState, population_evaluator: PopulationEvaluator) -> OpenAIESState:
         population, noise, state = self.es.ask(state)
-        evaluations = population_evaluator(population)
-        if len(evaluations) != len(population):
-            raise ValueError(f"the evaluator returned {len(evaluations)} evaluations for {len(population)} genomes")
-        return self.es.tell(state, noise, fitness_for_ranking(evaluations))
+        return self.es.tell(state, noise, fitness_for_ranking(_checked(population_evaluator, population)))
 
     def step(self, population_evaluator: PopulationEvaluator) -> None:
         """Sample a population, evaluate it through ``population_evaluator``, update the distribution.
@@ -205,29 +209,51 @@ class ESSearcher:
         else:
             _evotorch_step(self.algorithm, population_evaluator)
 
-    def proposal(self, population_evaluator: PopulationEvaluator, center: torch.Tensor | None = None) -> torch.Tensor:
-        """The center after one ES step taken from ``center`` (default: this searcher's) with this searcher's
-        sigma and optimiser moments, leaving this searcher untouched: sample, evaluate, follow the gradient.
+    def proposal(self, population_evaluator: PopulationEvaluator, center: torch.Tensor | None = None,
+                 fresh: bool = False, noise_seed: int | None = None) -> torch.Tensor:
+        """The center after one ES step taken from ``center`` (default: this searcher's), leaving this searcher
+        untouched: sample, evaluate, follow the gradient. POET's fine-tuned transfers and admission proposals:
+        one step on a *new* task.
 
-        POET's fine-tuned transfers and admission proposals: one step on a *new* task. ``openai_es``: one
-        ask/tell from a copy of the state moved to ``center`` (the same noise the searcher's next step would
-        draw). ``snes`` and ``cem`` keep no state besides center and stdev, so a fresh evotorch searcher with this
-        one's stdev at ``center``, on a copy of the problem (its generator included), is exactly this searcher
-        moved there; evotorch applies the update at the start of its next step, so that second step's population
-        is sampled but never evaluated. The others keep optimiser or covariance state that evotorch's public API
-        cannot carry over: ValueError.
+        * default: with this searcher's sigma and optimiser moments, and the noise its next step would draw;
+        * ``fresh``: from a fresh state instead -- the initial sigma and step size, no moments, and for
+          ``openai_es`` plain SGD (the POET reference's admission proposals: a new optimiser, SGD "keeps no
+          state");
+        * ``noise_seed``: the proposal's noise from its own generator seeded so (the reference draws every
+          proposal's noise afresh), instead of the searcher's next noise.
+
+        ``openai_es``: one ask/tell from a copy of the state. ``snes`` and ``cem`` keep no state besides center
+        and stdev, so a fresh evotorch searcher with this one's stdev (or the initial one) at ``center``, on a
+        copy of the problem (its generator included, or reseeded with ``noise_seed``), is exactly this searcher
+        moved there; evotorch applies the update at the start of its next step, so that second step's
+        population is sampled but never evaluated. The others keep optimiser or covariance state that
+        evotorch's public API cannot carry over: ValueError.
         """
         start = None if center is None else center.detach().to(torch.float32).flatten().clone()
         if self.state is not None:
+            es = self.es
             state = self.state if start is None else replace(self.state, center=start)
-            return self._openai_es_step(state, population_evaluator).center.clone()
+            if fresh:  # the initial sigma and step size, zero moments, plain SGD
+                es = OpenAIES(replace(es.params, optimizer="sgd", momentum=0.0))
+                state = replace(es.init(state.center, 0), rng_state=state.rng_state)
+            if noise_seed is not None:
+                generator = torch.Generator()
+                generator.manual_seed(int(noise_seed))
+                state = replace(state, rng_state=generator.get_state())
+            population, noise, state = es.ask(state)
+            fitness = fitness_for_ranking(_checked(population_evaluator, population))
+            return es.tell(state, noise, fitness).center.clone()
         if self.settings.algorithm not in ("snes", "cem"):
             raise ValueError(f"ESSearcher.proposal supports openai_es, snes and cem, not {self.settings.algorithm}")
         status = self.algorithm.status
+        problem = copy.deepcopy(self.algorithm.problem)
+        if noise_seed is not None:
+            problem.manual_seed(int(noise_seed))
+        stdev = None if fresh else status["stdev"].clone()  # None: the initial sigma
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
-            trial = build_algorithm(self.settings, copy.deepcopy(self.algorithm.problem),
-                                    status["center"].clone() if start is None else start, status["stdev"].clone())
+            trial = build_algorithm(self.settings, problem, status["center"].clone() if start is None else start,
+                                    stdev)
         _evotorch_step(trial, population_evaluator)  # sample and evaluate
         _evotorch_step(trial, _not_evaluated)  # apply the update
         return trial.status["center"].clone()

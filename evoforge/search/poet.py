@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from evoforge.search.poet_blocks import (  # noqa: F401 - re-exported: the loop'
     pata_ec,
     step_together,
 )
-from evoforge.search.seeds import derive_seed
+from evoforge.search.seeds import RunStream, derive_seed, run_seed
 
 RECENT_SCORES = 5  # Enhanced POET's transfer bar: the best of a target's last 5 self-evaluations
 WORST = float("-inf")  # the score of a failed evaluation outside an ES population
@@ -74,6 +74,14 @@ class POETSettings(BaseModel):
     fine_tune_transfer: bool = Field(True, description="also try one ES step of the source on the target")
     admission_proposals: bool = Field(True, description="a child's admission also tries one ES step of every "
                                                         "active agent on it, as the reference")
+    admission_state: Literal["fresh", "current"] = Field(
+        "fresh", description="fresh: an admission proposal steps from a new optimiser (the initial sigma, plain "
+                             "SGD), as the reference's candidate optimiser; current: with the agent's own sigma "
+                             "and moments")
+    proposal_noise: Literal["independent", "shared"] = Field(
+        "independent", description="independent: every proposal draws its own noise, as the reference; shared: "
+                                   "each proposal reuses the noise its optimiser's next step would draw (so all "
+                                   "proposals to one target share it)")
     transfer_rule: str = Field("poet", pattern="^(poet|enhanced)$",
                                description="poet: the best direct or fine-tuned candidate beating the target's "
                                            "score; enhanced: Enhanced POET's stricter rule (see transfer)")
@@ -101,6 +109,12 @@ class JobEvaluator(Protocol):
 
     def __call__(self, jobs: Jobs, role: str = POPULATION) -> list[Evaluation]:
         """``role`` names the call (:data:`POPULATION`, :data:`SELF_EVAL`, ...) in the generation's record."""
+
+
+def proposal_seed(seed: int, iteration: int, kind: int, index: int) -> int:
+    """The noise seed of one proposal: kind 0 = admission (index over the children's proposals in order),
+    kind 1 = transfer (index over the fine-tuning routes in order)."""
+    return run_seed(seed, RunStream.PROPOSAL_NOISE, iteration, kind, index)
 
 
 def pair_seed(seed: int, pair_id: int, iteration: int) -> int:
@@ -254,6 +268,7 @@ class POET:
                         key=lambda item: -item[0])
         ranked = [child_parent for _, child_parent in ranked]
         admitted = []
+        tried = 0  # admission proposals so far this step (their noise indices)
         for child, parent in ranked:
             if len(admitted) >= settings.admit:
                 break
@@ -266,7 +281,10 @@ class POET:
             if not settings.transfer:  # the child keeps its parent's agent (it passed MC 1 with it)
                 candidates = [(parent_score[id(child)], parent.searcher.center)]
             elif settings.admission_proposals:
-                proposals = [Proposal(pair.searcher) for pair in self.pairs]
+                proposals = [Proposal(pair.searcher, fresh=settings.admission_state == "fresh",
+                                      noise_seed=self._noise_seed(0, tried + k))
+                             for k, pair in enumerate(self.pairs)]
+                tried += len(proposals)
                 self._es_step([(proposal, child) for proposal in proposals], evaluate, ADMISSION)
                 tuned = [proposal.center for proposal in proposals]
                 candidates += zip(_scores(evaluate([(child, center) for center in tuned], role=ADMISSION)), tuned)
@@ -322,7 +340,8 @@ class POET:
             routes = [route for route, score in zip(routes, direct) if score > bar[route[1].id]]
         if (self.settings.fine_tune_transfer or enhanced) and routes:
             # the reference proposes from the source's agent with the target's optimiser moments
-            proposals = [Proposal(target.searcher, source.searcher.center) for source, target in routes]
+            proposals = [Proposal(target.searcher, source.searcher.center, noise_seed=self._noise_seed(1, k))
+                         for k, (source, target) in enumerate(routes)]
             for _, target in routes:
                 tries[target.id] += 1
             self._es_step([(proposal, target.env) for proposal, (_, target) in zip(proposals, routes)], evaluate,
@@ -346,6 +365,12 @@ class POET:
                 self.transfers_accepted += 1
                 accepted.append((source.id, target.id))
         return accepted
+
+    def _noise_seed(self, kind: int, index: int) -> int | None:
+        """A proposal's own noise seed under ``proposal_noise: independent`` (None: the optimiser's next noise)."""
+        if self.settings.proposal_noise == "shared":
+            return None
+        return proposal_seed(self.seed, self.iteration, kind, index)
 
     # -- checkpoints -----------------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

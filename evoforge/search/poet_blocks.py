@@ -115,16 +115,18 @@ def step_together(searchers: Sequence[Any], evaluate: Callable[[list[Any]], list
 
 class Proposal:
     """One ES step proposed from ``start`` (default: the searcher's center) with ``searcher``'s sigma and
-    optimiser moments, the searcher left untouched (:meth:`ESSearcher.proposal`); a ``step``-able object, so
-    that many proposals share one evaluation through :func:`step_together`. The result is :attr:`center`."""
+    optimiser moments -- or, ``fresh``, from a fresh state (initial sigma, plain SGD) -- with its own noise when
+    ``noise_seed`` is given, the searcher left untouched (:meth:`ESSearcher.proposal`); a ``step``-able object,
+    so that many proposals share one evaluation through :func:`step_together`. The result is :attr:`center`."""
 
-    def __init__(self, searcher: ESSearcher, start: torch.Tensor | None = None) -> None:
-        self.searcher, self.start = searcher, start
+    def __init__(self, searcher: ESSearcher, start: torch.Tensor | None = None, fresh: bool = False,
+                 noise_seed: int | None = None) -> None:
+        self.searcher, self.start, self.fresh, self.noise_seed = searcher, start, fresh, noise_seed
         self.center: torch.Tensor | None = None
 
     def step(self, population_evaluator: Callable[[torch.Tensor], list[Evaluation]]) -> None:
         """Compute :attr:`center`: one ES step from ``start``, its population scored by ``population_evaluator``."""
-        self.center = self.searcher.proposal(population_evaluator, self.start)
+        self.center = self.searcher.proposal(population_evaluator, self.start, self.fresh, self.noise_seed)
 
 
 @dataclass

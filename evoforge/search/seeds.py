@@ -27,6 +27,7 @@ class RunStream(IntEnum):
     SEARCHER = 1  # the searcher's own random generator
     INITIAL_GENOME = 2  # the initial center / population
     SCREENING = 3  # genomes drawn to screen an initial center (PCGRL) or population
+    PROPOSAL_NOISE = 4  # POET: the noise of each one-step proposal (iteration, kind, index)
 
 
 class EpisodeStream(IntEnum):
