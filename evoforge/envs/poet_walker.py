@@ -9,6 +9,10 @@ roughness scales the grass's random-walk slope; a pit is 1 + U(gap) steps wide a
 step wide and U(height) steps high (the reference's integer draws of width [1, 2) and float [0, 1) always give 1
 and 0). Reward, observations and actions are gymnasium BipedalWalker's (falling costs -100); the registered id
 ``evoforge/POETWalker-v0`` caps episodes at 2,000 steps. The env pickles as its config and is rebuilt from it.
+
+Enhanced POET's terrains (``cppn`` set, :mod:`evoforge.envs.cppn`): no obstacles, and after the start pad the
+ground height is TERRAIN_HEIGHT + f(x') - f(x' at the first step after the pad), with f the CPPN and x' the
+position mapped to [-pi, pi] over the terrain (the reference's ``bipedal_walker_custom.py``).
 """
 
 from __future__ import annotations
@@ -35,10 +39,16 @@ class TerrainConfig:
     stair_height: tuple[float, float] | None = None
     stair_steps: tuple[int, int] | None = None
     seed: int = 0
+    cppn: dict[str, Any] | None = None  # Enhanced POET: the CPPN genome (CPPN.to_dict) of the ground height
 
     @property
     def name(self) -> str:
-        """The reference's name of the encoding, e.g. ``r1.2.p0.4_1.2.b0.2_0.6`` (b = stump height)."""
+        """The reference's name of the encoding, e.g. ``r1.2.p0.4_1.2.b0.2_0.6`` (b = stump height); a CPPN
+        terrain is named by its genome, ``cppn.<hash>``."""
+        if self.cppn is not None:
+            from evoforge.envs.cppn import CPPN
+
+            return f"cppn.{CPPN.from_dict(self.cppn).digest()}"
         parts = [f"r{self.roughness:g}"]
         if self.pit_gap is not None:
             parts.append(f"p{self.pit_gap[0]:g}_{self.pit_gap[1]:g}")
@@ -58,7 +68,10 @@ class TerrainConfig:
 
     @property
     def obstacles(self) -> tuple[str, ...]:
-        """The obstacle kinds this terrain enables, in the reference's order: stump, stairs, pit."""
+        """The obstacle kinds this terrain enables, in the reference's order: stump, stairs, pit (none on a
+        CPPN terrain, as Enhanced POET)."""
+        if self.cppn is not None:
+            return ()
         kinds = []
         if self.stump_height is not None:
             kinds.append("stump")
@@ -80,6 +93,10 @@ class TerrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TerrainConfig":
         """The terrain of a :meth:`to_dict` dict (ranges back to tuples)."""
         data = dict(data)
+        if data.get("cppn") is not None:  # validate the genome now, not at the first reset
+            from evoforge.envs.cppn import CPPN
+
+            data["cppn"] = CPPN.from_dict(data["cppn"]).to_dict()
         for key in ("pit_gap", "stump_height", "stair_height", "stair_steps"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
@@ -116,6 +133,7 @@ class POETWalker(bw.BipedalWalker):
         pit_gap = pit_diff = original_y = 0.0
         stair_height = stair_slope = stair_steps = 0
         self.terrain, self.terrain_x, self.terrain_y = [], [], []
+        altitude = self._cppn_altitudes()
 
         def obstacle(vertices) -> None:
             self.fd_polygon.shape.vertices = vertices
@@ -126,7 +144,12 @@ class POETWalker(bw.BipedalWalker):
         for i in range(TERRAIN_LENGTH):
             x = i * TERRAIN_STEP
             self.terrain_x.append(x)
-            if state == grass and not oneshot:
+            if state == grass and not oneshot and altitude is not None:
+                velocity = 0.8 * velocity + 0.01 * np.sign(TERRAIN_HEIGHT - y)
+                y += velocity
+                if i > TERRAIN_STARTPAD:
+                    y = TERRAIN_HEIGHT + altitude[i] - altitude[TERRAIN_STARTPAD + 1]
+            elif state == grass and not oneshot:
                 velocity = 0.8 * velocity + 0.01 * np.sign(TERRAIN_HEIGHT - y)
                 if i > TERRAIN_STARTPAD:
                     velocity += rng.uniform(-1, 1) / SCALE
@@ -190,6 +213,16 @@ class POETWalker(bw.BipedalWalker):
             self.terrain_poly.append((edge + [(edge[1][0], 0), (edge[0][0], 0)], (102, 153, 76)))
         self.terrain.reverse()
 
+    def _cppn_altitudes(self) -> np.ndarray | None:
+        """f(x') at every terrain step of a CPPN terrain (x' = (x - mid) pi / mid), or None."""
+        if self.config.cppn is None:
+            return None
+        from evoforge.envs.cppn import CPPN
+
+        mid = TERRAIN_LENGTH * TERRAIN_STEP / 2.0
+        positions = np.arange(TERRAIN_LENGTH) * TERRAIN_STEP
+        return CPPN.from_dict(self.config.cppn)((positions - mid) * np.pi / mid)
+
     def obstacle_polygons(self) -> list[list[tuple[float, float]]]:
         """World-space polygons of the obstacles (stumps, pit walls, stairs) of the current terrain."""
         polygons = []
@@ -214,7 +247,8 @@ def terrain_thumbnail(config: TerrainConfig, ax=None, title: str | None = None):
     for polygon in env.obstacle_polygons():
         ax.add_patch(Polygon(polygon, closed=True, facecolor=(0.55, 0.55, 0.55), edgecolor="black", linewidth=0.3))
     ax.set_xlim(0, env.terrain_x[-1])
-    ax.set_ylim(0, TERRAIN_HEIGHT * 2.2)
+    top = max(TERRAIN_HEIGHT * 2.2, max(env.terrain_y) * 1.1)  # CPPN terrains may climb above the usual frame
+    ax.set_ylim(min(0.0, min(env.terrain_y)), top)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title if title is not None else config.name, fontsize=7)
@@ -267,10 +301,14 @@ def mutate_terrain(parent: TerrainConfig, rng: np.random.Generator,
 
 DIFFICULTY_THRESHOLDS = {"stump": 2.4, "pit": 6.0, "roughness": 4.5}
 DIFFICULTY_CLASSES = ("not challenging", "challenging", "very challenging", "extremely challenging")
+UNCLASSIFIED = "unclassified (CPPN)"  # the paper's classes are thresholds on the 5-parameter encoding
 
 
 def difficulty(config: TerrainConfig) -> str:
-    """The paper's classes: how many of stump-height high >= 2.4, pit-gap high >= 6.0, roughness >= 4.5 hold."""
+    """The paper's classes: how many of stump-height high >= 2.4, pit-gap high >= 6.0, roughness >= 4.5 hold
+    (:data:`UNCLASSIFIED` for a CPPN terrain, which has no such parameters)."""
+    if config.cppn is not None:
+        return UNCLASSIFIED
     reached = (
         (config.stump_height is not None and config.stump_height[1] >= DIFFICULTY_THRESHOLDS["stump"])
         + (config.pit_gap is not None and config.pit_gap[1] >= DIFFICULTY_THRESHOLDS["pit"])

@@ -23,8 +23,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from evoforge.envs.cppn import CPPN, mutate_cppn
 from evoforge.envs.poet_walker import (
     CATEGORIES,
     DIFFICULTY_CLASSES,
@@ -42,6 +43,7 @@ from evoforge.search.evaluation import Evaluation, Evaluator
 from evoforge.search.poet import POET, EnvRecord, POETSearcher, POETSettings
 from evoforge.search.run import RunOutcome
 from evoforge.search.rundir import LEGACY_STATE_FILES, RunDir
+from evoforge.search.seeds import RunStream, run_seed
 from evoforge.search.storage import jsonable, write_json
 
 __all__ = ["AgentSettings", "POETConfig", "POETExperiment", "WalkerAgent", "WalkerEvaluator", "WalkerSpace",
@@ -74,22 +76,46 @@ class POETConfig(BaseRunConfig):
                                     weight_decay=0.01)
     agent: AgentSettings = AgentSettings()
     categories: list[Literal["roughness", "pit", "stump"]] = Field(default_factory=lambda: list(CATEGORIES))
-    first_env: dict[str, Any] = Field(default_factory=dict, description="TerrainConfig fields; default flat")
+    terrain: Literal["parametric", "cppn"] = Field(
+        "parametric", description="parametric: the original POET's 5-parameter terrains; cppn: Enhanced POET's "
+                                  "CPPN ground heights (needs poet.novelty: pata_ec)")
+    cppn_add_connection: float = Field(0.1, ge=0, le=1, description="cppn: probability that a mutation adds a "
+                                                                    "connection (0 in the reference's config)")
+    first_env: dict[str, Any] = Field(default_factory=dict, description="TerrainConfig fields; default flat (or "
+                                                                        "the root CPPN of the run's seed)")
+
+    @model_validator(mode="after")
+    def _cppn_needs_pata_ec(self) -> "POETConfig":
+        if self.terrain == "cppn" and self.poet.novelty != "pata_ec":
+            raise ValueError("terrain: cppn has no parameter vector to measure novelty on: set poet.novelty: "
+                             "pata_ec (Enhanced POET's performance-based novelty)")
+        return self
 
 
 class WalkerSpace:
-    """Terrain configs (as dicts) for :class:`~evoforge.search.poet.POET`."""
+    """Terrain configs (as dicts) for :class:`~evoforge.search.poet.POET`: the original POET's 5-parameter
+    terrains, or with ``cppn`` Enhanced POET's CPPN terrains."""
 
-    def __init__(self, categories: Sequence[str] = CATEGORIES):
-        self.categories = tuple(categories)
+    def __init__(self, categories: Sequence[str] = CATEGORIES, cppn: bool = False, add_connection: float = 0.1):
+        self.categories, self.cppn, self.add_connection = tuple(categories), cppn, add_connection
 
     def mutate(self, env: dict, rng: np.random.Generator) -> dict:
-        """A child terrain of ``env``: the original POET's mutation of every enabled category, a new terrain seed."""
-        return mutate_terrain(TerrainConfig.from_dict(env), rng, self.categories).to_dict()
+        """A child terrain of ``env``: the original POET's mutation of every enabled category, or a valid CPPN
+        mutation (:func:`~evoforge.envs.cppn.mutate_cppn`); a new terrain seed either way."""
+        config = TerrainConfig.from_dict(env)
+        if not self.cppn:
+            return mutate_terrain(config, rng, self.categories).to_dict()
+        parent = CPPN.from_dict(config.cppn) if config.cppn is not None else CPPN.root(rng)
+        child = mutate_cppn(parent, rng, self.add_connection)
+        return TerrainConfig(cppn=child.to_dict(), seed=int(rng.integers(1_000_000))).to_dict()
 
     def encoding(self, env: dict) -> np.ndarray:
-        """The terrain's encoding vector (novelty distances are computed between these)."""
-        return TerrainConfig.from_dict(env).vector()
+        """The terrain's encoding vector (novelty distances are computed between these); CPPN terrains have none
+        (their novelty is PATA-EC)."""
+        config = TerrainConfig.from_dict(env)
+        if config.cppn is not None:
+            raise ValueError("a CPPN terrain has no encoding vector: use poet.novelty: pata_ec")
+        return config.vector()
 
     def name(self, env: dict) -> str:
         """The terrain's name; POET rejects a child named like an active environment, as the reference."""
@@ -151,10 +177,18 @@ class POETExperiment(Experiment):
         """A picklable factory of the walker evaluator with this config's ``agent:`` section."""
         return partial(WalkerEvaluator, self.config.agent)
 
+    def space(self) -> WalkerSpace:
+        """The environment space the config names (5-parameter or CPPN terrains)."""
+        return WalkerSpace(self.config.categories, self.config.terrain == "cppn", self.config.cppn_add_connection)
+
     def make_poet(self) -> POET:
-        """A fresh POET loop whose first environment is ``first_env`` (flat by default)."""
-        first = TerrainConfig.from_dict(self.config.first_env).to_dict()
-        return POET(self.config.poet, self.config.search, WalkerSpace(self.config.categories), first,
+        """A fresh POET loop whose first environment is ``first_env`` (flat by default; for CPPN terrains the
+        root CPPN drawn from the run's seed, a random gentle slope as the reference's)."""
+        first = dict(self.config.first_env)
+        if self.config.terrain == "cppn" and first.get("cppn") is None:
+            rng = np.random.default_rng(run_seed(self.config.seed, RunStream.INITIAL_GENOME))
+            first["cppn"] = CPPN.root(rng).to_dict()
+        return POET(self.config.poet, self.config.search, self.space(), TerrainConfig.from_dict(first).to_dict(),
                     WalkerAgent(self.config.agent).num_params, seed=self.config.seed)
 
     def make_searcher(self) -> POETSearcher:
@@ -283,9 +317,20 @@ def hardest_solved(poet: POET) -> EnvRecord | None:
 
     def hardness(record: EnvRecord) -> tuple[int, float]:
         config = TerrainConfig.from_dict(record.env)
+        if config.cppn is not None:  # no classes: the most rugged ground (total variation of its heights)
+            return -1, relief(config)
         return DIFFICULTY_CLASSES.index(difficulty(config)), float(np.linalg.norm(config.vector()))
 
     return max(solved, key=hardness)
+
+
+def relief(config: TerrainConfig) -> float:
+    """The total variation of a terrain's ground heights (sum of |height change| per step, in metres)."""
+    env = POETWalker(config)
+    env.reset(seed=config.seed)
+    heights = np.asarray(env.terrain_y)
+    env.close()
+    return float(np.abs(np.diff(heights)).sum())
 
 
 def es_steps_until(history: list[dict[str, Any]], iteration: int) -> int:
