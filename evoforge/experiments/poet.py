@@ -15,6 +15,7 @@ encoding, parent, creation, best score, when solved / retired and difficulty cla
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Sequence
 from functools import partial
@@ -216,6 +217,8 @@ class POETExperiment(Experiment):
         poet = outcome.searcher.poet
         counts = {k: v for k, v in poet.metrics().items() if k not in ("iteration", "scores", "solved")}
         counts["environments_solved"] = poet.metrics()["solved"]
+        counts.update({f"{kind}_{re.sub(r'[^a-z]+', '_', label.lower()).strip('_')}": number
+                       for (label, kind), number in class_counts(poet).items()})
         headline = f"{poet.iteration} iterations, {counts['environments']} environments, ANNECS {counts['annecs']}"
         return {"iterations": poet.iteration, **counts, "headline": headline}
 
@@ -232,6 +235,7 @@ class POETExperiment(Experiment):
         poet = self._require_poet(run_dir)
         last = poet.history[-1] if poet.history else poet.metrics()
         lines = [f"{key:<20}  {last[key]}" for key in COUNTS]
+        lines += [f"{kind} {label}: {number}" for (label, kind), number in class_counts(poet).items() if number]
         if poet.history:
             path = plot_progress(poet.history, run_dir.artifact("poet.png"), solved=poet.settings.solved)
             lines.append(f"progress -> {path}")
@@ -266,6 +270,13 @@ class POETExperiment(Experiment):
             return
         last = poet.history[-1] if poet.history else poet.metrics()
         section.table(list(COUNTS), [[last[key] for key in COUNTS]])
+        classes = class_counts(poet)
+        labels = list(dict.fromkeys(label for label, _ in classes))
+        section.table(["class", "created", "solved"],
+                      [(label, classes[label, "created"], classes[label, "solved"]) for label in labels],
+                      caption="environments by the paper's difficulty classes (how many of stump height >= 2.4, "
+                              "gap width >= 6.0, roughness >= 4.5 their upper bounds reach; solved = score >= "
+                              f"{poet.settings.solved:g} at some point)")
         with tempfile.TemporaryDirectory() as tmp:  # a report never changes the run's files
             if poet.history:
                 section.figure(plot_progress(poet.history, Path(tmp) / "poet.png", solved=poet.settings.solved),
@@ -322,6 +333,19 @@ def hardest_solved(poet: POET) -> EnvRecord | None:
         return DIFFICULTY_CLASSES.index(difficulty(config)), float(np.linalg.norm(config.vector()))
 
     return max(solved, key=hardness)
+
+
+def class_counts(poet: POET) -> dict[tuple[str, str], int]:
+    """Environments created and solved per difficulty class (the paper's four classes, and "unclassified
+    (CPPN)" for CPPN terrains when there are any): ``{(class, "created" | "solved"): count}``."""
+    labels = [*DIFFICULTY_CLASSES]
+    found = [(difficulty(TerrainConfig.from_dict(r.env)), r.solved_at is not None) for r in poet.envs.values()]
+    labels += sorted({label for label, _ in found} - set(labels))
+    counts = {}
+    for label in labels:
+        counts[label, "created"] = sum(1 for found_label, _ in found if found_label == label)
+        counts[label, "solved"] = sum(1 for found_label, solved in found if found_label == label and solved)
+    return counts
 
 
 def relief(config: TerrainConfig) -> float:

@@ -208,3 +208,28 @@ def test_a_run_directory_of_the_old_own_loop_is_refused_with_one_line(tmp_path, 
     assert main(["resume", str(old.path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "poet_state.ckpt" in err[0]
+
+
+def test_environments_are_counted_by_the_papers_difficulty_classes():
+    import numpy as np
+
+    from evoforge.envs.cppn import CPPN
+    from evoforge.envs.poet_walker import TerrainConfig
+    from evoforge.experiments.poet import class_counts
+    from evoforge.search.poet import EnvRecord
+
+    class Loop:  # class_counts reads only the environment records
+        envs = {
+            0: EnvRecord(0, TerrainConfig().to_dict(), None, 0, solved_at=3),
+            1: EnvRecord(1, TerrainConfig(stump_height=(0.4, 2.4)).to_dict(), 0, 5),
+            2: EnvRecord(2, TerrainConfig(roughness=5.0, pit_gap=(2.0, 6.0)).to_dict(), 0, 6, solved_at=9),
+            3: EnvRecord(3, TerrainConfig(roughness=4.5, pit_gap=(2.0, 6.4), stump_height=(1.0, 3.0)).to_dict(),
+                         2, 8),
+            4: EnvRecord(4, TerrainConfig(cppn=CPPN.root(np.random.default_rng(0)).to_dict()).to_dict(), 0, 9),
+        }
+
+    counts = class_counts(Loop())
+    assert [counts[c, "created"] for c in ("not challenging", "challenging", "very challenging",
+                                           "extremely challenging", "unclassified (CPPN)")] == [1, 1, 1, 1, 1]
+    assert counts["not challenging", "solved"] == counts["very challenging", "solved"] == 1
+    assert counts["extremely challenging", "solved"] == 0
