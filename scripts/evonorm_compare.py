@@ -10,7 +10,8 @@ The layers are the search's best by validation accuracy; everything here reports
 uses the run's schedule (``training.epochs``: the same number of epochs at every batch size) and grouping.
 The jobs run on the pool of the run's ``pool:`` section (``--serial``: in this process). Writes RUN/compare.md
 (test accuracy mean and 95 % interval over seeds, validation mean, diverged runs, Welch p against each
-baseline) and RUN/compare.json.
+baseline) and RUN/compare.json. Every finished training is appended to RUN/compare_jobs.jsonl, so an
+interrupted comparison continues where it stopped when the command is run again.
 """
 
 from __future__ import annotations
@@ -75,9 +76,14 @@ def main() -> int:
     layers = {f"evolved_{k + 1}": graph for k, (graph, _) in enumerate(found)}
     layers.update({name: NAMED_LAYERS[name] for name in REFERENCE_LAYERS})
     started = time.perf_counter()
-    try:
+
+    def progress(done: int, total: int) -> None:
+        print(f"{done} of {total} trainings done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+    try:  # every finished training is kept in RUN/compare_jobs.jsonl: rerun the command to continue
         rows = compare_layers(experiment.config, layers, args.batches, args.seeds, args.architectures,
-                              address=args.address, backend="serial" if args.serial else None)
+                              address=args.address, backend="serial" if args.serial else None,
+                              cache=run_dir.artifact("compare_jobs.jsonl"), progress=progress)
     except ValueError as exc:  # a grouping the architectures cannot take
         print(exc, file=sys.stderr)
         return 2

@@ -5,7 +5,8 @@ epochs at both batch sizes), reporting the validation accuracy -- the split a sc
     python scripts/evonorm_schedule.py configs/evonorm_digits.yaml --epochs 5 10 20 --seeds 0 --serial
 
 A schedule is long enough when one more doubling changes no baseline's mean by more than the seeds' spread.
-Writes OUT/schedule.md and OUT/schedule.json (default OUT: runs/evonorm_schedule).
+Writes OUT/schedule.md and OUT/schedule.json (default OUT: runs/evonorm_schedule); every finished training is
+kept in OUT/schedule_jobs.jsonl, so an interrupted check continues when run again.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main() -> int:
         config = experiment.config.model_copy(
             update={"training": experiment.config.training.model_copy(update={"epochs": epochs, "steps": None})})
         for row in compare_layers(config, layers, args.batches, args.seeds,
-                                  backend="serial" if args.serial else None):
+                                  backend="serial" if args.serial else None, cache=args.out / "schedule_jobs.jsonl"):
             results.append({"epochs": epochs, **row})
         write_json(args.out / "schedule.json", results)  # after every schedule: a cut-off keeps what was done
     lines = [f"Validation accuracy (%) of the baselines by schedule length, seeds {args.seeds}, "

@@ -12,8 +12,9 @@ best layers as formulas, ``evoforge report`` adds them with the population's per
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -291,7 +292,8 @@ REFERENCE_LAYERS = ("bn_relu", "gn_relu", "evonorm_b0", "evonorm_s0")  # what ev
 
 def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches: Sequence[int],
                    seeds: Sequence[int], architectures: Sequence[str] | None = None, address: str | None = None,
-                   backend: str | None = None) -> list[dict]:
+                   backend: str | None = None, cache: Path | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """Every layer on every architecture (default: the search's anchors) at every batch size and training
     seed, trained on the config's schedule; one row per (layer, architecture, batch): the test accuracies of
     the runs that did not diverge, their mean, 95 % interval (Student t over seeds) and validation mean, the
@@ -299,18 +301,37 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
 
     The jobs run on the pool of the config's ``pool:`` section (``backend`` overrides its backend), joining the
     Ray cluster at ``address`` if given; one job per chunk, as each trains a network. A job's evaluation seed is
-    its training seed, so the comparison is the same on either backend."""
+    its training seed, so the comparison is the same on either backend. With ``cache`` (a JSON-lines file),
+    every finished job is appended to it, one layer at a time, and jobs already there are not trained again:
+    an interrupted comparison continues where it stopped. ``progress(done, total)`` is called after each
+    layer."""
     from evoforge.stats import summarise, welch_p
 
     architectures = list(config.anchors if architectures is None else architectures)
     check_grouping(config.grouping, architectures, config.training.width)
-    jobs = [(name, arch, batch, seed) for name in layers for arch in architectures for batch in batches
-            for seed in seeds]
+    protocol = json.dumps({"training": config.training.model_dump(mode="json"), "data": config.data.model_dump(
+        mode="json"), "grouping": config.grouping.model_dump(mode="json")}, sort_keys=True)
+    done = _cached_jobs(cache, protocol)
+    total = len(layers) * len(architectures) * len(batches) * len(seeds)
     overrides: dict[str, Any] = {"chunk_size": 1} | ({"backend": backend} if backend is not None else {})
     pool = EvaluatorPool.from_settings(partial(ComparisonEvaluator, config), config.pool, address, **overrides)
-    pool.start()
+    results: dict[tuple[str, str, int, int], dict[str, Any]] = {}
     try:
-        evaluations = pool.evaluate([(layers[n], a, b) for n, a, b, _ in jobs], [s for *_, s in jobs])
+        for name, graph in layers.items():
+            jobs = [(arch, batch, seed) for arch in architectures for batch in batches for seed in seeds]
+            todo = [job for job in jobs if (str(graph), *job) not in done]
+            if todo:
+                pool.start()
+                evaluations = pool.evaluate([(graph, a, b) for a, b, _ in todo], [s for *_, s in todo])
+                fresh = {(str(graph), *job): {"failed": e.failed, "accuracy": e.fitness,
+                                              "val_accuracy": e.metrics.get("val_accuracy", float("nan"))}
+                         for job, e in zip(todo, evaluations)}
+                done.update(fresh)
+                _append_jobs(cache, protocol, fresh)
+            for job in jobs:
+                results[name, *job] = done[(str(graph), *job)]
+            if progress is not None:
+                progress(len(results), total)
     finally:
         pool.shutdown()
     accuracies: dict[tuple[str, str, int], list[float]] = {}
@@ -318,17 +339,42 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
     for name in layers:
         for arch in architectures:
             for batch in batches:
-                runs = [e for (n, a, b, _), e in zip(jobs, evaluations) if (n, a, b) == (name, arch, batch)]
-                ok = [e for e in runs if not e.failed]
-                accuracies[name, arch, batch] = [e.fitness for e in ok]
-                summary = summarise([e.fitness for e in ok])
+                runs = [results[name, arch, batch, seed] for seed in seeds]
+                ok = [r for r in runs if not r["failed"]]
+                accuracies[name, arch, batch] = [r["accuracy"] for r in ok]
+                summary = summarise(accuracies[name, arch, batch])
                 rows.append({"layer": name, "formula": str(layers[name]), "anchor": arch, "batch": batch,
-                             "accuracies": [e.fitness for e in ok], "mean": summary.mean,
+                             "accuracies": accuracies[name, arch, batch], "mean": summary.mean,
                              "std": summary.std, "ci_low": summary.ci_low, "ci_high": summary.ci_high,
-                             "val_mean": float(np.mean([e.metrics["val_accuracy"] for e in ok])) if ok
-                             else float("nan"), "n": len(ok), "diverged": len(runs) - len(ok)})
+                             "val_mean": float(np.mean([r["val_accuracy"] for r in ok])) if ok else float("nan"),
+                             "n": len(ok), "diverged": len(runs) - len(ok)})
     for row in rows:
         row["welch_p"] = {ref: welch_p(accuracies[row["layer"], row["anchor"], row["batch"]],
                                        accuracies[ref, row["anchor"], row["batch"]])
                           for ref in REFERENCE_LAYERS if ref in layers and ref != row["layer"]}
     return rows
+
+
+def _cached_jobs(cache: Path | None, protocol: str) -> dict[tuple[str, str, int, int], dict[str, Any]]:
+    """Finished comparison jobs of ``cache`` trained under ``protocol`` (a torn last line is ignored)."""
+    found: dict[tuple[str, str, int, int], dict[str, Any]] = {}
+    if cache is None or not cache.is_file():
+        return found
+    for line in cache.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if row.get("protocol") == protocol:
+            found[row["formula"], row["architecture"], row["batch"], row["seed"]] = row["result"]
+    return found
+
+
+def _append_jobs(cache: Path | None, protocol: str, jobs: dict[tuple[str, str, int, int], dict[str, Any]]) -> None:
+    if cache is None:
+        return
+    with open(cache, "a") as handle:
+        for (formula, arch, batch, seed), result in jobs.items():
+            handle.write(json.dumps({"protocol": protocol, "formula": formula, "architecture": arch,
+                                     "batch": batch, "seed": seed, "result": result}) + "\n")
+        handle.flush()

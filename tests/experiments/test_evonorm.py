@@ -93,6 +93,16 @@ def test_compare_script_trains_the_best_layers_against_the_baselines(tmp_path, m
             assert row["ci_low"] <= row["mean"] <= row["ci_high"] and len(row["accuracies"]) == 2
     table = (out / "compare.md").read_text()
     assert "| evonorm_s0 | `(x * sigmoid(v1 * x)) / std_group(x)` | resnet_wide | 8 |" in table
+    # run again: every training comes from compare_jobs.jsonl, none is redone, and the table is the same
+    from evoforge.experiments import evonorm as evonorm_module
+
+    def no_training(self, genomes, seeds):
+        raise AssertionError("a cached training was run again")
+
+    monkeypatch.setattr(evonorm_module.ComparisonEvaluator, "evaluate", no_training)
+    with pytest.raises(SystemExit) as again:
+        runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
+    assert again.value.code == 0 and json.loads((out / "compare.json").read_text()) == rows
     # the report's own section: the best layers and the comparison just written
     from evoforge.experiments import load_experiment
     from evoforge.report.page import Report
