@@ -107,3 +107,33 @@ def test_actors_that_cannot_be_placed_fail_clearly(ray_local):
     # The cluster is usable afterwards: the stuck actors were removed.
     with EvaluatorPool(partial(FunctionEvaluator, settings), backend="ray", num_workers=2) as pool:
         assert len(pool.evaluate(torch.zeros(3, 2), [0, 1, 2])) == 3
+
+
+def test_an_unreachable_cluster_address_is_one_line_and_exit_2_with_the_run_marked_failed(tmp_path, capsys):
+    """Nothing listens on the port: the run stops within its connect timeout, before Ray's own minutes of
+    retries, with one line naming the address; summary.json says failed, with the reason."""
+    import json
+    import socket
+
+    from evoforge.cli import main
+    from evoforge.errors import UserError
+    from evoforge.search.cluster import check_reachable
+
+    from .conftest import CONFIGS
+
+    with socket.socket() as probe:  # a free port, closed again: connections to it are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "run"
+    assert main(["run", str(CONFIGS / "quickstart.yaml"), "--address", f"127.0.0.1:{port}", "--quiet",
+                 "--out", str(out), "--set", "pool.connect_timeout_s=2"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and f"127.0.0.1:{port}" in error and "within 2 s" in error
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and f"127.0.0.1:{port}" in summary["failure"]
+    with pytest.raises(UserError, match="expected 'auto' or HOST:PORT"):
+        check_reachable("nowhere")
+    with socket.socket() as server:  # a head that answers passes the check
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        check_reachable(f"127.0.0.1:{server.getsockname()[1]}", timeout_s=2)

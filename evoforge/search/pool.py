@@ -95,6 +95,7 @@ class EvaluatorPool:
         torch_threads: torch intra-op threads per actor.
         start_timeout_s: how long to wait for all actors to be placed and set up before giving up (a cluster
             without enough free CPUs would otherwise wait forever).
+        connect_timeout_s: how long a cluster's head at ``address`` may take to answer (then one line, exit 2).
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class EvaluatorPool:
         max_restarts: int = 3,
         torch_threads: int = 1,
         start_timeout_s: float = 300.0,
+        connect_timeout_s: float = 10.0,
     ) -> None:
         if backend not in ("ray", "serial"):
             raise ValueError(f"unknown backend {backend!r}")
@@ -119,6 +121,7 @@ class EvaluatorPool:
         self.max_restarts = max_restarts
         self.torch_threads = torch_threads
         self.start_timeout_s = start_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.last_stats = PoolStats()
         self._actors: list[Any] = []
         self._actor_cls: Any = None
@@ -133,7 +136,8 @@ class EvaluatorPool:
         ``address`` if given; ``overrides`` replace single constructor arguments (e.g. ``chunk_size=1``)."""
         arguments: dict[str, Any] = dict(backend=settings.backend, num_workers=settings.workers,
                                          chunk_size=settings.chunk_size, address=address,
-                                         max_restarts=settings.max_restarts)
+                                         max_restarts=settings.max_restarts,
+                                         connect_timeout_s=settings.connect_timeout_s)
         arguments.update(overrides)
         return cls(factory, **arguments)
 
@@ -164,7 +168,7 @@ class EvaluatorPool:
     def _start_ray(self) -> None:
         import ray
 
-        self._owns_ray = start_ray(self.address, self.requested_workers)
+        self._owns_ray = start_ray(self.address, self.requested_workers, connect_timeout_s=self.connect_timeout_s)
         count = self.requested_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._actor_cls = ray.remote(
             num_cpus=1,

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from evoforge.errors import PoolError, TooManyFailures
+from evoforge.errors import PoolError, TooManyFailures, UserError
 from evoforge.search import seeds as seeding
 from evoforge.search.evaluation import Evaluation
 from evoforge.search.genome import GenomeBatch, batch_size
@@ -230,8 +230,9 @@ class Run:
         except RunInterrupted:
             status = "interrupted"
             raise
-        except (TooManyFailures, PoolError):
+        except (TooManyFailures, PoolError, UserError) as exc:  # UserError: e.g. an unreachable --address
             status = "failed"
+            self._final = {**self._final, "failure": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
             raise
         finally:
             self._write_checkpoint()  # no-op when the last completed generation is already on disk

@@ -24,6 +24,8 @@ class PoolSettings(BaseModel):
         0.25, ge=0, le=1, description="stop the run when more than this share of a generation fails"
     )
     max_restarts: int = Field(3, ge=0, description="restarts of a dead actor before the run gives up")
+    connect_timeout_s: float = Field(10.0, gt=0, description="--address HOST:PORT: give up (one line, exit 2) "
+                                                             "when the head does not answer within this")
 
 
 class CheckpointSettings(BaseModel):
