@@ -25,6 +25,9 @@ class BaseRunConfig(BaseModel):
     experiment: str
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="run name (used for the run directory)")
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="torch device of the evaluators: auto (a GPU the worker sees, else the CPU), "
+                                    "cpu, cuda or cuda:INDEX (evoforge.devices)")
     pool: PoolSettings = PoolSettings()
     checkpoint: CheckpointSettings = CheckpointSettings()
     center_eval: CenterEvalSettings = CenterEvalSettings()
@@ -34,6 +37,7 @@ class BaseRunConfig(BaseModel):
         return RunSettings(
             name=self.name,
             seed=self.seed,
+            device=self.device,
             generations=generations,
             pool=self.pool,
             checkpoint=self.checkpoint,

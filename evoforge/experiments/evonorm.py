@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from evoforge.devices import resolve_device
 from evoforge.errors import CheckpointError
 from evoforge.experiments.base import Experiment, InspectOptions
 from evoforge.experiments.config import BaseRunConfig
@@ -136,7 +137,7 @@ class LayerEvaluator(Evaluator):
 
     def setup(self) -> None:
         torch.set_num_threads(1)
-        self.data = load_data(self.config.data)
+        self.data = load_data(self.config.data).to(resolve_device(self.config.device))
 
     def evaluate(self, genomes: Sequence[LayerGraph], seeds: Sequence[int]) -> list[Evaluation]:
         results = []

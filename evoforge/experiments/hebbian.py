@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from evoforge.devices import resolve_device
 from evoforge.envs import make_env
 from evoforge.envs.rollout import BatchPolicy
 from evoforge.errors import UserError
@@ -141,18 +142,20 @@ def build_network(
 class HebbianEvaluator(GymEpisodesEvaluator):
     """One Hebbian step (act, then update every layer) for all G x E networks of a chunk per env step."""
 
-    def __init__(self, env: EnvSettings, network: HebbianNetworkSettings, render_mode: str | None = None) -> None:
+    def __init__(self, env: EnvSettings, network: HebbianNetworkSettings, render_mode: str | None = None,
+                 device: str = "auto") -> None:
         super().__init__(env, render_mode)
-        self.network_settings = network
+        self.network_settings, self.device_spec = network, device
 
     def build(self, env: gymnasium.Env) -> None:
         self.net, self.action_map = build_network(env, self.network_settings)
+        self.device = str(resolve_device(self.device_spec)) if self.net.conv is not None else "cpu"
 
     def make_policy(self, genomes: torch.Tensor, seeds: list[list[int]]) -> BatchPolicy:
         count, episodes = len(seeds), len(seeds[0])
         # Initial weights come from a stream of their own, apart from the env's reset seed.
         weight_seeds = [[derive_seed(s, EpisodeStream.WEIGHTS) for s in row] for row in seeds]
-        state = self.net.start(genomes.numpy(), weight_seeds)
+        state = self.net.start(genomes.numpy(), weight_seeds, self.device)
         observations = np.zeros((count * episodes, *self.net.observation_shape), dtype=self.net.dtype)
 
         def act(live_obs: np.ndarray, alive: list[int]) -> np.ndarray:
@@ -184,7 +187,7 @@ class HebbianExperiment(Experiment):
 
     def evaluator_factory(self) -> partial[HebbianEvaluator]:
         """A picklable factory of :class:`HebbianEvaluator` with this config's env and network sections."""
-        return partial(HebbianEvaluator, self.config.env, self.config.network)
+        return partial(HebbianEvaluator, self.config.env, self.config.network, device=self.config.device)
 
     def make_searcher(self) -> ESSearcher:
         """The configured ES from a seeded N(0, ``coefficient_std``^2) center."""
@@ -198,7 +201,8 @@ class HebbianExperiment(Experiment):
         """Returns of ``episodes`` episodes of ``genome`` (episode k from seed ``episode_seeds(seed, episodes)[k]``,
         its initial weights from ``derive_seed(that seed, EpisodeStream.WEIGHTS)``); their frames if ``record``."""
         env = replay_env_settings(self.config.env, env_id)
-        evaluator = HebbianEvaluator(env, self.config.network, render_mode="rgb_array" if record else None)
+        evaluator = HebbianEvaluator(env, self.config.network, render_mode="rgb_array" if record else None,
+                                     device=self.config.device)
         evaluator.setup()
         return evaluator.replay(flat_genome(genome), episodes, seed, record)
 

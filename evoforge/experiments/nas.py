@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from evoforge.devices import resolve_device
 from evoforge.experiments.base import Experiment, InspectOptions
 from evoforge.experiments.config import BaseRunConfig, validate
 from evoforge.nas import proxies
@@ -193,8 +194,9 @@ class ArchitectureEvaluator(Evaluator):
 
     def __init__(self, data: DataSettings, network: NetworkSettings, training: GroundTruthSettings,
                  proxy: ProxySettings, fitness: str, train: bool, lookup: bool = False,
-                 benchmark_column: str | None = None) -> None:
+                 benchmark_column: str | None = None, device: str = "auto") -> None:
         self.data_settings, self.network, self.training, self.proxy = data, network, training, proxy
+        self.device_spec = device
         self.fitness, self.train, self.lookup = fitness, train, lookup
         if fitness == "benchmark" and benchmark_column is None:
             raise ValueError("fitness benchmark needs a benchmark_column")
@@ -209,8 +211,9 @@ class ArchitectureEvaluator(Evaluator):
     def setup(self) -> None:
         """Load the data and the fixed minibatch, unless nothing is scored or trained on them (pure lookups)."""
         torch.set_num_threads(1)  # one actor per core
+        self.device = resolve_device(self.device_spec)
         if self.proxy_names or self.train:
-            self.data = load_data(self.data_settings)
+            self.data = load_data(self.data_settings).to(self.device)
             self.inputs, self.labels = proxy_batch(self.data, self.proxy.batch_size)
 
     @property
@@ -355,7 +358,8 @@ class NASExperiment(Experiment):
         fitness = search.fitness_name
         column = search.benchmark_column if fitness == "benchmark" else None
         return partial(ArchitectureEvaluator, self.config.data, self.config.network, self.config.training,
-                       self.config.proxy, fitness, fitness == "accuracy", benchmark_column=column)
+                       self.config.proxy, fitness, fitness == "accuracy", benchmark_column=column,
+                       device=self.config.device)
 
     def with_generations(self, generations: int) -> NASConfig:
         """The config with a budget of ``generations`` steps; under ``search.budget_cells``, the budget becomes

@@ -89,7 +89,7 @@ class NASBenchmarkExperiment(Experiment):
         """A picklable factory of :class:`ArchitectureEvaluator` computing every proxy and the trained accuracy."""
         lookup = self.config.benchmark.ground_truth == "nas-bench-201"
         return partial(ArchitectureEvaluator, self.config.data, self.config.network, self.config.training,
-                       self.config.proxy, "accuracy", not lookup, lookup)
+                       self.config.proxy, "accuracy", not lookup, lookup, device=self.config.device)
 
     def make_searcher(self) -> BenchmarkSweep:
         """The sweep over the sample (:func:`sample_cells`), ``benchmark.chunk`` cells a generation."""

@@ -79,6 +79,12 @@ class ImageData:
             return self.test_x, self.test_y
         raise ValueError(f"unknown split {name!r}: validation or test")
 
+    def to(self, device: torch.device | str) -> "ImageData":
+        """The same data with every tensor on ``device`` (an evaluator's, :mod:`evoforge.devices`)."""
+        moved = {name: getattr(self, name).to(device) for name in
+                 ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        return ImageData(self.name, num_classes=self.num_classes, **moved)
+
     def describe(self) -> str:
         """The split sizes, e.g. "943 train / 315 validation / 539 test"."""
         return f"{len(self.train_y)} train / {len(self.val_y)} validation / {len(self.test_y)} test"

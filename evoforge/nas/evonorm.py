@@ -313,7 +313,8 @@ class EvoNormLayer(nn.Module):
                 self.register_buffer(f"running_{node}", torch.full(shape, 1.0 if stat != "mean" else 0.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values: dict[int, torch.Tensor] = {0: x, 1: self.v0, 2: self.v1, 3: torch.zeros((), dtype=x.dtype)}
+        values: dict[int, torch.Tensor] = {0: x, 1: self.v0, 2: self.v1,
+                                           3: torch.zeros((), dtype=x.dtype, device=x.device)}
         for node in self.live:
             if node < len(INITIAL):
                 continue

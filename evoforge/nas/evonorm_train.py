@@ -114,7 +114,8 @@ def make_model(layer: LayerGraph | Callable[[int], nn.Module], anchor: str, data
     """
     norm_act = layer if callable(layer) and not isinstance(layer, LayerGraph) else (
         lambda channels: compile_layer(layer, channels, grouping=grouping))
-    return ANCHORS[anchor](norm_act, data.input_shape[0], data.num_classes, width)
+    # built on the CPU (the same initial weights on any device), then moved to the data's device
+    return ANCHORS[anchor](norm_act, data.input_shape[0], data.num_classes, width).to(data.train_x.device)
 
 
 def train_model(model: nn.Module, data: ImageData, steps: int, batch_size: int, learning_rate: float,
@@ -181,7 +182,7 @@ def screen_score(graph: LayerGraph, data: ImageData, anchor: str, width: int, gr
     torch.manual_seed(seed)
     model = make_model(graph, anchor, data, width, grouping)
     codes: list[torch.Tensor] = []
-    hooks = [module.register_forward_hook(lambda _m, _i, out: codes.append((out > 0).flatten(1)))
+    hooks = [module.register_forward_hook(lambda _m, _i, out: codes.append((out > 0).flatten(1).cpu()))
              for module in model.modules() if isinstance(module, EvoNormLayer)]
     try:
         model.train()

@@ -74,7 +74,7 @@ def naswot_kernel(network: nn.Module, inputs: torch.Tensor, selection: str = "re
     if not relus:
         raise ValueError("the network has no ReLU modules to read codes from")
     grams: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(input) -> (input kept alive, +-1 Gram)
-    total = torch.zeros(batch, batch, dtype=torch.float64)
+    total = torch.zeros(batch, batch, dtype=torch.float64, device=inputs.device)
     units = 0
 
     def read_codes(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
@@ -116,7 +116,7 @@ def naswot(cell: Cell, inputs: torch.Tensor, channels: int, cells_per_stage: int
     Runs in channels-last memory format (the same numbers; CPU convolutions about twice as fast, measured on
     the NAS-Bench-201 skeleton at batch 128)."""
     torch.manual_seed(seed)
-    network = build_network(cell, inputs.shape[1:], 1, channels, cells_per_stage)
+    network = build_network(cell, inputs.shape[1:], 1, channels, cells_per_stage).to(inputs.device)
     network = network.to(memory_format=torch.channels_last)
     kernel = naswot_kernel(network, inputs.contiguous(memory_format=torch.channels_last), selection, normalise)
     return log_determinant(kernel)
@@ -127,11 +127,11 @@ def jacob_cov(cell: Cell, inputs: torch.Tensor, channels: int, cells_per_stage: 
     eigenvalues s of the correlation matrix of the input Jacobians of a one-output network; NaN when undefined.
     """
     torch.manual_seed(seed)
-    network = build_network(cell, inputs.shape[1:], 1, channels, cells_per_stage)
+    network = build_network(cell, inputs.shape[1:], 1, channels, cells_per_stage).to(inputs.device)
     network.train()
     x = inputs.clone().requires_grad_(True)
     network(x).sum().backward()
-    jacobian = x.grad.reshape(x.shape[0], -1).to(torch.float64).numpy()
+    jacobian = x.grad.reshape(x.shape[0], -1).to(torch.float64).cpu().numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         correlation = np.corrcoef(jacobian)
     if not np.all(np.isfinite(correlation)):
@@ -153,11 +153,11 @@ def synflow(cell: Cell, inputs: torch.Tensor, channels: int, cells_per_stage: in
     torch.manual_seed(seed)
     network = build_network(cell, inputs.shape[1:], num_classes, channels, cells_per_stage)
     _remove_batch_norm(network)
-    network = network.double()
+    network = network.double().to(inputs.device)
     with torch.no_grad():
         for parameter in network.parameters():
             parameter.abs_()
-    network(torch.ones(1, *inputs.shape[1:], dtype=torch.float64)).sum().backward()
+    network(torch.ones(1, *inputs.shape[1:], dtype=torch.float64, device=inputs.device)).sum().backward()
     return float(sum((w * w.grad).abs().sum() for w in _weights(network)).detach())
 
 
@@ -172,7 +172,7 @@ def _remove_batch_norm(network: nn.Module) -> None:
 def _loss_gradients(cell: Cell, inputs: torch.Tensor, labels: torch.Tensor, channels: int, cells_per_stage: int,
                     num_classes: int, seed: int) -> list[torch.Tensor]:
     torch.manual_seed(seed)
-    network = build_network(cell, inputs.shape[1:], num_classes, channels, cells_per_stage)
+    network = build_network(cell, inputs.shape[1:], num_classes, channels, cells_per_stage).to(inputs.device)
     network.train()
     nn.functional.cross_entropy(network(inputs), labels).backward()
     return _weights(network)

@@ -50,7 +50,7 @@ def train_and_test(cell: Cell, data: ImageData, network: NetworkSettings, traini
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = build_network(cell, data.input_shape, data.num_classes, network.channels, network.cells_per_stage)
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(data.train_x.device, memory_format=torch.channels_last)  # the data's device
     optimiser = torch.optim.SGD(model.parameters(), lr=training.learning_rate, momentum=training.momentum,
                                 nesterov=training.momentum > 0, weight_decay=training.weight_decay)
     steps_per_epoch = -(-len(data.train_y) // training.batch_size)

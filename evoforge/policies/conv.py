@@ -49,23 +49,27 @@ class ConvFeatures:
         """Length of the flattened features fed to the Hebbian layers (648 for the paper's CNN)."""
         return self.channels[-1] * self.output_side**2
 
-    def split(self, genomes: np.ndarray) -> list[torch.Tensor]:
-        """(G, num_params) -> per layer the G genomes' filters stacked for a grouped conv, (G*c_out, c_in, k, k)."""
+    def split(self, genomes: np.ndarray, device: torch.device | str = "cpu") -> list[torch.Tensor]:
+        """(G, num_params) -> per layer the G genomes' filters stacked for a grouped conv, (G*c_out, c_in, k, k),
+        on ``device`` (where :meth:`features` then convolves)."""
         weights, offset = [], 0
         count = genomes.shape[0]
         for shape in self.weight_shapes:
             size = int(np.prod(shape))
-            layer = torch.as_tensor(np.ascontiguousarray(genomes[:, offset : offset + size]), dtype=torch.float32)
+            layer = torch.as_tensor(np.ascontiguousarray(genomes[:, offset : offset + size]), dtype=torch.float32,
+                                    device=device)
             weights.append(layer.reshape(count * shape[0], *shape[1:]))
             offset += size
         return weights
 
     def features(self, weights: list[torch.Tensor], images: np.ndarray) -> np.ndarray:
-        """(G, E, C, H, W) frames and :meth:`split` weights -> (G, E, num_features) float32 features."""
+        """(G, E, C, H, W) frames and :meth:`split` weights -> (G, E, num_features) float32 features, computed on
+        the weights' device and returned as a numpy array."""
         count, episodes = images.shape[:2]
-        x = torch.as_tensor(images, dtype=torch.float32).transpose(0, 1).reshape(episodes, -1, *images.shape[3:])
+        x = torch.as_tensor(images, dtype=torch.float32, device=weights[0].device)
+        x = x.transpose(0, 1).reshape(episodes, -1, *images.shape[3:])
         with torch.no_grad():
             for layer, stride in zip(weights, self.strides):
                 x = F.max_pool2d(torch.tanh(F.conv2d(x, layer, stride=stride, groups=count)), 2)
         # (E, G * c, s, s) -> (G, E, c * s * s): each genome's channels, flattened channel-major like torch.
-        return x.reshape(episodes, count, -1).transpose(0, 1).numpy()
+        return x.reshape(episodes, count, -1).transpose(0, 1).cpu().numpy()

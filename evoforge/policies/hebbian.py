@@ -133,8 +133,10 @@ class HebbianMLP:
         weights = sum(i * o for i, o in self.layer_shapes) if self.init == "coevolve" else 0
         return self.num_coefficients + self.num_conv_params + weights
 
-    def start(self, genomes: np.ndarray, episode_seeds: Sequence[Sequence[int]]) -> HebbianState:
-        """Fold each genome's rules and draw fresh weights for its episodes (seeds: G lists of E seeds)."""
+    def start(self, genomes: np.ndarray, episode_seeds: Sequence[Sequence[int]],
+              device: str = "cpu") -> HebbianState:
+        """Fold each genome's rules and draw fresh weights for its episodes (seeds: G lists of E seeds); the CNN's
+        filters go to ``device`` (the plastic layers stay numpy on the CPU)."""
         genomes = np.asarray(genomes, dtype=self.dtype)
         if genomes.ndim != 2 or genomes.shape[1] != self.num_params:
             raise ValueError(f"expected genomes of shape (G, {self.num_params}), got {genomes.shape}")
@@ -154,7 +156,7 @@ class HebbianMLP:
             rules.append(fold_rule(expand_coefficients(flat, self.rule, n_in, n_out, self.sharing, self.shared_rules), self.rule))
         conv_weights = None
         if self.conv is not None:
-            conv_weights = self.conv.split(genomes[:, offset : offset + self.conv.num_params])
+            conv_weights = self.conv.split(genomes[:, offset : offset + self.conv.num_params], device)
             offset += self.conv.num_params
         weights = []
         if self.init == "coevolve":

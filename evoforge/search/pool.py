@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from evoforge.errors import PoolError
+from evoforge.errors import PoolError, UserError
 from evoforge.search.cluster import start_ray
 from evoforge.search.evaluation import Evaluation, Evaluator, evaluate_safely
 from evoforge.search.genome import GenomeBatch, batch_size, slice_batch
@@ -96,6 +96,8 @@ class EvaluatorPool:
         start_timeout_s: how long to wait for all actors to be placed and set up before giving up (a cluster
             without enough free CPUs would otherwise wait forever).
         connect_timeout_s: how long a cluster's head at ``address`` may take to answer (then one line, exit 2).
+        gpus_per_worker: GPUs Ray reserves for each actor (fractions share a GPU); more than the cluster has is
+            one line, exit 2.
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class EvaluatorPool:
         torch_threads: int = 1,
         start_timeout_s: float = 300.0,
         connect_timeout_s: float = 10.0,
+        gpus_per_worker: float = 0.0,
     ) -> None:
         if backend not in ("ray", "serial"):
             raise ValueError(f"unknown backend {backend!r}")
@@ -122,6 +125,7 @@ class EvaluatorPool:
         self.torch_threads = torch_threads
         self.start_timeout_s = start_timeout_s
         self.connect_timeout_s = connect_timeout_s
+        self.gpus_per_worker = gpus_per_worker
         self.last_stats = PoolStats()
         self._actors: list[Any] = []
         self._actor_cls: Any = None
@@ -137,7 +141,8 @@ class EvaluatorPool:
         arguments: dict[str, Any] = dict(backend=settings.backend, num_workers=settings.workers,
                                          chunk_size=settings.chunk_size, address=address,
                                          max_restarts=settings.max_restarts,
-                                         connect_timeout_s=settings.connect_timeout_s)
+                                         connect_timeout_s=settings.connect_timeout_s,
+                                         gpus_per_worker=settings.gpus_per_worker)
         arguments.update(overrides)
         return cls(factory, **arguments)
 
@@ -169,9 +174,19 @@ class EvaluatorPool:
         import ray
 
         self._owns_ray = start_ray(self.address, self.requested_workers, connect_timeout_s=self.connect_timeout_s)
-        count = self.requested_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        resources = ray.cluster_resources()
+        count = self.requested_workers or max(1, int(resources.get("CPU", 1)))
+        if self.gpus_per_worker > 0:
+            gpus = float(resources.get("GPU", 0))
+            if gpus < self.gpus_per_worker:
+                self.shutdown()
+                raise UserError(f"pool.gpus_per_worker is {self.gpus_per_worker:g} but the Ray cluster has "
+                                f"{gpus:g} GPU(s)")
+            if self.requested_workers is None:  # as many actors as the GPUs hold
+                count = min(count, max(1, int(gpus / self.gpus_per_worker + 1e-9)))
         self._actor_cls = ray.remote(
             num_cpus=1,
+            num_gpus=self.gpus_per_worker,
             max_restarts=self.max_restarts,
             max_task_retries=self.max_restarts,
             scheduling_strategy="SPREAD",

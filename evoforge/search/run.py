@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from evoforge.devices import check_device_request
 from evoforge.errors import PoolError, TooManyFailures, UserError
 from evoforge.search import seeds as seeding
 from evoforge.search.evaluation import Evaluation
@@ -208,6 +209,7 @@ class Run:
         self.pool = EvaluatorPool.from_settings(self.experiment.evaluator_factory(), settings.pool, self.address)
         gate = _SignalGate()
         try:
+            check_device_request(settings.device, settings.pool.backend, settings.pool.gpus_per_worker)
             # Ray installs its own SIGTERM handler when it starts, so ours go in after the pool is up.
             self.pool.start()
             with gate.installed(), progress_bar(settings.name, settings.generations, self.state.generation,

@@ -24,6 +24,8 @@ class PoolSettings(BaseModel):
         0.25, ge=0, le=1, description="stop the run when more than this share of a generation fails"
     )
     max_restarts: int = Field(3, ge=0, description="restarts of a dead actor before the run gives up")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs (fractions allowed) Ray gives each actor; 0: "
+                                                          "none (the actors see no GPU)")
     connect_timeout_s: float = Field(10.0, gt=0, description="--address HOST:PORT: give up (one line, exit 2) "
                                                              "when the head does not answer within this")
 
@@ -57,3 +59,4 @@ class RunSettings:
     checkpoint: CheckpointSettings
     center_eval: CenterEvalSettings
     stop_fitness: float | None = None  # stop once the center's mean evaluation reaches this
+    device: str = "auto"  # the evaluators' torch device (evoforge.devices)
