@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evoforge.errors import ConfigError
 from evoforge.search.settings import CenterEvalSettings, CheckpointSettings, PoolSettings, RunSettings
+from evoforge.search.trackers import TrackingSettings
 
 
 class BaseRunConfig(BaseModel):
@@ -29,6 +30,7 @@ class BaseRunConfig(BaseModel):
                         description="torch device of the evaluators: auto (a GPU the worker sees, else the CPU), "
                                     "cpu, cuda or cuda:INDEX (evoforge.devices)")
     pool: PoolSettings = PoolSettings()
+    tracking: TrackingSettings = TrackingSettings()
     checkpoint: CheckpointSettings = CheckpointSettings()
     center_eval: CenterEvalSettings = CenterEvalSettings()
 
@@ -38,6 +40,7 @@ class BaseRunConfig(BaseModel):
             name=self.name,
             seed=self.seed,
             device=self.device,
+            tracking=self.tracking,
             generations=generations,
             pool=self.pool,
             checkpoint=self.checkpoint,

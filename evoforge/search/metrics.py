@@ -1,26 +1,27 @@
-"""Per-generation metrics: one JSON line per generation plus TensorBoard scalars."""
+"""Per-generation metrics: one JSON line per generation, mirrored to the configured trackers (TensorBoard by
+default; MLflow, W&B: :mod:`evoforge.search.trackers`)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from evoforge.search.rundir import RunDir
 from evoforge.search.storage import to_json
+from evoforge.search.trackers import TrackingSettings, open_trackers
 
 
 class MetricsLog:
-    """Appends generation records to ``metrics.jsonl`` and mirrors numeric fields to TensorBoard."""
+    """Appends generation records to ``metrics.jsonl`` and mirrors their numbers to the trackers of
+    ``tracking`` (default: TensorBoard only), which open at the first record."""
 
-    def __init__(self, run_dir: RunDir | Path, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: RunDir | Path, tracking: TrackingSettings | None = None, name: str = "run",
+                 params: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
         self.path = self.run_dir.metrics_path
-        self._writer = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(log_dir=str(self.run_dir.tensorboard_dir))
+        self.tracking = tracking or TrackingSettings()
+        self.name, self.params = name, params or {}
+        self._trackers: list[Any] | None = None
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one generation's record to metrics.jsonl (on a line of its own, even after a torn one) and
@@ -32,18 +33,16 @@ class MetricsLog:
                 torn = handle.read(1) != b"\n"
         with open(self.path, "a") as handle:
             handle.write(("\n" if torn else "") + to_json(record) + "\n")
-        if self._writer is not None:
-            step = int(record["generation"])
-            for key, value in record.items():
-                if key != "generation" and isinstance(value, (int, float)) and math.isfinite(value):
-                    self._writer.add_scalar(key, value, step)
-            self._writer.flush()
+        if self._trackers is None:
+            self._trackers = open_trackers(self.run_dir, self.tracking, self.name, self.params)
+        for tracker in self._trackers:
+            tracker.log(record)
 
     def close(self) -> None:
-        """Flush and close the TensorBoard writer."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        """Flush and close the trackers (a later :meth:`write` opens them again)."""
+        for tracker in self._trackers or []:
+            tracker.close()
+        self._trackers = None
 
 
 def read_metrics(run_dir: RunDir | Path) -> list[dict[str, Any]]:

@@ -180,7 +180,15 @@ class Run:
         self._batches: list[_Batch] = []  # the batches of the generation being evaluated
         self._final: dict[str, Any] = {}  # the experiment's final_summary(), once the search has ended
         self.pool: EvaluatorPool | None = None
-        self.metrics = MetricsLog(self.files)
+        self.metrics = MetricsLog(self.files, experiment.settings.tracking, experiment.settings.name,
+                                  params=self._config_params())
+
+    def _config_params(self) -> dict[str, Any]:
+        """The run's config.yaml as the trackers' parameters (empty before it is written)."""
+        try:
+            return self.files.read_config() if self.files.config_path.is_file() else {}
+        except UserError:
+            return {}
 
     @property
     def checkpoint_dir(self) -> Path:

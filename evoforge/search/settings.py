@@ -7,7 +7,7 @@ Experiment configs embed these sections; validation happens before anything star
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,3 +60,4 @@ class RunSettings:
     center_eval: CenterEvalSettings
     stop_fitness: float | None = None  # stop once the center's mean evaluation reaches this
     device: str = "auto"  # the evaluators' torch device (evoforge.devices)
+    tracking: Any = None  # TrackingSettings of the config's tracking: section (None: TensorBoard only)
