@@ -23,7 +23,8 @@ Hebbian runs also get their controls. ``--change-at LO HI`` moves the switch / f
 
 Prints a markdown table (means over seeds with Student-t 95 % intervals, Welch p against the Hebbian arm), and
 writes adaptation.json, adaptation.md and recovery.png (reward rate around the switch) into ``--out`` (default:
-the first directory given).
+the first directory given). Each run's measures are kept in RUN/adaptation_run.json, so running the table again
+over a growing ablation plays only the runs finished since (for the same --episodes, --seed and --change-at).
 
     python scripts/adaptation_table.py runs/ablations/navigation_adaptation
     python scripts/adaptation_table.py runs/navigation --episodes 10
@@ -57,6 +58,7 @@ DAMAGE_AT = (200, 600)  # as evoforge/QuadrupedLegFailure-v0
 WINDOW, FRACTION = 20, 0.8
 BEFORE = 40  # steps of the curves before the change
 FAILING_QUADRUPED = "evoforge/QuadrupedLegFailure-v0"
+RUN_CACHE = "adaptation_run.json"  # one finished run's measures under one protocol
 
 
 class ForcedMap(gymnasium.Wrapper):
@@ -311,10 +313,21 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.sources[0]
     out.mkdir(parents=True, exist_ok=True)
     results = []
+    change_at = tuple(args.change_at) if args.change_at else None
+    protocol = {"episodes": args.episodes, "seed": args.seed, "change_at": list(change_at) if change_at else None}
     for k, run in enumerate(runs, 1):
-        results.append(evaluate_run(run, args.episodes, args.seed, tuple(args.change_at) if args.change_at else None))
-        print(f"[{k}/{len(runs)}] {run.path}: held out {results[-1]['held_out_mean']:.1f}, with the change "
-              f"{results[-1]['change_return']:.1f}", file=sys.stderr)
+        # a finished run never changes: its measures are kept in RUN/adaptation_run.json for the same protocol,
+        # so a table over a growing ablation only plays the runs that are new
+        cached = run.artifact(RUN_CACHE)
+        stored = json.loads(cached.read_text()) if cached.is_file() else {}
+        if stored.get("protocol") == protocol:
+            result = stored["result"]
+        else:
+            result = evaluate_run(run, args.episodes, args.seed, change_at)
+            cached.write_text(json.dumps({"protocol": protocol, "result": result}))
+        results.append(result)
+        print(f"[{k}/{len(runs)}] {run.path}: held out {result['held_out_mean']:.1f}, with the change "
+              f"{result['change_return']:.1f}", file=sys.stderr)
     lines = tables(results)
     print("\n".join(lines))
     (out / "adaptation.json").write_text(json.dumps(results, indent=1))

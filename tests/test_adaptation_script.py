@@ -34,6 +34,11 @@ def test_the_adaptation_table_plays_every_arm_on_every_map(tmp_path):
     assert "### navigation" in table and "| oracle (knows the map) |" in table and "| Hebbian control |" in table
     assert (tmp_path / "recovery.png").read_bytes()[:4] == b"\x89PNG"
     assert script["main"]([str(tmp_path / "hebbian" / "checkpoints")]) == 2  # no runs there: exit 2
+    # again: every run's measures come from its adaptation_run.json (none is played), the same table
+    assert all((tmp_path / arm / "adaptation_run.json").is_file() for arm in ("hebbian", "static", "gru"))
+    script["main"].__globals__["evaluate_run"] = None  # playing a run now would fail
+    assert script["main"]([str(tmp_path), "--episodes", "2"]) == 0
+    assert (tmp_path / "adaptation.md").read_text() == table
 
 
 def test_the_adaptation_table_fails_a_quadruped_leg_mid_episode(tmp_path):
