@@ -125,6 +125,16 @@ class Experiment(ABC):
     def on_generation(self, run_dir: RunDir, searcher: Any) -> None:
         """Write files derived from the searcher after every committed generation (default: none)."""
 
+    def initial_context(self) -> Any:
+        """The evaluation context of the first generation, sent with every chunk to the evaluators
+        (:meth:`Evaluator.set_context`) and kept in checkpoints and best.pt (default: None, no context)."""
+        return None
+
+    def update_context(self, context: Any, evaluations: list[Any]) -> Any:
+        """The next generation's context from this one's and the generation's evaluations (their ``extras``),
+        in input order (default: unchanged)."""
+        return context
+
     def final_summary(self, outcome: RunOutcome) -> dict[str, Any]:
         """Numbers computed once the search has ended, merged into summary.json (default: none).
 
@@ -163,9 +173,10 @@ class Experiment(ABC):
         best = run_dir.read_best(prefer=options.genome)
         if best is None:
             raise UserError(f"{run_dir} has no best genome yet (no {RunDir.BEST})")
+        context = {"context": best.context} if best.context is not None else {}  # e.g. an obs normaliser
         try:
             returns, frames = self.replay(best.genome, options.episodes, options.seed, record=options.video is not None,
-                                          env_id=options.env_id)
+                                          env_id=options.env_id, **context)
         except ValueError as exc:
             raise UserError(str(exc).splitlines()[0]) from None
         lines = [f"episode {episode}: return {value:.2f}" for episode, value in enumerate(returns)]

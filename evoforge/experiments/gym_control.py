@@ -29,6 +29,7 @@ from evoforge.envs.rollout import BatchPolicy, RolloutResult, rollout_batch
 from evoforge.experiments.base import REPLAY_SEED, Experiment
 from evoforge.experiments.config import BaseRunConfig
 from evoforge.policies.mlp import Activation, BatchedMLP
+from evoforge.policies.obs_norm import ObsNormalizer, ObsRecorder
 from evoforge.policies.recurrent import BatchedGRU
 from evoforge.search.es import ESSearcher, ESSettings
 from evoforge.search.evaluation import Evaluation, Evaluator
@@ -50,6 +51,9 @@ class EnvSettings(BaseModel):
         description="more env ids evaluated with the same genome and seeds; fitness is the mean over all ids "
         "(e.g. several morphologies)",
     )
+    normalize_observations: bool = Field(
+        False, description="feed the policy clip((obs - mean) / std, -5, 5) with running statistics of every "
+        "observation seen so far, merged each generation (Salimans et al. 2017; evoforge.policies.obs_norm)")
 
     @field_validator("id")
     @classmethod
@@ -185,6 +189,13 @@ class GymEpisodesEvaluator(Evaluator):
         self.env_settings = env
         self.render_mode = render_mode
         self.envs: dict[str, list[gymnasium.Env]] = {}
+        self.normalizer: ObsNormalizer | None = None  # the run's context, with env.normalize_observations
+        self.recorders: list[ObsRecorder] = []  # the raw observations of the plays since the last evaluate
+
+    def set_context(self, context: Any) -> None:
+        """The run's observation normaliser (``env.normalize_observations``), applied from the next play on."""
+        if isinstance(context, ObsNormalizer):
+            self.normalizer = context
 
     def _make_env(self, env_id: str) -> gymnasium.Env:
         s = self.env_settings
@@ -228,11 +239,21 @@ class GymEpisodesEvaluator(Evaluator):
         while len(envs) < len(seeds) * len(seeds[0]):  # created once, reused by every later chunk
             envs.append(self._make_env(name))
         policy = self.make_policy(genomes, seeds)
+        if self.normalizer is not None:  # normalise what the policy sees; record what the env gave
+            normalizer, inner = self.normalizer, policy
+            recorder = ObsRecorder(len(seeds), len(seeds[0]), normalizer.total.shape)
+            self.recorders.append(recorder)
+
+            def policy(observations: np.ndarray, alive: list[int]) -> np.ndarray:
+                recorder.add(observations, np.asarray(alive))
+                return inner(normalizer(observations), alive)
+
         return rollout_batch(envs, policy, [s for row in seeds for s in row], frames=frames)
 
     def evaluate(self, genomes: torch.Tensor, seeds: Sequence[int]) -> list[Evaluation]:
         episodes = self.env_settings.episodes
         ids = self.env_settings.all_ids
+        self.recorders = []
         results = {env_id: self.rollout(genomes, seeds, env_id=env_id) for env_id in ids}
         returns = {env_id: r.returns.reshape(-1, episodes).mean(axis=1) for env_id, r in results.items()}
         lengths = np.concatenate([r.lengths.reshape(-1, episodes) for r in results.values()], axis=1)
@@ -247,7 +268,11 @@ class GymEpisodesEvaluator(Evaluator):
             }
             if len(ids) > 1:
                 metrics.update({f"return:{env_id}": float(returns[env_id][g]) for env_id in ids})
-            evaluations.append(Evaluation(fitness=float(fitness[g]), metrics=metrics))
+            # this genome's raw observations over all its envs, for the next generation's normaliser
+            extras = {"obs_stats": ObsNormalizer.empty(self.normalizer.total.shape).merged(
+                [r.stats(g) for r in self.recorders])} if self.normalizer is not None else {}
+            evaluations.append(Evaluation(fitness=float(fitness[g]), metrics=metrics, extras=extras))
+        self.recorders = []
         return evaluations
 
     def replay(self, genome: torch.Tensor, episodes: int, seed: int, record: bool) -> tuple[list[float], list]:
@@ -353,19 +378,49 @@ class GymControlExperiment(Experiment):
             return torch.zeros(network.num_params)
         return network.initial_genome(torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME)))
 
+    def initial_context(self) -> ObsNormalizer | None:
+        """An empty observation normaliser with ``env.normalize_observations`` (else no context)."""
+        return initial_obs_context(self.config.env)
+
+    def update_context(self, context: Any, evaluations: list[Evaluation]) -> Any:
+        """The normaliser with this generation's observations added (:func:`merge_obs_context`)."""
+        return merge_obs_context(context, evaluations)
+
     def replay(
-        self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
+        self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None,
+        context: Any = None,
     ) -> tuple[list[float], list]:
         """Run ``genome`` for ``episodes`` episodes (seeds ``episode_seeds(seed, episodes)``) on ``env_id``
-        (default the config's); frames if ``record``."""
+        (default the config's); frames if ``record``. ``context``: the observation normaliser the genome was
+        scored with (best.pt keeps it)."""
         env = replay_env_settings(self.config.env, env_id)
         evaluator = GymPolicyEvaluator(env, self.config.policy, render_mode="rgb_array" if record else None)
         evaluator.setup()
+        evaluator.set_context(context)
         return evaluator.replay(flat_genome(genome), episodes, seed, record)
 
     def report_sections(self, report: Any, run_dir: RunDir, media: bool) -> None:
         """The best agent: its genome's statistics and value histogram, and one episode's video."""
         best_agent_section(self, report, run_dir, media, "policy weights")
+
+
+def initial_obs_context(env: EnvSettings) -> ObsNormalizer | None:
+    """With ``env.normalize_observations``: an empty normaliser of the env's observation shape; else None."""
+    if not env.normalize_observations:
+        return None
+    probe = make_env(env.id, max_episode_steps=env.max_episode_steps, **env.kwargs)
+    shape = probe.observation_space.shape
+    probe.close()
+    return ObsNormalizer.empty(tuple(shape))
+
+
+def merge_obs_context(context: Any, evaluations: list[Evaluation]) -> Any:
+    """``context`` plus the observations every evaluation recorded (``extras["obs_stats"]``), in order;
+    anything else unchanged."""
+    if not isinstance(context, ObsNormalizer):
+        return context
+    stats = [e.extras["obs_stats"] for e in evaluations if "obs_stats" in e.extras]
+    return context.merged([(s.count, s.total, s.squares) for s in stats])
 
 
 def resolve_stop_fitness(stop: float | str | None, env_id: str) -> float | None:
@@ -424,7 +479,8 @@ def best_agent_section(experiment: Any, report: Any, run_dir: RunDir, media: boo
     if not media:
         section.note("videos and weight trajectories left out (--no-media)")
         return None
-    returns, frames = experiment.replay(genome, 1, REPLAY_SEED, record=True)
+    context = {"context": best.context} if best.context is not None else {}  # an observation normaliser
+    returns, frames = experiment.replay(genome, 1, REPLAY_SEED, record=True, **context)
     section.animation(frames, f"One episode of the best {best.kind} genome (seed {REPLAY_SEED}): return "
                               f"{returns[0]:.1f}.", fps=experiment.video_fps)
     return genome

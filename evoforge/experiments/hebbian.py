@@ -36,6 +36,8 @@ from evoforge.experiments.gym_control import (
     GymEpisodesEvaluator,
     _observation_size,
     best_agent_section,
+    initial_obs_context,
+    merge_obs_context,
     flat_genome,
     replay_env_settings,
     resolve_stop_fitness,
@@ -195,8 +197,17 @@ class HebbianExperiment(Experiment):
         center = torch.randn(self.net.num_params, generator=generator) * self.config.network.coefficient_std
         return ESSearcher(self.config.search, center, seed=run_seed(self.config.seed, RunStream.SEARCHER))
 
+    def initial_context(self) -> Any:
+        """An empty observation normaliser with ``env.normalize_observations`` (else no context)."""
+        return initial_obs_context(self.config.env)
+
+    def update_context(self, context: Any, evaluations: list[Any]) -> Any:
+        """The normaliser with this generation's observations added."""
+        return merge_obs_context(context, evaluations)
+
     def replay(
-        self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None
+        self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None,
+        context: Any = None,
     ) -> tuple[list[float], list[Any]]:
         """Returns of ``episodes`` episodes of ``genome`` (episode k from seed ``episode_seeds(seed, episodes)[k]``,
         its initial weights from ``derive_seed(that seed, EpisodeStream.WEIGHTS)``); their frames if ``record``."""
@@ -204,6 +215,7 @@ class HebbianExperiment(Experiment):
         evaluator = HebbianEvaluator(env, self.config.network, render_mode="rgb_array" if record else None,
                                      device=self.config.device)
         evaluator.setup()
+        evaluator.set_context(context)  # the observation normaliser the genome was scored with, if any
         return evaluator.replay(flat_genome(genome), episodes, seed, record)
 
     def inspect(self, run_dir: RunDir, options: InspectOptions) -> list[str]:

@@ -42,10 +42,10 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, log_to_dr
     """
     import ray
 
+    if address:  # checked even when Ray is already up: an address given is an address to reach
+        check_reachable(address, connect_timeout_s)
     if ray.is_initialized():
         return False
-    if address:
-        check_reachable(address, connect_timeout_s)
     try:
         if address:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=log_to_driver)

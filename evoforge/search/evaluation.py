@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
-
 @dataclass
 class Evaluation:
     """The outcome of evaluating one genome.
@@ -26,12 +25,15 @@ class Evaluation:
         metrics: extra numbers to log (episode length, env steps, ...), summed or averaged by the run.
         failed: True when the evaluation raised or produced a non-finite fitness.
         error: one line saying why it failed.
+        extras: data for the experiment rather than the log (e.g. observation statistics an experiment
+            merges into the next generation's evaluation context); not written to metrics.jsonl.
     """
 
     fitness: float
     metrics: dict[str, float] = field(default_factory=dict)
     failed: bool = False
     error: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def failure(cls, error: str) -> "Evaluation":
@@ -54,6 +56,10 @@ class Evaluator(ABC):
 
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Build environments, load data, compile kernels. Called once per worker before any evaluation."""
+
+    def set_context(self, context: Any) -> None:  # noqa: B027 - optional hook
+        """Receive the run's evaluation context (e.g. an observation normaliser) before a chunk is evaluated;
+        it comes with every chunk, so a restarted worker has it too. Default: no context is used."""
 
     @abstractmethod
     def evaluate(self, genomes: Sequence[Any], seeds: Sequence[int]) -> list[Evaluation]:

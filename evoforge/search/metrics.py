@@ -18,6 +18,7 @@ class MetricsLog:
     def __init__(self, run_dir: RunDir | Path, tracking: TrackingSettings | None = None, name: str = "run",
                  params: dict[str, Any] | None = None) -> None:
         self.run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        self.run_dir.path.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir.metrics_path
         self.tracking = tracking or TrackingSettings()
         self.name, self.params = name, params or {}

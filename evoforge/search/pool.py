@@ -69,7 +69,10 @@ class _EvaluatorWorker:
     def ready(self) -> tuple[int, str]:
         return os.getpid(), self._node_id
 
-    def evaluate(self, genomes: GenomeBatch, seeds: Sequence[int]) -> tuple[list[Evaluation], str]:
+    def evaluate(self, genomes: GenomeBatch, seeds: Sequence[int], context: Any = None
+                 ) -> tuple[list[Evaluation], str]:
+        if context is not None:
+            self._evaluator.set_context(context)
         return evaluate_safely(self._evaluator, genomes, seeds), self._node_id
 
 
@@ -242,8 +245,10 @@ class EvaluatorPool:
             size = max(1, math.ceil(n / (CHUNKS_PER_WORKER * self.num_workers)))
         return [_Chunk(start, min(n, start + size)) for start in range(0, n, size)]
 
-    def evaluate(self, genomes: GenomeBatch, seeds: Sequence[int]) -> list[Evaluation]:
-        """Evaluate ``genomes[i]`` with ``seeds[i]``; results come back in input order."""
+    def evaluate(self, genomes: GenomeBatch, seeds: Sequence[int], context: Any = None) -> list[Evaluation]:
+        """Evaluate ``genomes[i]`` with ``seeds[i]``; results come back in input order. A ``context`` (the run's
+        evaluation context) goes to the object store once and reaches every chunk's evaluator
+        (:meth:`Evaluator.set_context`)."""
         n = batch_size(genomes)
         if n != len(seeds):
             raise ValueError(f"{n} genomes but {len(seeds)} seeds")
@@ -256,6 +261,8 @@ class EvaluatorPool:
             return []
         if self.backend == "serial":
             assert self._serial_evaluator is not None
+            if context is not None:
+                self._serial_evaluator.set_context(context)
             results: list[Evaluation | None] = []
             for chunk in self._chunks(n):
                 results.extend(
@@ -265,14 +272,16 @@ class EvaluatorPool:
                 )
             self.last_stats.nodes["local"] += n
         else:
-            results = self._evaluate_ray(genomes, seeds, n)
+            results = self._evaluate_ray(genomes, seeds, n, context)
         self.last_stats.wall_s = time.perf_counter() - began
         return results  # type: ignore[return-value]
 
-    def _evaluate_ray(self, genomes: GenomeBatch, seeds: list[int], n: int) -> list[Evaluation | None]:
+    def _evaluate_ray(self, genomes: GenomeBatch, seeds: list[int], n: int, context: Any = None
+                      ) -> list[Evaluation | None]:
         import ray
 
         results: list[Evaluation | None] = [None] * n
+        shared = ray.put(context) if context is not None else None  # once per call, not once per chunk
         queue = deque(self._chunks(n))
         pending: dict[Any, tuple[_Chunk, int, Any]] = {}
         in_flight = Counter()
@@ -287,7 +296,8 @@ class EvaluatorPool:
                     break
                 actor = self._actors[index]
                 chunk = queue.popleft()
-                ref = actor.evaluate.remote(slice_batch(genomes, chunk.start, chunk.stop), seeds[chunk.start : chunk.stop])
+                ref = actor.evaluate.remote(slice_batch(genomes, chunk.start, chunk.stop), seeds[chunk.start : chunk.stop],
+                                            shared)
                 pending[ref] = (chunk, index, actor)
                 in_flight[index] += 1
             ready, _ = ray.wait(list(pending), num_returns=1)

@@ -180,6 +180,11 @@ class Run:
         self._batches: list[_Batch] = []  # the batches of the generation being evaluated
         self._final: dict[str, Any] = {}  # the experiment's final_summary(), once the search has ended
         self.pool: EvaluatorPool | None = None
+        # the evaluation context (e.g. an observation normaliser): sent with every chunk, updated after every
+        # generation, checkpointed; the best genomes keep the context they were scored with
+        self.context: Any = experiment.initial_context()
+        self.best_genome_context: Any = None
+        self.best_center_context: Any = None
         self.metrics = MetricsLog(self.files, experiment.settings.tracking, experiment.settings.name,
                                   params=self._config_params())
 
@@ -203,6 +208,8 @@ class Run:
         self.state = RunProgress(**payload["progress"])
         self.best_genome = payload["best_genome"]
         self.best_center = payload["best_center"]
+        self.context = payload.get("context", self.context)
+        self.best_genome_context, self.best_center_context = payload.get("best_contexts", (None, None))
         _set_rng_states(payload["rng"])
         self._payload = payload
         self.files.truncate_metrics(self.state.generation)
@@ -260,7 +267,7 @@ class Run:
         if count == 0:
             return []
         seeds = seeding.genome_seeds(self.settings.seed, generation, count, batch=index)
-        evaluations = self.pool.evaluate(genomes, seeds)
+        evaluations = self.pool.evaluate(genomes, seeds, context=self.context)
         failed = [e for e in evaluations if e.failed]
         limit = self.settings.pool.max_failure_fraction
         if len(failed) > limit * count:
@@ -298,6 +305,7 @@ class Run:
                 self.state.best_fitness = float(best_eval.fitness)
                 self.state.best_generation = generation
                 self.best_genome = _take(best_batch.genomes, best_index)
+                self.best_genome_context = self.context
             record.update({"fitness_best": float(fitness.max()), "fitness_mean": float(fitness.mean()),
                            "fitness_std": float(fitness.std()), "fitness_min": float(fitness.min())})
         self.state.evaluations += len(every)
@@ -318,6 +326,7 @@ class Run:
                 self.state.best_center_eval = score
                 self.state.best_center_generation = generation
                 self.best_center = genome
+                self.best_center_context = self.context
             stop = self.settings.stop_fitness
             if stop is not None and score >= stop and self.state.solved_generation is None:
                 self.state.solved_generation = generation
@@ -336,6 +345,7 @@ class Run:
         self.state.generation = generation + 1
         self.metrics.write(record)
         self._save_best()
+        self.context = self.experiment.update_context(self.context, every)  # the next generation's
         return record
 
     def _score_center(self, generation: int) -> tuple[float, Any] | None:
@@ -349,7 +359,7 @@ class Run:
         count = self.settings.center_eval.evaluations
         copies = center.unsqueeze(0).repeat(count, 1) if isinstance(center, torch.Tensor) else [center] * count
         seeds = seeding.genome_seeds(self.settings.seed, generation, count, stream=seeding.Stream.CENTER_EVAL)
-        evaluations = [e for e in self.pool.evaluate(copies, seeds) if not e.failed]
+        evaluations = [e for e in self.pool.evaluate(copies, seeds, context=self.context) if not e.failed]
         if not evaluations:
             return None
         return float(np.mean([e.fitness for e in evaluations])), center
@@ -364,6 +374,8 @@ class Run:
             "best_genome": self.best_genome,
             "best_center": self.best_center,
             "rng": _rng_states(),
+            "context": self.context,
+            "best_contexts": (self.best_genome_context, self.best_center_context),
         }
 
     def _write_checkpoint(self) -> None:
@@ -376,8 +388,10 @@ class Run:
 
     def _save_best(self) -> None:
         s = self.state
-        self.files.write_best(BestGenome("sample", self.best_genome, s.best_fitness, s.best_generation),
-                              BestGenome("center", self.best_center, s.best_center_eval, s.best_center_generation))
+        self.files.write_best(BestGenome("sample", self.best_genome, s.best_fitness, s.best_generation,
+                                         self.best_genome_context),
+                              BestGenome("center", self.best_center, s.best_center_eval, s.best_center_generation,
+                                         self.best_center_context))
 
     def write_summary(self, status: str) -> dict[str, Any]:
         """Write summary.json with ``status`` and the headline numbers; returns the summary."""

@@ -42,6 +42,7 @@ class BestGenome:
     genome: Any
     score: float | None
     generation: int
+    context: Any = None  # the evaluation context it was scored with (e.g. an observation normaliser)
 
 
 class RunDir:
@@ -170,6 +171,9 @@ class RunDir:
 
         blob = {"sample": {"genome": sample.genome, "fitness": sample.score, "generation": sample.generation},
                 "center": {"genome": center.genome, "center_eval": center.score, "generation": center.generation}}
+        for kind, entry in (("sample", sample), ("center", center)):
+            if entry.context is not None:
+                blob[kind]["context"] = entry.context
         buffer = io.BytesIO()
         torch.save(blob, buffer)
         atomic_write_bytes(self.best_path, buffer.getvalue())
@@ -187,7 +191,8 @@ class RunDir:
             entry = blob.get(kind, {})
             if entry.get("genome") is not None:
                 score = entry.get("center_eval" if kind == "center" else "fitness")
-                return BestGenome(kind, entry["genome"], score, int(entry.get("generation", -1)))
+                return BestGenome(kind, entry["genome"], score, int(entry.get("generation", -1)),
+                                  entry.get("context"))
         return None
 
     # -- checkpoints ---------------------------------------------------------------------------------------
