@@ -34,10 +34,12 @@ class ObsNormalizer:
 
     @property
     def mean(self) -> np.ndarray:
+        """The mean observation (zeros before any)."""
         return self.total / self.count if self.count else np.zeros_like(self.total)
 
     @property
     def std(self) -> np.ndarray:
+        """sqrt(max(variance, 0.01)) per element (ones before any observation)."""
         if not self.count:
             return np.ones_like(self.total)
         variance = self.squares / self.count - self.mean**2

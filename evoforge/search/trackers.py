@@ -63,18 +63,22 @@ def flat_params(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 class TensorBoardTracker:
+    """Scalars in RUN/tensorboard/ (torch's SummaryWriter)."""
+
     def __init__(self, run_dir: RunDir) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(run_dir.tensorboard_dir))
 
     def log(self, record: dict[str, Any]) -> None:
+        """One generation's numbers at step = generation."""
         step = int(record["generation"])
         for key, value in numbers(record).items():
             self.writer.add_scalar(key, value, step)
         self.writer.flush()
 
     def close(self) -> None:
+        """Flush and close the writer."""
         self.writer.close()
 
 
@@ -105,6 +109,7 @@ class MLflowTracker:
         ids["mlflow_run_id"] = self.run_id
 
     def log(self, record: dict[str, Any]) -> None:
+        """One generation's numbers at step = generation, in batches of 500."""
         from mlflow.entities import Metric
 
         stamp, step = int(time.time() * 1000), int(record["generation"])
@@ -113,10 +118,13 @@ class MLflowTracker:
             self.client.log_batch(self.run_id, metrics=metrics[start:start + 500])
 
     def close(self) -> None:
+        """Mark the MLflow run finished (a resume reopens it)."""
         self.client.set_terminated(self.run_id)
 
 
 class WandbTracker:
+    """One W&B run (offline files under RUN/wandb by default), resumed by id."""
+
     def __init__(self, run_dir: RunDir, settings: TrackingSettings, name: str, params: dict[str, Any],
                  ids: dict[str, str]) -> None:
         try:
@@ -129,9 +137,11 @@ class WandbTracker:
         ids["wandb_id"] = self.run.id
 
     def log(self, record: dict[str, Any]) -> None:
+        """One generation's numbers at step = generation."""
         self.run.log(numbers(record), step=int(record["generation"]))
 
     def close(self) -> None:
+        """Finish the W&B run (its last step is committed then)."""
         self.run.finish()
 
 
