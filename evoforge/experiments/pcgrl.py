@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from evoforge.envs.pcgrl.batched_metrics import distinct_count, spread_count
 from evoforge.envs.pcgrl.problems import Problem, make_problem
 from evoforge.envs.pcgrl.render import archive_sheet, level_grid, palette
+from evoforge.devices import resolve_device
 from evoforge.errors import UserError
 from evoforge.experiments.base import REPLAY_SEED, Experiment, InspectOptions, LevelOptions, ReplayOptions
 from evoforge.experiments.config import BaseRunConfig
@@ -143,15 +144,16 @@ class PCGRLGenerationEvaluator(Evaluator):
     seed ``episode_seeds(seeds[g], maps)[k]``.
     """
 
-    def __init__(self, settings: GeneratorSettings, measures: Sequence[str] = ()) -> None:
+    def __init__(self, settings: GeneratorSettings, measures: Sequence[str] = (), device: str = "auto") -> None:
         self.settings = settings
         self.measures = tuple(measures)  # descriptors to log per genome (means over its maps), for QD search
+        self.device_spec = device
 
     def setup(self) -> None:
         s = self.settings
         self.problem = make_problem(s.problem, **s.problem_options)
         self.generation = LevelGeneration(self.problem, s.representation, s.change_percentage, s.max_iterations,
-                                          s.width, s.nca_steps)
+                                          s.width, s.nca_steps, device=resolve_device(self.device_spec))
 
     @property
     def num_params(self) -> int:
@@ -231,7 +233,7 @@ class PCGRLExperiment(Experiment):
         """A picklable factory of :class:`PCGRLGenerationEvaluator` with this config's ``generator:`` section
         (and, for a QD search, its descriptors)."""
         measures = descriptors(self.config)[0] if isinstance(self.config.search, QDSettings) else []
-        return partial(PCGRLGenerationEvaluator, self.config.generator, measures)
+        return partial(PCGRLGenerationEvaluator, self.config.generator, measures, device=self.config.device)
 
     def _evaluator(self, maps: int | None = None) -> PCGRLGenerationEvaluator:
         settings = self.config.generator

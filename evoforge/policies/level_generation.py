@@ -79,13 +79,14 @@ class LevelGeneration:
 
     def __init__(self, problem: Problem, representation: str, change_percentage: float = 0.2,
                  max_iterations: int | None = None, width: int = 0, nca_steps: int = 50,
-                 early_stop: bool = True) -> None:
+                 early_stop: bool = True, device: torch.device | str = "cpu") -> None:
         self.problem = problem
         self.representation = representation
         self.change_percentage = change_percentage
         self.max_iterations = max_iterations
         self.early_stop = early_stop  # False: only the budgets end an episode (the reference's evaluation)
         self.generator = make_generator(problem, representation, width, nca_steps)
+        self.device = torch.device(device)  # where the networks run; maps and scores stay numpy on the CPU
 
     @property
     def num_params(self) -> int:
@@ -106,7 +107,7 @@ class LevelGeneration:
             sim.max_iterations = self.max_iterations
         sim.reset(np.arange(count * maps), [int(seed) for row in map_seeds for seed in row], probs=start_probs)
         initial = {key: values.copy() for key, values in sim.stats.items()}
-        genomes = torch.as_tensor(np.asarray(genomes), dtype=torch.float32)
+        genomes = torch.as_tensor(np.asarray(genomes), dtype=torch.float32).to(self.device)
         if self.representation == "nca":
             start = sim.levels.reshape(count, maps, *sim.levels.shape[1:])
             levels, frames, nca_steps = self.generator.generate(genomes, start, record)
@@ -124,9 +125,9 @@ class LevelGeneration:
         params = self.generator.network.split(genomes)
 
         def act(observations: np.ndarray) -> np.ndarray:
-            obs = torch.as_tensor(observations, dtype=torch.float32)
+            obs = torch.as_tensor(observations, dtype=torch.float32, device=genomes.device)
             obs = obs.reshape(count, maps, *obs.shape[1:]).transpose(0, 1)  # (K, G, ...): maps on the batch axis
-            return self.generator.logits(params, obs).argmax(dim=-1).transpose(0, 1).reshape(-1).numpy()
+            return self.generator.logits(params, obs).argmax(dim=-1).transpose(0, 1).reshape(-1).cpu().numpy()
 
         with torch.no_grad():
             returns, frames, steps = play_episodes(sim, act, record)

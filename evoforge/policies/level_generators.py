@@ -148,20 +148,22 @@ class NCAGenerator:
         """levels (G, K, H, W) -> final levels (G, K, H, W), every intermediate step if ``record``, and per genome
         the steps it ran: the first step that changed none of its maps, or ``steps``. A map that stopped
         changing is a fixed point, so running a genome's maps on while others still change alters nothing."""
-        params = self.network.split(genomes.to(torch.float32))
-        current = torch.as_tensor(levels, dtype=torch.int64).transpose(0, 1)  # (K, G, H, W): maps on the batch axis
-        frames = [current.transpose(0, 1).numpy().astype(np.uint8)] if record else []
+        params = self.network.split(genomes.to(torch.float32))  # on the genomes' device
+        device = genomes.device
+        # (K, G, H, W): maps on the batch axis
+        current = torch.as_tensor(levels, dtype=torch.int64, device=device).transpose(0, 1)
+        frames = [current.transpose(0, 1).cpu().numpy().astype(np.uint8)] if record else []
         ran = np.full(len(genomes), self.steps)
         stopped = np.zeros(len(genomes), dtype=bool)
         with torch.no_grad():
             for step in range(1, self.steps + 1):
                 nxt = self.network.forward(params, self._one_hot_padded(current)).argmax(dim=2)
-                unchanged = (nxt == current).flatten(2).all(dim=2).all(dim=0).numpy()
+                unchanged = (nxt == current).flatten(2).all(dim=2).all(dim=0).cpu().numpy()
                 ran[unchanged & ~stopped] = step
                 stopped |= unchanged
                 if stopped.all():
                     break
                 current = nxt
                 if record:
-                    frames.append(current.transpose(0, 1).numpy().astype(np.uint8))
-        return current.transpose(0, 1).numpy().astype(np.uint8), frames, ran
+                    frames.append(current.transpose(0, 1).cpu().numpy().astype(np.uint8))
+        return current.transpose(0, 1).cpu().numpy().astype(np.uint8), frames, ran
