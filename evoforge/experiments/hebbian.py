@@ -250,6 +250,9 @@ class HebbianExperiment(Experiment):
         from evoforge.experiments.hebbian_attribution import ATTRIBUTION_FILE, attribute
         from evoforge.search.storage import write_json
 
+        if self.config.env.normalize_observations:  # the controls step the raw network, without the normaliser
+            raise UserError("evoforge attribute does not apply env.normalize_observations yet: the controls would "
+                            "see other inputs than the evolved agent")
         best = run_dir.read_best(prefer="center")
         if best is None:
             return [f"no {RunDir.BEST} yet: no genome to attribute"]
