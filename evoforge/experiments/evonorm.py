@@ -374,7 +374,10 @@ def _cached_jobs(cache: Path | None, protocol: str) -> dict[tuple[str, str, int,
 def _append_jobs(cache: Path | None, protocol: str, jobs: dict[tuple[str, str, int, int], dict[str, Any]]) -> None:
     if cache is None:
         return
+    torn = cache.is_file() and cache.stat().st_size > 0 and not cache.read_bytes().endswith(b"\n")
     with open(cache, "a") as handle:
+        if torn:  # an interrupted write: start a fresh line, so the torn one is the only one skipped
+            handle.write("\n")
         for (formula, arch, batch, seed), result in jobs.items():
             handle.write(json.dumps({"protocol": protocol, "formula": formula, "architecture": arch,
                                      "batch": batch, "seed": seed, "result": result}) + "\n")

@@ -99,6 +99,8 @@ def test_compare_script_trains_the_best_layers_against_the_baselines(tmp_path, m
     def no_training(self, genomes, seeds):
         raise AssertionError("a cached training was run again")
 
+    with open(out / "compare_jobs.jsonl", "a") as handle:  # a write cut off mid-line is skipped, nothing else
+        handle.write('{"protocol": "torn')
     monkeypatch.setattr(evonorm_module.ComparisonEvaluator, "evaluate", no_training)
     with pytest.raises(SystemExit) as again:
         runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
@@ -214,3 +216,17 @@ def test_zero_cost_screening_rejects_without_training_and_its_tradeoff_is_replay
     # layer, but neither of the top two (90 %, 70 %)
     assert rows[1]["threshold"] == 2.5 and rows[1]["not_trained"] == 3 and rows[1]["accepted_lost"] == 1
     assert rows[1]["top_lost"] == 0
+
+
+def test_the_comparison_job_cache_survives_a_torn_line(tmp_path):
+    from evoforge.experiments.evonorm import _append_jobs, _cached_jobs
+
+    cache = tmp_path / "jobs.jsonl"
+    _append_jobs(cache, "p", {("x", "vgg", 4, 0): {"failed": False, "accuracy": 90.0, "val_accuracy": 91.0}})
+    with open(cache, "a") as handle:
+        handle.write('{"protocol": "p", "formu')  # cut off mid-line
+    _append_jobs(cache, "p", {("x", "vgg", 4, 1): {"failed": False, "accuracy": 80.0, "val_accuracy": 81.0}})
+    _append_jobs(cache, "q", {("x", "vgg", 4, 2): {"failed": True, "accuracy": 0.0, "val_accuracy": 0.0}})
+    found = _cached_jobs(cache, "p")
+    assert set(found) == {("x", "vgg", 4, 0), ("x", "vgg", 4, 1)}  # the other protocol's job is not reused
+    assert found["x", "vgg", 4, 1]["accuracy"] == 80.0
