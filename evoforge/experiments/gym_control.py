@@ -240,13 +240,13 @@ class GymEpisodesEvaluator(Evaluator):
             envs.append(self._make_env(name))
         policy = self.make_policy(genomes, seeds)
         if self.normalizer is not None:  # normalise what the policy sees; record what the env gave
-            normalizer, inner = self.normalizer, policy
-            recorder = ObsRecorder(len(seeds), len(seeds[0]), normalizer.total.shape)
+            normalise, inner = self.normalizer.prepared(), policy  # mean and std once, not every step
+            recorder = ObsRecorder(len(seeds), len(seeds[0]), self.normalizer.total.shape)
             self.recorders.append(recorder)
 
             def policy(observations: np.ndarray, alive: list[int]) -> np.ndarray:
                 recorder.add(observations, np.asarray(alive))
-                return inner(normalizer(observations), alive)
+                return inner(normalise(observations), alive)
 
         return rollout_batch(envs, policy, [s for row in seeds for s in row], frames=frames)
 

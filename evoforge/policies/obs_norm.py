@@ -11,6 +11,7 @@ variance floored at 0.01, observations clipped to +-5); before any observation, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,8 +48,17 @@ class ObsNormalizer:
 
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         """``clip((obs - mean) / std, -5, 5)`` in the observations' dtype (rows are observations)."""
-        normalised = np.clip((observations - self.mean) / self.std, -CLIP, CLIP)
-        return normalised.astype(observations.dtype, copy=False)
+        return self.prepared()(observations)
+
+    def prepared(self) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`__call__` with mean and std computed once, for a rollout's every step."""
+        mean, std = self.mean, self.std
+
+        def normalise(observations: np.ndarray) -> np.ndarray:
+            normalised = np.clip((observations - mean) / std, -CLIP, CLIP)
+            return normalised.astype(observations.dtype, copy=False)
+
+        return normalise
 
     def merged(self, stats: list[tuple[float, np.ndarray, np.ndarray]]) -> "ObsNormalizer":
         """These statistics plus ``(count, total, squares)`` triples, added in the order given."""

@@ -49,10 +49,10 @@ def test_bn_relu_and_gn_relu_genomes_equal_torch_norm_layers_then_relu():
         _compare(layer, direct)
 
 
-def test_evonorm_b0_equals_its_published_formula_with_a_running_variance():
-    layer = compile_layer(BASELINES["evonorm_b0"], 8)
-    _randomise(layer, torch.Generator().manual_seed(2))
-    running = torch.ones(1, 8, 1, 1)
+def _b_series(layer, right, channels):
+    """The B series' formula, x / max(sqrt(var_batch + eps), right(x)) then the affine, with its own running
+    variance (momentum 0.1, unbiased) standing in for the batch variance in eval mode."""
+    running = torch.ones(1, channels, 1, 1)
 
     def direct(x, training):
         nonlocal running
@@ -61,11 +61,19 @@ def test_evonorm_b0_equals_its_published_formula_with_a_running_variance():
             running = 0.9 * running + 0.1 * x.var(dim=(0, 2, 3), keepdim=True, unbiased=True)
         else:
             variance = running
-        instance = torch.sqrt(x.var(dim=(2, 3), keepdim=True, unbiased=False) + EPS)
-        denominator = torch.maximum(torch.sqrt(variance + EPS), layer.v1 * x + instance)
-        return x / denominator * layer.weight + layer.bias
+        return x / torch.maximum(torch.sqrt(variance + EPS), right(x)) * layer.weight + layer.bias
 
-    _compare(layer, direct)
+    return direct
+
+
+def test_evonorm_b0_equals_its_published_formula_with_a_running_variance():
+    layer = compile_layer(BASELINES["evonorm_b0"], 8)
+    _randomise(layer, torch.Generator().manual_seed(2))
+
+    def right(x):
+        return layer.v1 * x + torch.sqrt(x.var(dim=(2, 3), keepdim=True, unbiased=False) + EPS)
+
+    _compare(layer, _b_series(layer, right, 8))
 
 
 def test_evonorm_s0_equals_its_published_formula():
@@ -128,19 +136,6 @@ def test_timm_variants_equal_their_formulas_in_train_and_eval_mode():
     """B1, B2 (with the running variance), S0a, S1, S1a, S2, S2a as timm writes them, groups of 4."""
     channels = 8
 
-    def b_series(layer, right):
-        running = torch.ones(1, channels, 1, 1)
-
-        def direct(x, training):
-            nonlocal running
-            if training:
-                variance = x.var(dim=(0, 2, 3), keepdim=True, unbiased=False)
-                running = 0.9 * running + 0.1 * x.var(dim=(0, 2, 3), keepdim=True, unbiased=True)
-            else:
-                variance = running
-            return x / torch.maximum(torch.sqrt(variance + EPS), right(x)) * layer.weight + layer.bias
-        return direct
-
     def instance_rms(x):
         return torch.sqrt(x.square().mean(dim=(2, 3), keepdim=True) + EPS)
 
@@ -148,7 +143,7 @@ def test_timm_variants_equal_their_formulas_in_train_and_eval_mode():
                         ("evonorm_b2", lambda x: instance_rms(x) - x)):
         layer = compile_layer(VARIANTS[name], channels)
         _randomise(layer, torch.Generator().manual_seed(4))
-        _compare(layer, b_series(layer, right), channels=channels)
+        _compare(layer, _b_series(layer, right, channels), channels=channels)
         assert VARIANTS[name].uses_batch
     for name, eps, gate, rms in (("evonorm_s0a", 1e-3, True, False), ("evonorm_s1", 1e-5, False, False),
                                  ("evonorm_s1a", 1e-3, False, False), ("evonorm_s2", 1e-5, False, True),
