@@ -145,7 +145,14 @@ def _execute(run: Any) -> int:
             print(f"evoforge: {exc} before the first generation ended; nothing to resume", file=sys.stderr)
         return 128 + exc.signum
     except SearchFailed as exc:
-        print(f"evoforge: run failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        from evoforge.search.pool import ClusterLost
+
+        reason = str(exc).splitlines()[0]
+        if isinstance(exc, ClusterLost) and run.files.checkpoints():
+            again = f"evoforge resume {run.run_dir}" + (f" --address {run.address}" if run.address else "")
+            reason += (f"; generation {run.state.generation} is checkpointed, continue once the cluster is back "
+                       f"with: {again}")
+        print(f"evoforge: run failed: {reason}", file=sys.stderr)
         return EXIT_FAILED
     best = summary["best_center_eval"] if summary["best_center_eval"] is not None else summary["best_fitness"]
     print(

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evoforge.ablation import execute_run, load_spec, plan, summarise, variants, welch_p
 from evoforge.ablation.results import markdown, metric_value
@@ -120,11 +121,25 @@ def test_a_different_spec_on_an_existing_directory_is_refused(tmp_path, capsys):
     out = tmp_path / "out"
     spec = load_spec(spec_path)
     prepare(out, spec_path, spec, plan(spec, spec_path), [])
-    assert (out / "search.popsize=8" / "seed-0" / "config.yaml").is_file() and (out / "spec.yaml").is_file()
+    run_config = out / "search.popsize=8" / "seed-0" / "config.yaml"
+    assert run_config.is_file() and (out / "spec.yaml").is_file()
     spec_path.write_text(spec_path.read_text() + "set: {search.sigma: 0.2}\n")
+    # A planned run that never started is planned afresh from the changed spec.
+    prepare(out, spec_path, load_spec(spec_path), plan(load_spec(spec_path), spec_path), [])
+    assert yaml.safe_load(run_config.read_text())["search"]["sigma"] == 0.2
+    # One that ran is not: its results are those of the config it ran with.
+    (run_config.parent / "summary.json").write_text('{"status": "completed"}')
+    saved = yaml.safe_load(run_config.read_text())
+    saved["search"]["sigma"] = 0.1
+    del saved["search"]["noise"]  # a setting added to evoforge after the run: not a difference
+    run_config.write_text(yaml.safe_dump(saved, sort_keys=False))
     assert main(["ablate", str(spec_path), "--out", str(out)]) == 2
     assert "search.popsize=8/seed-0 was run with search.sigma=0.1, this spec plans search.sigma=0.2" in \
         capsys.readouterr().err
+    saved["search"]["sigma"] = 0.2  # now the same but for the key it lacks: accepted, and left as it was
+    run_config.write_text(yaml.safe_dump(saved, sort_keys=False))
+    prepare(out, spec_path, load_spec(spec_path), plan(load_spec(spec_path), spec_path), [])
+    assert "noise" not in yaml.safe_load(run_config.read_text())["search"]
     other = write_spec(tmp_path, f"name: second\nconfig: {SPHERE}\nmetrics: [best_fitness]\n", "other.yaml")
     assert main(["ablate", str(other), "--out", str(out)]) == 2
     assert "holds the ablation 'first', not 'second'" in capsys.readouterr().err

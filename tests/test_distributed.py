@@ -1,213 +1,36 @@
-"""``--address`` joins an existing multi-node Ray cluster started with ``ray start``.
+"""The Ray cluster paths, on a loopback cluster (:class:`evoforge.search.loopback.LocalCluster`: a head and
+worker nodes, each a ``ray start --block`` process with one CPU).
 
-The fixture starts a two-node cluster on loopback: a head node and a second node, each a separate
-``ray start --block`` process with one CPU, so the two evaluation actors of the run (one CPU each) can only
-be placed one per node. The run then goes through the CLI, as users do, and its metrics must show
-evaluations done on both nodes.
-
-Isolation from other Ray instances on the machine (e.g. tests running concurrently): a private, short
-``--temp-dir``; every port either picked free here or left to the OS; no ``ray stop`` (it kills every Ray
-process of the user). Each ``ray start`` runs in a new session, and every process of the cluster (GCS,
-raylet, agents, workers, which run in process groups of their own) inherits that session id, so teardown
-stops exactly the processes whose session is one of ours: SIGTERM to the ``ray start`` processes first (they
-shut their node down), then SIGKILL for whatever of our sessions is left.
+* ``--address`` joins an existing cluster and its actors use every node (two actors on two one-CPU nodes).
+* A head lost mid-run stops the run within ``pool.head_lost_after_s``: summary.json says ``failed`` with the
+  reason, the last completed generation is checkpointed, the driver's last line says how to resume, and the
+  run resumes from it.
+* A node joining mid-run gets an actor at the next generation; a node leaving has its chunks re-run on the
+  others; the run equals the serial one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
+import textwrap
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from evoforge.search.loopback import RAY, LocalCluster, cluster_env, dies_with_this_process
 from evoforge.search.metrics import read_metrics
 
-from .conftest import CONFIGS, cli_env, evoforge_cmd
+from .conftest import CONFIGS, REPO, evoforge_cmd
 
-RAY = Path(sys.executable).with_name("ray")
 QUICKSTART = CONFIGS / "quickstart.yaml"
 GENERATIONS = 3
 POPSIZE = 16
 
 pytestmark = pytest.mark.skipif(not RAY.is_file(), reason=f"no ray executable next to {sys.executable}")
-
-
-def _dies_with_this_process(command: list[str], sig: signal.Signals) -> list[str]:
-    """``command`` with PR_SET_PDEATHSIG = ``sig``: should the test process die without tearing down (SIGKILL,
-    a crash), the kernel still signals the command. The setting survives exec; it is made by a tiny Python
-    wrapper that execs the command rather than in a preexec_fn, which is unsafe when the test process has threads.
-    """
-    wrapper = (
-        "import ctypes, os, sys; "
-        "ctypes.CDLL(None, use_errno=True).prctl(1, int(sys.argv[1]), 0, 0, 0); "  # 1 = PR_SET_PDEATHSIG
-        "os.execv(sys.argv[2], sys.argv[2:])"
-    )
-    return [sys.executable, "-c", wrapper, str(int(sig)), *command]
-
-
-# Asks the GCS for the alive nodes until `expected` have registered; prints their ids and CPUs as JSON.
-_WAIT_FOR_NODES = """
-import json, sys, time
-import ray
-address, expected, deadline = sys.argv[1], int(sys.argv[2]), time.time() + float(sys.argv[3])
-ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-while True:
-    alive = [n for n in ray.nodes() if n["Alive"]]
-    if len(alive) >= expected or time.time() > deadline:
-        break
-    time.sleep(0.25)
-print(json.dumps({n["NodeID"]: n["Resources"].get("CPU", 0) for n in alive}))
-ray.shutdown()
-"""
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports free on loopback right now, all different (sockets held open until all are picked)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _session_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            stat = handle.read()
-    except OSError:
-        return None
-    # Fields after "(comm)": state ppid pgrp session ...; comm may hold spaces and parentheses.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return None if fields[0] == "Z" else int(fields[3])  # zombies are dead already: nothing to stop
-
-
-def _processes_in_sessions(sessions: set[int]) -> list[int]:
-    own = os.getpid()
-    return [int(name) for name in os.listdir("/proc")
-            if name.isdigit() and int(name) != own and _session_of(int(name)) in sessions]
-
-
-def _signal_all(pids: list[int], sig: signal.Signals) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-class LocalCluster:
-    """A head node and worker nodes on 127.0.0.1, each a ``ray start --block`` process of its own session."""
-
-    def __init__(self) -> None:
-        # Short: Ray puts unix sockets under it, and their paths are limited to ~107 characters.
-        self.temp_dir = Path(tempfile.mkdtemp(prefix="/tmp/rt"))
-        self.env = cli_env()
-        for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-            self.env.pop(name, None)
-        self.env.update(
-            RAY_AUTH_MODE="disabled",  # loopback-only test cluster; the driver must use the same mode
-            RAY_USAGE_STATS_ENABLED="0",
-            RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",  # SIGTERM: shut the node down now, no draining wait
-        )
-        self.nodes: list[tuple[subprocess.Popen, Path]] = []  # (`ray start` process, its log), head first
-        self.address = ""  # the head's GCS, HOST:PORT
-        self.node_ids: set[str] = set()
-        self.remaining: list[int] = []  # pids of this cluster still alive after stop()
-
-    def _common_args(self) -> list[str]:
-        return [
-            "--node-ip-address=127.0.0.1",
-            "--num-cpus=1",
-            f"--temp-dir={self.temp_dir}",
-            "--object-store-memory=100000000",
-            "--min-worker-port=0",  # 0: workers bind to ports chosen by the OS, not Ray's fixed 10002-19999
-            "--max-worker-port=0",
-            "--dashboard-agent-listen-port=0",  # not the fixed 52365 that every node would want
-            "--disable-usage-stats",
-            "--block",
-        ]
-
-    def _start_node(self, args: list[str], name: str, timeout: float = 90) -> None:
-        log_path = self.temp_dir / f"{name}.log"
-        with open(log_path, "w") as log:
-            process = subprocess.Popen(
-                # SIGTERM: `ray start` then shuts its node down, as in stop().
-                _dies_with_this_process([str(RAY), "start", *args, *self._common_args()], signal.SIGTERM),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                cwd=self.temp_dir, start_new_session=True,
-            )
-        self.nodes.append((process, log_path))
-        deadline = time.monotonic() + timeout
-        while "Ray runtime started" not in log_path.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ray start ({name}) failed or timed out:\n{self.logs()}")
-            time.sleep(0.2)
-
-    def start(self, workers: int = 1) -> None:
-        gcs_port, client_port, dashboard_port = _free_ports(3)
-        self.address = f"127.0.0.1:{gcs_port}"
-        self._start_node(
-            ["--head", f"--port={gcs_port}", f"--ray-client-server-port={client_port}",
-             "--include-dashboard=false", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}"],
-            "head",
-        )
-        for index in range(workers):
-            self._start_node([f"--address={self.address}"], f"node{index + 1}")
-
-    def wait_for_nodes(self, count: int, timeout: float = 60) -> dict[str, float]:
-        """Node id -> CPUs of the alive nodes, once ``count`` of them have registered with the GCS."""
-        done = subprocess.run(
-            [sys.executable, "-c", _WAIT_FOR_NODES, self.address, str(count), str(timeout)],
-            capture_output=True, text=True, env=self.env, cwd=self.temp_dir, timeout=timeout + 60,
-        )
-        assert done.returncode == 0, f"cannot query the cluster: {done.stderr}\n{self.logs()}"
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for _, path in self.nodes if path.exists())
-
-    def stop(self) -> None:
-        """Stop exactly this cluster's processes; never ``ray stop``, which would stop every Ray of the user."""
-        sessions = {process.pid for process, _ in self.nodes}
-        # Worker nodes first, then the head: each `ray start` kills and reaps its node's processes on SIGTERM.
-        for process, _ in reversed(self.nodes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    pass
-        # Whatever of our sessions is left (a hung ray start, workers a dead raylet left behind) is killed.
-        deadline = time.monotonic() + 5
-        while _processes_in_sessions(sessions) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for _ in range(3):
-            left = _processes_in_sessions(sessions)
-            if not left:
-                break
-            _signal_all(left, signal.SIGKILL)
-            time.sleep(0.5)
-        for process, _ in self.nodes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        self.remaining = _processes_in_sessions(sessions)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -234,7 +57,7 @@ def test_run_joins_an_existing_cluster_and_uses_all_its_nodes(two_node_cluster, 
         "--set", f"search.popsize={POPSIZE}", "--set", "center_eval.every=0",
     )
     # SIGKILL if the test process dies: a driver whose cluster is being torn down can hang in Ray calls.
-    done = subprocess.run(_dies_with_this_process(command, signal.SIGKILL), capture_output=True, text=True,
+    done = subprocess.run(dies_with_this_process(command, signal.SIGKILL), capture_output=True, text=True,
                           env=cluster.env, timeout=180)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{cluster.logs()}"
 
@@ -253,3 +76,109 @@ def test_run_joins_an_existing_cluster_and_uses_all_its_nodes(two_node_cluster, 
     # The evaluations ran on the cluster's own nodes (not on a Ray the run started itself), on both of them.
     assert set(per_node) == cluster.node_ids, (per_node, cluster.node_ids)
     assert len(per_node) >= 2 and all(count > 0 for count in per_node.values()), per_node
+
+
+@pytest.mark.timeout(300)
+def test_a_head_lost_mid_run_fails_it_in_bounded_time_and_it_resumes(tmp_path):
+    """Killing the head (SIGKILL to its GCS and raylet) mid-run: the driver notices within
+    pool.head_lost_after_s (3 s here; Ray's own client would end the process after a minute, exit 1, with
+    summary.json still "running"), marks the run failed with the reason, and its last line says how to resume
+    from the checkpointed generation; resuming (here on a local Ray) finishes the run."""
+    cluster = LocalCluster()
+    out = tmp_path / "run"
+    try:
+        cluster.start(workers=0)
+        cluster.wait_for_nodes(1)
+        command = evoforge_cmd(
+            "run", str(QUICKSTART), "--address", cluster.address, "--out", str(out), "--quiet", "--workers", "1",
+            "--set", "search.generations=200", "--set", "stop_fitness=null", "--set", "center_eval.every=0",
+            "--set", "pool.head_lost_after_s=3", "--set", "pool.heartbeat_s=0.5")
+        driver = subprocess.Popen(dies_with_this_process(command, signal.SIGKILL), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=cluster.env)
+        deadline = time.monotonic() + 120
+        while len(read_metrics(out)) < 2 if out.joinpath("metrics.jsonl").is_file() else True:
+            assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
+            time.sleep(0.2)
+        cluster.kill_head()
+        try:
+            _, stderr = driver.communicate(timeout=45)  # well before Ray's own 60 s
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            raise AssertionError(f"the driver did not notice the lost head: {driver.communicate()}") from None
+    finally:
+        cluster.stop()
+    assert driver.returncode == 1, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"evoforge: run failed: lost the Ray cluster: its head at {cluster.address} has not "
+                           "answered for 3 s; generation "), stderr
+    assert last.endswith(f"continue once the cluster is back with: evoforge resume {out} --address "
+                         f"{cluster.address}"), last
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["failure"].startswith("lost the Ray cluster: its head at")
+    done = summary["generations_completed"]
+    assert done >= 2 and f"generation {done} is checkpointed" in last
+    resumed = subprocess.run(evoforge_cmd("resume", str(out), "--workers", "1", "--generations", str(done + 2),
+                                          "--quiet"), capture_output=True, text=True, env=cluster.env, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"(generation {done})" in resumed.stderr
+    assert json.loads((out / "summary.json").read_text())["generations_completed"] == done + 2
+
+
+# Runs in a subprocess of its own (the test process may hold a local Ray): the same sphere ES serially, then on
+# a two-node loopback cluster where a third node joins after generation 2 and leaves during generation 5.
+_JOIN_AND_LEAVE = """
+import json, sys, threading, time
+from evoforge.experiments import load_experiment
+from evoforge.search.loopback import LocalCluster
+from evoforge.search.run import Run
+
+config, out = sys.argv[1], sys.argv[2]
+overrides = ["search.generations=7", "stop_fitness=null", "function.noise=0.2", "pool.chunk_size=2",
+             "function.faults.sleep_s=0.4", "center_eval.every=0", "pool.heartbeat_s=0.5"]
+Run(load_experiment(config, overrides + ["pool.backend=serial"]), out + "/serial", progress=False).execute()
+cluster = LocalCluster()
+events = {}
+try:
+    cluster.start(workers=1)
+    cluster.wait_for_nodes(2)
+    experiment = load_experiment(config, overrides)
+    run = Run(experiment, out + "/cluster", address=cluster.address, progress=False)
+
+    def on_generation(files, searcher):
+        if run.state.generation == 2:  # generations 0 and 1 done: a node joins before generation 2
+            events["joined"] = cluster.add_node()
+            events["nodes_after_join"] = sorted(cluster.wait_for_nodes(3))
+        if run.state.generation == 5:  # the node leaves while generation 5 is being evaluated
+            threading.Thread(target=cluster.stop_node, args=(events["joined"],)).start()
+
+    experiment.on_generation = on_generation
+    summary = run.execute()
+finally:
+    cluster.stop()
+print(json.dumps({"summary": summary, "events": events, "remaining": cluster.remaining}))
+"""
+
+
+@pytest.mark.timeout(420)
+def test_nodes_joining_and_leaving_mid_run_change_nothing(tmp_path):
+    done = subprocess.run(dies_with_this_process([sys.executable, "-c", textwrap.dedent(_JOIN_AND_LEAVE),
+                                                  str(CONFIGS / "function_sphere.yaml"), str(tmp_path)],
+                                                 signal.SIGKILL),
+                          capture_output=True, text=True, cwd=REPO, timeout=400, check=False,
+                          env=cluster_env())
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["summary"]["status"] == "completed" and not report["remaining"], report
+    records = read_metrics(tmp_path / "cluster")
+    assert [r["generation"] for r in records] == list(range(7))
+    # Two actors on the two first nodes; the joined node's free CPU gets a third at the next generation (or the
+    # one after, should Ray's resource view lag), and it takes work until it leaves.
+    added = [r["actors_added"] for r in records]
+    assert added[:2] == [0, 0] and sum(added[2:4]) == 1 and sum(added) == 1, added
+    assert [len(r["nodes"]) for r in records[:2]] == [2, 2] and len(records[4]["nodes"]) == 3
+    # It left during generation 5: its actor is dropped, its chunks re-run elsewhere; no evaluation is lost.
+    assert sum(r["actors_lost"] for r in records[5:]) >= 1 and len(records[6]["nodes"]) == 2
+    assert all(r["failed"] == 0 and sum(r["nodes"].values()) == r["evaluations"] for r in records)
+    timing = {"evals_per_s", "env_steps_per_s", "wall_s", "nodes", "bytes_to_actors", "actors_added", "actors_lost"}
+    serial = [{k: v for k, v in r.items() if k not in timing} for r in read_metrics(tmp_path / "serial")]
+    assert [{k: v for k, v in r.items() if k not in timing} for r in records] == serial

@@ -52,7 +52,7 @@ def test_evonorm_example_prints_formulas_and_swaps_a_layer():
 
 # -- docs/extending.md ---------------------------------------------------------------------------------------
 
-TIMING = {"evals_per_s", "env_steps_per_s", "wall_s", "nodes"}
+TIMING = {"evals_per_s", "env_steps_per_s", "wall_s", "nodes", "bytes_to_actors"}
 
 
 def _extending(monkeypatch):

@@ -190,7 +190,7 @@ def test_a_restored_state_continues_to_exactly_the_same_centres():
     data = searcher.state_bytes()
     state = pickle.loads(data)  # evoforge's own state: tensors and numbers, no evotorch object
     assert isinstance(state, OpenAIESState)
-    assert all(isinstance(getattr(state, f.name), (torch.Tensor, int, float)) for f in fields(state))
+    assert all(isinstance(getattr(state, f.name), (torch.Tensor, int, float, str)) for f in fields(state))
     restored = ESSearcher(settings, torch.ones(6), seed=123)
     restored.load_state_bytes(data)
     for _ in range(3):
@@ -356,3 +356,43 @@ def test_a_searcher_refuses_another_algorithms_state():
         es.load_state_bytes(snes.state_bytes())
     with pytest.raises(ValueError, match="snes searcher cannot load"):
         snes.load_state_bytes(es.state_bytes())
+
+
+def test_a_seeded_population_is_the_population_row_for_row():
+    """OpenAI-ES draws each mirrored pair's noise from its own seed, so a genome can travel as (seed, sign):
+    rebuilt from the seeds (whole, in chunks without the center, or row by row) it is ask()'s tensor bit for
+    bit, and the noise handed to tell() is the rows' own."""
+    es = OpenAIES(OpenAIESParams(popsize=8, sigma=0.3))
+    state = es.init(torch.randn(50, generator=torch.Generator().manual_seed(2)), seed=7)
+    population, noise, after = es.ask(state)
+    seeded, seeded_noise, seeded_after = es.ask_seeded(state)
+    assert torch.equal(seeded.materialize(), population) and torch.equal(seeded_noise, noise)
+    assert torch.equal(seeded_after.rng_state, after.rng_state)
+    assert seeded.signs == (1, -1) * 4 and seeded.noise_seeds[0::2] == seeded.noise_seeds[1::2]
+    chunk = seeded.rows(3, 7).without_center()
+    assert chunk.center is None and len(pickle.dumps(chunk)) < 400  # a few bytes per genome, no vector
+    assert torch.equal(chunk.materialize(state.center), population[3:7])
+    assert all(torch.equal(row, population[i]) for i, row in enumerate(seeded))
+    torch.testing.assert_close(population[0::2] - state.center, state.sigma * noise)
+    with pytest.raises(ValueError, match="shipped without its center"):
+        chunk.materialize()
+
+
+def test_matrix_noise_reproduces_runs_made_before_per_pair_seeds():
+    """search.noise: matrix draws the (n, d) noise in one call from the state's generator, as evoforge did
+    before per-pair seeds, and a state pickled then (no ``noise`` field) reads as matrix."""
+    es = OpenAIES(OpenAIESParams(popsize=4, sigma=0.5, noise="matrix"))
+    state = es.init(torch.zeros(3), seed=1)
+    population, noise, _ = es.ask(state)
+    generator = torch.Generator()
+    generator.manual_seed(1)
+    torch.testing.assert_close(noise, torch.randn((2, 3), generator=generator), rtol=0, atol=0)
+    assert torch.equal(population[1], -0.5 * noise[0])
+    with pytest.raises(ValueError, match="cannot propose a seeded population"):
+        es.ask_seeded(state)
+    old = copy.copy(state)
+    del old.__dict__["noise"]  # what unpickling a state written before the field existed gives
+    assert old.noise == "matrix"
+    assert ESSearcher(ESSettings(noise="matrix"), torch.zeros(3), seed=0).state.noise == "matrix"
+    with pytest.raises(ValueError, match="noise only apply to openai_es"):
+        ESSettings(algorithm="snes", noise="matrix")

@@ -84,9 +84,11 @@ def _normalise(config: dict[str, Any]) -> Any:
 
 
 def first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
-    """The first dotted key where two configs differ, with both values; None when equal."""
+    """The first dotted key where two configs differ, with both values; None when equal. A key that ``a`` (the
+    config a run was made with) lacks is a setting added to evoforge since: the run did what evoforge then did,
+    so it is not a difference."""
     if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
+        for key in a:
             found = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
             if found:
                 return found
@@ -106,7 +108,10 @@ def prepare(out: Path, spec_path: Path, spec: AblationSpec, runs: list[PlannedRu
         if name != spec.name:
             raise UserError(f"{out} holds the ablation {name!r}, not {spec.name!r}; choose another --out")
     for run in runs:
-        config_path = RunDir(out / run.directory).config_path
+        files = RunDir(out / run.directory)
+        config_path = files.config_path
+        if config_path.is_file() and not files.summary_path.is_file():
+            config_path.unlink()  # planned but never started: written afresh from this spec below
         if config_path.is_file():
             difference = first_difference(yaml.safe_load(config_path.read_text()), _normalise(run.config))
             if difference:

@@ -358,7 +358,8 @@ class GymControlExperiment(Experiment):
     def make_searcher(self) -> ESSearcher:
         """The configured ES from :meth:`initial_center`."""
         seed = run_seed(self.config.seed, RunStream.SEARCHER)
-        return ESSearcher(self.config.search, self.center_init.clone(), seed=seed)
+        return ESSearcher(self.config.search, self.center_init.clone(), seed=seed,
+                          seeded_population=self.config.pool.population_transfer == "seeds")
 
     def initial_center(self) -> torch.Tensor:
         """The ES's starting weights: from ``policy.init_from``, zeros, or a seeded Linear-style (GRUCell-style

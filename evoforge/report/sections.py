@@ -20,7 +20,7 @@ from evoforge.search.rundir import RunDir
 # Metric keys every Run record has; the remaining numeric keys are the experiment's own.
 STANDARD_KEYS = {"generation", "evaluations", "failed", "fitness_best", "fitness_mean", "fitness_std", "fitness_min",
                  "best_so_far", "env_steps", "evals_per_s", "env_steps_per_s", "wall_s", "center_eval", "nodes",
-                 "actors_replaced", "batches"}
+                 "actors_replaced", "actors_added", "actors_lost", "bytes_to_actors", "batches"}
 
 
 def add_run_sections(report: Report, run_dir: RunDir, experiment: Any, media: bool) -> None:

@@ -32,6 +32,17 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
                         f"`ray start --head` running there?") from None
 
 
+def head_reachable(gcs_address: str, timeout_s: float = 2.0) -> bool:
+    """Whether the head's GCS at HOST:PORT accepts a TCP connection within ``timeout_s`` (the pool's check
+    that its cluster is still there; Ray's own client keeps retrying for a minute, then ends the process)."""
+    host, _, port = gcs_address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def start_ray(address: str | None = None, num_cpus: int | None = None, log_to_driver: bool = True,
               connect_timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
     """Join ``address`` or start a local Ray with ``num_cpus`` (default: every core); no-op when Ray is up.

@@ -15,7 +15,7 @@ installs for the current step (our :class:`~evoforge.search.pool.EvaluatorPool` 
 generation). evotorch's own ``num_actors`` is left unset: all parallelism is ours. evotorch's Gaussian searchers
 apply a step's update at the start of the next step, from the previous population.
 
-``weight_decay``, ``sigma_decay``, ``lr_decay`` and ``lr_min`` apply to ``openai_es`` only; settings refuse
+``weight_decay``, ``sigma_decay``, ``lr_decay``, ``lr_min`` and ``noise`` apply to ``openai_es`` only; settings refuse
 them for the other algorithms.
 """
 
@@ -36,13 +36,15 @@ from evotorch.algorithms import CEM, CMAES, PGPE, SNES, XNES
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evoforge.search.evaluation import Evaluation
+from evoforge.search.genome import SeededPopulation
 from evoforge.search.openai_es import OpenAIES, OpenAIESParams, OpenAIESState
 
 # evotorch logs every Problem construction at INFO; keep the console for our progress bar.
 logging.getLogger("evotorch").setLevel(logging.WARNING)
 
-# Evaluates a (genome_count, solution_length) tensor, one Evaluation per row, in order.
-PopulationEvaluator = Callable[[torch.Tensor], list[Evaluation]]
+# Evaluates a (genome_count, solution_length) tensor (or a SeededPopulation of such rows), one Evaluation per
+# row, in order.
+PopulationEvaluator = Callable[[torch.Tensor | SeededPopulation], list[Evaluation]]
 
 # The evaluator of the step running in this thread (POET steps many searchers in threads at once). Kept out of
 # the Problem so that a pickled searcher never holds the pool or its actors.
@@ -50,7 +52,8 @@ _CURRENT_EVALUATOR: contextvars.ContextVar[PopulationEvaluator | None] = context
     "evoforge_population_evaluator", default=None)
 
 # Options only openai_es implements, with their neutral values.
-OPENAI_ES_ONLY = {"weight_decay": 0.0, "sigma_decay": 1.0, "lr_decay": 1.0, "lr_min": 0.0, "gradient": "pairs"}
+OPENAI_ES_ONLY = {"weight_decay": 0.0, "sigma_decay": 1.0, "lr_decay": 1.0, "lr_min": 0.0, "gradient": "pairs",
+                  "noise": "seeded"}
 
 
 def fitness_for_ranking(evaluations: list[Evaluation]) -> torch.Tensor:
@@ -85,6 +88,10 @@ class ESSettings(BaseModel):
         "pairs", description="openai_es: the gradient estimate's convention; hebbian_reference = Najarro & Risi's "
         "code (standardised centred ranks, sum over the population / (popsize sigma))")
     parenthood_ratio: float = Field(0.25, gt=0, le=1, description="cem: share of the population kept as elite")
+    noise: Literal["seeded", "matrix"] = Field(
+        "seeded", description="openai_es: each mirrored pair's noise from its own seed (a genome can travel as "
+        "its seed; pool.population_transfer) or all of it in one draw, as evoforge before 2026-12 (reproduces "
+        "those runs; genomes then travel as vectors)")
 
     @model_validator(mode="after")
     def _consistent(self) -> ESSettings:
@@ -151,7 +158,8 @@ def openai_es_params(settings: ESSettings) -> OpenAIESParams:
     return OpenAIESParams(popsize=settings.popsize, learning_rate=settings.learning_rate, sigma=settings.sigma,
                           optimizer=settings.optimizer, weight_decay=settings.weight_decay,
                           sigma_decay=settings.sigma_decay, sigma_min=settings.sigma_min,
-                          lr_decay=settings.lr_decay, lr_min=settings.lr_min, gradient=settings.gradient)
+                          lr_decay=settings.lr_decay, lr_min=settings.lr_min, gradient=settings.gradient,
+                          noise=settings.noise)
 
 
 def _evotorch_step(algorithm: Any, population_evaluator: PopulationEvaluator) -> None:
@@ -179,10 +187,16 @@ class ESSearcher:
     :meth:`state_bytes` is the whole search state: for ``openai_es`` a pickled
     :class:`~evoforge.search.openai_es.OpenAIESState` (tensors and numbers, its noise generator included), for
     the others the pickled evotorch searcher (distribution, optimiser state, the problem's torch generator).
+
+    ``seeded_population``: ``openai_es`` hands its population to the evaluator as a
+    :class:`~evoforge.search.genome.SeededPopulation` (the pool then ships noise seeds, not vectors; the rows
+    are the same). evotorch's searchers sample inside evotorch, so theirs are always tensors.
     """
 
-    def __init__(self, settings: ESSettings, center_init: torch.Tensor, seed: int) -> None:
+    def __init__(self, settings: ESSettings, center_init: torch.Tensor, seed: int,
+                 seeded_population: bool = False) -> None:
         self.settings = settings
+        self.seeded_population = seeded_population
         center = center_init.detach().to(torch.float32).flatten()
         if settings.algorithm == "openai_es":
             self.es: OpenAIES | None = OpenAIES(openai_es_params(settings))
@@ -197,7 +211,8 @@ class ESSearcher:
             self.algorithm = build_algorithm(settings, problem, center)
 
     def _openai_es_step(self, state: OpenAIESState, population_evaluator: PopulationEvaluator) -> OpenAIESState:
-        population, noise, state = self.es.ask(state)
+        seeded = self.seeded_population and state.noise == "seeded"  # an older checkpoint's state: vectors
+        population, noise, state = self.es.ask_seeded(state) if seeded else self.es.ask(state)
         return self.es.tell(state, noise, fitness_for_ranking(_checked(population_evaluator, population)))
 
     def step(self, population_evaluator: PopulationEvaluator) -> None:
@@ -235,7 +250,7 @@ class ESSearcher:
             state = self.state if start is None else replace(self.state, center=start)
             if fresh:  # the initial sigma and step size, zero moments, plain SGD
                 es = OpenAIES(replace(es.params, optimizer="sgd", momentum=0.0))
-                state = replace(es.init(state.center, 0), rng_state=state.rng_state)
+                state = replace(es.init(state.center, 0), rng_state=state.rng_state, noise=state.noise)
             if noise_seed is not None:
                 generator = torch.Generator()
                 generator.manual_seed(int(noise_seed))

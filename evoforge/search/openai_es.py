@@ -4,7 +4,9 @@ arXiv 1703.03864), written for evoforge in an ask/tell style: a small state, pur
 One update from center mu with noise scale sigma, over n mirrored pairs (popsize 2n):
 
 * sample unit noise z_1..z_n ~ N(0, I) and evaluate the 2n genomes mu + sigma z_k and mu - sigma z_k
-  (mirrored / antithetic sampling; population rows 2k and 2k+1);
+  (mirrored / antithetic sampling; population rows 2k and 2k+1). Each z_k is drawn from its own seed s_k
+  (the state's generator draws the seeds), so a genome can travel as (s_k, sign) and be rebuilt where it is
+  evaluated (Salimans et al., sec. 2.1; :class:`~evoforge.search.genome.SeededPopulation`);
 * shape the fitness by centred ranks: F_i = rank_i / (2n - 1) - 1/2 in [-1/2, 1/2] over the whole population
   (rank 0 = worst; ties share their mean rank), so the update ignores the fitness scale and outliers;
 * estimate the gradient of E[F(mu + sigma z)] in the paper's units,
@@ -27,6 +29,8 @@ from typing import Literal
 
 import torch
 
+from evoforge.search.genome import SeededPopulation, perturb, unit_noise
+
 
 @dataclass(frozen=True)
 class OpenAIESParams:
@@ -43,6 +47,7 @@ class OpenAIESParams:
     lr_min: float = 0.0
     momentum: float = 0.0  # sgd only: m <- momentum * m + (1 - momentum) * d, as the reference's SGD
     gradient: Literal["pairs", "hebbian_reference"] = "pairs"  # the estimate's convention (module docstring)
+    noise: Literal["seeded", "matrix"] = "seeded"  # how z is drawn (OpenAIESState.noise)
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -52,6 +57,8 @@ class OpenAIESParams:
             raise ValueError(f"popsize must be even and >= 2 for mirrored sampling, got {self.popsize}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"OpenAI-ES optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.noise not in ("seeded", "matrix"):
+            raise ValueError(f"OpenAI-ES noise must be 'seeded' or 'matrix', got {self.noise!r}")
         if self.gradient not in ("pairs", "hebbian_reference"):
             raise ValueError(f"OpenAI-ES gradient must be 'pairs' or 'hebbian_reference', got {self.gradient!r}")
 
@@ -67,6 +74,11 @@ class OpenAIESState:
     m: torch.Tensor  # Adam's first moment, or SGD's velocity
     v: torch.Tensor  # Adam's second moment (unused by SGD)
     rng_state: torch.Tensor = field(repr=False)  # torch.Generator.get_state(): a uint8 tensor
+    # "seeded": z_k from its own seed (see the module docstring). "matrix": the (n, d) noise drawn in one call
+    # from the state's generator, as evoforge did before per-genome seeds (search.noise: matrix reproduces
+    # those runs); a state pickled then has no such field and reads this class default, so it resumes bit
+    # for bit.
+    noise: Literal["seeded", "matrix"] = "matrix"
 
 
 def centered_ranks(fitness: torch.Tensor) -> torch.Tensor:
@@ -114,18 +126,38 @@ class OpenAIES:
         return OpenAIESState(center=center, sigma=float(self.params.sigma),
                              learning_rate=float(self.params.learning_rate), updates=0,
                              m=torch.zeros_like(center), v=torch.zeros_like(center),
-                             rng_state=generator.get_state())
+                             rng_state=generator.get_state(), noise=self.params.noise)
 
     def ask(self, state: OpenAIESState) -> tuple[torch.Tensor, torch.Tensor, OpenAIESState]:
         """Sample: (population (2n, d), noise z (n, d), the state with the generator advanced).
 
         Rows 2k and 2k+1 of the population are ``center + sigma z_k`` and ``center - sigma z_k``."""
+        if state.noise == "seeded":
+            population, noise, state = self.ask_seeded(state)
+            return population.materialize(), noise, state
         generator = torch.Generator()
         generator.set_state(state.rng_state)
         center = state.center
         noise = torch.randn((self.params.popsize // 2, center.numel()), generator=generator, dtype=center.dtype)
-        population = torch.stack([center + state.sigma * noise, center - state.sigma * noise], dim=1)
+        scaled = state.sigma * noise
+        population = torch.stack([perturb(center, scaled, +1), perturb(center, scaled, -1)], dim=1)
         return population.reshape(-1, center.numel()), noise, replace(state, rng_state=generator.get_state())
+
+    def ask_seeded(self, state: OpenAIESState) -> tuple[SeededPopulation, torch.Tensor, OpenAIESState]:
+        """:meth:`ask` with the population as a :class:`SeededPopulation` (pair k: seed s_k, signs +1 / -1),
+        equal row for row to :meth:`ask`'s tensor; only for states with ``noise="seeded"``."""
+        if state.noise != "seeded":
+            raise ValueError("this OpenAI-ES state draws its noise as one matrix (search.noise: matrix, or an "
+                             "older checkpoint); it cannot propose a seeded population")
+        generator = torch.Generator()
+        generator.set_state(state.rng_state)
+        pairs, dim = self.params.popsize // 2, state.center.numel()
+        seeds = torch.randint(0, 2**62, (pairs,), generator=generator, dtype=torch.int64).tolist()
+        noise = torch.stack([unit_noise(seed, dim, state.center.dtype) for seed in seeds])
+        population = SeededPopulation(center=state.center, sigma=float(state.sigma),
+                                      noise_seeds=tuple(seed for seed in seeds for _ in (0, 1)),
+                                      signs=(1, -1) * pairs)
+        return population, noise, replace(state, rng_state=generator.get_state())
 
     def tell(self, state: OpenAIESState, noise: torch.Tensor, fitness: torch.Tensor) -> OpenAIESState:
         """Update from the population sampled by :meth:`ask` (with ``noise``) and its ``fitness`` (higher is

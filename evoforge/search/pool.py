@@ -7,7 +7,17 @@ Ray backend
     finishes two; measured: 2-actor scaling 1.6 with two queued, 1.8 with one). Results are written back by
     chunk position, so the output order is the input order. A dead actor is restarted by Ray
     (``max_restarts``) and its in-flight chunk re-run (``max_task_retries``); if Ray gives up, the pool
-    replaces the actor itself and re-queues the chunk. Actors are spread over nodes (``SPREAD``) so a cluster's nodes all take work.
+    replaces the actor itself and re-queues the chunk. Actors are spread over nodes (``SPREAD``) so a
+    cluster's nodes all take work.
+
+    A seeded population (:class:`~evoforge.search.genome.SeededPopulation`) goes to the object store as its
+    center, once per call, and each chunk as its noise seeds and signs; the actor rebuilds the rows.
+
+    The cluster is watched while results are awaited (every ``heartbeat_s``): a head that has not answered
+    for ``head_lost_after_s`` raises :class:`ClusterLost` (the run stops, its last generation checkpointed,
+    before Ray's own minute of retries ends the process); a node that left has its actors dropped and their
+    chunks re-run on the others. Free CPUs -- a node that joined -- get new actors at the next call, when the
+    number of actors was not fixed (``num_workers``).
 
 Serial backend
     The same evaluator, the same chunks and the same failure isolation, in this process. Because seeds are
@@ -20,16 +30,19 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import torch
+
 from evoforge.errors import PoolError, UserError
-from evoforge.search.cluster import start_ray
+from evoforge.search.cluster import head_reachable, start_ray
 from evoforge.search.evaluation import Evaluation, Evaluator, evaluate_safely
-from evoforge.search.genome import GenomeBatch, batch_size, slice_batch
+from evoforge.search.genome import GenomeBatch, SeededPopulation, as_evaluable, batch_size, slice_batch
 from evoforge.search.settings import PoolSettings
 
 log = logging.getLogger(__name__)
@@ -51,6 +64,13 @@ class PoolStats:
     wall_s: float = 0.0
     nodes: Counter = field(default_factory=Counter)  # evaluations per Ray node id
     actors_replaced: int = 0
+    actors_added: int = 0  # on free CPUs (a node that joined)
+    actors_lost: int = 0  # with a node that left
+    bytes_sent: int = 0  # genome payload serialised for the actors (tensors by size, the rest pickled)
+
+
+class ClusterLost(PoolError):
+    """The Ray cluster's head stopped answering during an evaluation."""
 
 
 class _EvaluatorWorker:
@@ -69,17 +89,34 @@ class _EvaluatorWorker:
     def ready(self) -> tuple[int, str]:
         return os.getpid(), self._node_id
 
-    def evaluate(self, genomes: GenomeBatch, seeds: Sequence[int], context: Any = None
+    def evaluate(self, genomes: GenomeBatch, seeds: Sequence[int], context: Any = None, center: Any = None
                  ) -> tuple[list[Evaluation], str]:
         if context is not None:
             self._evaluator.set_context(context)
-        return evaluate_safely(self._evaluator, genomes, seeds), self._node_id
+        return evaluate_safely(self._evaluator, as_evaluable(genomes, center), seeds), self._node_id
 
 
 @dataclass(frozen=True)
 class _Chunk:
     start: int
     stop: int
+
+
+@dataclass(eq=False)
+class _Worker:
+    """One actor and what the pool knows of it."""
+
+    handle: Any
+    node_id: str = ""
+    busy: int = 0  # chunks in flight
+
+
+def payload_bytes(genomes: GenomeBatch) -> int:
+    """Bytes of a chunk's genomes as shipped: tensors by their size, anything else pickled (a seeded chunk
+    without its center is a few bytes per genome)."""
+    if isinstance(genomes, torch.Tensor):
+        return genomes.numel() * genomes.element_size()
+    return len(pickle.dumps(genomes, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class EvaluatorPool:
@@ -101,6 +138,10 @@ class EvaluatorPool:
         connect_timeout_s: how long a cluster's head at ``address`` may take to answer (then one line, exit 2).
         gpus_per_worker: GPUs Ray reserves for each actor (fractions share a GPU); more than the cluster has is
             one line, exit 2.
+        heartbeat_s: while waiting for results, check the head and the nodes this often.
+        head_lost_after_s: raise :class:`ClusterLost` when the head has not answered for this long.
+        population_transfer: ``"seeds"`` ships a seeded population as its seeds, ``"vectors"`` as tensors
+            (built in the driver); the same genomes either way.
     """
 
     def __init__(
@@ -116,6 +157,9 @@ class EvaluatorPool:
         start_timeout_s: float = 300.0,
         connect_timeout_s: float = 10.0,
         gpus_per_worker: float = 0.0,
+        heartbeat_s: float = 2.0,
+        head_lost_after_s: float = 10.0,
+        population_transfer: Literal["seeds", "vectors"] = "seeds",
     ) -> None:
         if backend not in ("ray", "serial"):
             raise ValueError(f"unknown backend {backend!r}")
@@ -129,8 +173,13 @@ class EvaluatorPool:
         self.start_timeout_s = start_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.gpus_per_worker = gpus_per_worker
+        self.heartbeat_s = heartbeat_s
+        self.head_lost_after_s = head_lost_after_s
+        self.population_transfer = population_transfer
         self.last_stats = PoolStats()
-        self._actors: list[Any] = []
+        self._workers: list[_Worker] = []
+        self._gcs_address = ""
+        self._cluster_lost = False
         self._actor_cls: Any = None
         self._serial_evaluator: Evaluator | None = None
         self._owns_ray = False
@@ -145,7 +194,10 @@ class EvaluatorPool:
                                          chunk_size=settings.chunk_size, address=address,
                                          max_restarts=settings.max_restarts,
                                          connect_timeout_s=settings.connect_timeout_s,
-                                         gpus_per_worker=settings.gpus_per_worker)
+                                         gpus_per_worker=settings.gpus_per_worker,
+                                         heartbeat_s=settings.heartbeat_s,
+                                         head_lost_after_s=settings.head_lost_after_s,
+                                         population_transfer=settings.population_transfer)
         arguments.update(overrides)
         return cls(factory, **arguments)
 
@@ -154,12 +206,12 @@ class EvaluatorPool:
     @property
     def num_workers(self) -> int:
         """Actors running (the serial backend counts as one worker)."""
-        return len(self._actors) if self.backend == "ray" else 1
+        return len(self._workers) if self.backend == "ray" else 1
 
     @property
     def actors(self) -> list[Any]:
         """The Ray actor handles (empty for the serial backend)."""
-        return list(self._actors)
+        return [worker.handle for worker in self._workers]
 
     def start(self) -> "EvaluatorPool":
         """Build the evaluator in this process (serial), or start or join Ray and its actors; idempotent."""
@@ -177,6 +229,7 @@ class EvaluatorPool:
         import ray
 
         self._owns_ray = start_ray(self.address, self.requested_workers, connect_timeout_s=self.connect_timeout_s)
+        self._gcs_address = ray.get_runtime_context().gcs_address
         resources = ray.cluster_resources()
         count = self.requested_workers or max(1, int(resources.get("CPU", 1)))
         if self.gpus_per_worker > 0:
@@ -194,9 +247,9 @@ class EvaluatorPool:
             max_task_retries=self.max_restarts,
             scheduling_strategy="SPREAD",
         )(_EvaluatorWorker)
-        self._actors = [self._new_actor() for _ in range(count)]
+        self._workers = [self._new_worker() for _ in range(count)]
         try:
-            ray.get([actor.ready.remote() for actor in self._actors], timeout=self.start_timeout_s)
+            self._await_ready(self._workers)
         except ray.exceptions.GetTimeoutError as exc:
             cpus = ray.available_resources().get("CPU", 0)
             self.shutdown()
@@ -208,20 +261,58 @@ class EvaluatorPool:
             self.shutdown()
             raise PoolError(f"evaluator setup failed in a worker: {_root_cause(exc)}") from exc
 
-    def _new_actor(self) -> Any:
-        return self._actor_cls.remote(self.factory, self.torch_threads)
+    def _new_worker(self) -> _Worker:
+        return _Worker(self._actor_cls.remote(self.factory, self.torch_threads))
+
+    def _await_ready(self, workers: list[_Worker]) -> None:
+        import ray
+
+        answers = ray.get([worker.handle.ready.remote() for worker in workers], timeout=self.start_timeout_s)
+        for worker, (_, node_id) in zip(workers, answers):
+            worker.node_id = node_id
+
+    def _free_slots(self) -> int:
+        """Actors the cluster's free resources would hold now."""
+        import ray
+
+        free = ray.available_resources()
+        slots = int(free.get("CPU", 0) + 1e-9)
+        if self.gpus_per_worker > 0:
+            slots = min(slots, int(free.get("GPU", 0) / self.gpus_per_worker + 1e-9))
+        return slots
+
+    def _add_actors_on_free_cpus(self) -> int:
+        """Start actors on the cluster's free CPUs (a node that joined) when the actor count is not fixed; an
+        actor that does not start within ``start_timeout_s`` is given up on. Returns the actors added."""
+        import ray
+
+        if self.requested_workers is not None or not self._workers:
+            return 0
+        slots = self._free_slots()
+        if slots <= 0:
+            return 0
+        added = [self._new_worker() for _ in range(slots)]
+        try:
+            self._await_ready(added)
+        except ray.exceptions.RayError as exc:  # GetTimeoutError included: carry on with the actors we have
+            log.warning("%d new actor(s) did not start (%s); going on with %d", len(added), _root_cause(exc),
+                        len(self._workers))
+            for worker in added:
+                _kill(worker.handle)
+            return 0
+        log.info("%d new actor(s) on free CPUs: %d in all", len(added), len(self._workers) + len(added))
+        self._workers.extend(added)
+        return len(added)
 
     def shutdown(self) -> None:
         """Stop the actors, and Ray itself when this pool started it."""
         if self.backend == "ray":
             import ray
 
-            for actor in self._actors:
-                try:
-                    ray.kill(actor)
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
-            self._actors = []
+            if not self._cluster_lost:  # killing actors of a lost cluster would only wait for its head
+                for worker in self._workers:
+                    _kill(worker.handle)
+            self._workers = []
             if self._owns_ray and ray.is_initialized():
                 ray.shutdown()
             self._owns_ray = False
@@ -259,17 +350,18 @@ class EvaluatorPool:
         self.last_stats = PoolStats(evaluations=n)
         if n == 0:
             return []
+        if isinstance(genomes, SeededPopulation) and (self.backend == "serial" or
+                                                      self.population_transfer == "vectors"):
+            genomes = genomes.materialize()  # built here, shipped (or evaluated) as tensors
         if self.backend == "serial":
             assert self._serial_evaluator is not None
             if context is not None:
                 self._serial_evaluator.set_context(context)
             results: list[Evaluation | None] = []
             for chunk in self._chunks(n):
-                results.extend(
-                    evaluate_safely(
-                        self._serial_evaluator, slice_batch(genomes, chunk.start, chunk.stop), seeds[chunk.start : chunk.stop]
-                    )
-                )
+                results.extend(evaluate_safely(self._serial_evaluator,
+                                               as_evaluable(slice_batch(genomes, chunk.start, chunk.stop)),
+                                               seeds[chunk.start : chunk.stop]))
             self.last_stats.nodes["local"] += n
         else:
             results = self._evaluate_ray(genomes, seeds, n, context)
@@ -280,51 +372,115 @@ class EvaluatorPool:
                       ) -> list[Evaluation | None]:
         import ray
 
+        stats = self.last_stats
+        stats.actors_added = self._add_actors_on_free_cpus()
         results: list[Evaluation | None] = [None] * n
         shared = ray.put(context) if context is not None else None  # once per call, not once per chunk
+        center = None
+        if isinstance(genomes, SeededPopulation):  # the center once; chunks travel as seeds and signs
+            center = ray.put(genomes.center)
+            stats.bytes_sent += payload_bytes(genomes.center)
+            genomes = genomes.without_center()
         queue = deque(self._chunks(n))
-        pending: dict[Any, tuple[_Chunk, int, Any]] = {}
-        in_flight = Counter()
+        pending: dict[Any, tuple[_Chunk, _Worker]] = {}
         slots_per_actor = 1  # see the module docstring
         replaced = 0
+        last_check = time.monotonic()
         while queue or pending:
             # Least-loaded actor first: every actor gets a chunk before any gets a second one (filling one
             # actor's slots before the next would leave actors, and whole nodes, idle when chunks are few).
-            while queue:
-                index = min(range(len(self._actors)), key=lambda i: in_flight[i])
-                if in_flight[index] >= slots_per_actor:
+            while queue and self._workers:
+                worker = min(self._workers, key=lambda w: w.busy)
+                if worker.busy >= slots_per_actor:
                     break
-                actor = self._actors[index]
                 chunk = queue.popleft()
-                ref = actor.evaluate.remote(slice_batch(genomes, chunk.start, chunk.stop), seeds[chunk.start : chunk.stop],
-                                            shared)
-                pending[ref] = (chunk, index, actor)
-                in_flight[index] += 1
-            ready, _ = ray.wait(list(pending), num_returns=1)
+                part = slice_batch(genomes, chunk.start, chunk.stop)
+                stats.bytes_sent += payload_bytes(part)
+                ref = worker.handle.evaluate.remote(part, seeds[chunk.start : chunk.stop], shared, center)
+                pending[ref] = (chunk, worker)
+                worker.busy += 1
+            if not pending:
+                raise PoolError("no evaluation actors are left (their nodes left the cluster and no free CPU "
+                                "remains for new ones)")
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.heartbeat_s)
+            if not ready or time.monotonic() - last_check >= self.heartbeat_s:
+                stats.actors_lost += self._check_cluster(pending, queue)
+                last_check = time.monotonic()
             for ref in ready:
-                chunk, index, actor = pending.pop(ref)
-                in_flight[index] -= 1
+                if ref not in pending:
+                    continue  # its node left and the chunk was re-queued by the check above
+                chunk, worker = pending.pop(ref)
+                worker.busy -= 1
                 try:
                     evaluations, node_id = ray.get(ref)
                 except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
                     # Ray has used up its own restarts for this actor: replace it and run the chunk again.
                     queue.appendleft(chunk)
-                    if self._actors[index] is not actor:
+                    if worker not in self._workers:
                         continue  # another chunk of the same dead actor already replaced it
+                    self._require_head()
+                    self._workers.remove(worker)
+                    if self._free_slots() <= 0:  # its node is gone: the others take its chunks
+                        log.warning("actor on node %s is gone (%s); its chunk goes to the others",
+                                    worker.node_id[:8], _root_cause(exc))
+                        stats.actors_lost += 1
+                        continue
                     replaced += 1
                     if replaced > self.max_restarts:
                         raise PoolError(
                             f"evaluation actors keep dying ({replaced} replaced in one call): {_root_cause(exc)}"
                         ) from exc
-                    log.warning("actor %d died (%s); replacing it and re-running its chunk", index, _root_cause(exc))
-                    self._actors[index] = self._new_actor()
+                    log.warning("an actor died (%s); replacing it and re-running its chunk", _root_cause(exc))
+                    self._workers.append(self._new_worker())
                     continue
                 except ray.exceptions.RayTaskError as exc:
                     raise PoolError(f"evaluation task crashed outside the evaluator: {_root_cause(exc)}") from exc
+                worker.node_id = node_id  # Ray may have restarted it elsewhere
                 results[chunk.start : chunk.stop] = evaluations
-                self.last_stats.nodes[node_id] += len(evaluations)
-        self.last_stats.actors_replaced = replaced
+                stats.nodes[node_id] += len(evaluations)
+        stats.actors_replaced = replaced
         return results
+
+    def _require_head(self) -> None:
+        """Return once the cluster's head answers; :class:`ClusterLost` when it has not for
+        ``head_lost_after_s``."""
+        if not self._gcs_address:
+            return
+        deadline = time.monotonic() + self.head_lost_after_s
+        while not head_reachable(self._gcs_address, timeout_s=min(2.0, self.head_lost_after_s)):
+            if time.monotonic() >= deadline:
+                self._cluster_lost = True
+                where = self.address if self.address and self.address != "auto" else self._gcs_address
+                raise ClusterLost(f"lost the Ray cluster: its head at {where} has not answered for "
+                                  f"{self.head_lost_after_s:g} s")
+            time.sleep(min(0.5, self.heartbeat_s))
+
+    def _check_cluster(self, pending: dict[Any, tuple[_Chunk, _Worker]], queue: deque) -> int:
+        """The head must answer (:meth:`_require_head`); actors on nodes that left are dropped and their chunks
+        re-queued. Returns the actors dropped."""
+        import ray
+
+        self._require_head()
+        alive = {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
+        gone = [worker for worker in self._workers if worker.node_id and worker.node_id not in alive]
+        for worker in gone:
+            lost = [ref for ref, (_, owner) in pending.items() if owner is worker]
+            for ref in lost:
+                queue.appendleft(pending.pop(ref)[0])
+            log.warning("node %s left the cluster; re-running its %d chunk(s) on the other nodes",
+                        worker.node_id[:8], len(lost))
+            self._workers.remove(worker)
+            _kill(worker.handle)
+        return len(gone)
+
+
+def _kill(handle: Any) -> None:
+    import ray
+
+    try:
+        ray.kill(handle, no_restart=True)
+    except Exception:  # noqa: BLE001 - already gone
+        pass
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -148,6 +148,9 @@ class _Batch:
     wall_s: float
     nodes: dict[str, int] = field(default_factory=dict)
     actors_replaced: int = 0
+    actors_added: int = 0
+    actors_lost: int = 0
+    bytes_sent: int = 0
 
 
 def _rng_states() -> dict[str, Any]:
@@ -276,7 +279,8 @@ class Run:
                                   f"first error: {failed[0].error}")
         stats = self.pool.last_stats
         self._batches.append(_Batch(role, genomes, evaluations, stats.wall_s, dict(stats.nodes),
-                                    stats.actors_replaced))
+                                    stats.actors_replaced, stats.actors_added, stats.actors_lost,
+                                    stats.bytes_sent))
         return evaluations
 
     def _evaluate_generation(self) -> tuple[list[_Batch], float, tuple | None]:
@@ -339,7 +343,10 @@ class Run:
         record.update({"evals_per_s": len(every) / eval_wall if eval_wall > 0 else 0.0,
                        "env_steps_per_s": steps / eval_wall if eval_wall > 0 else 0.0,
                        "wall_s": wall_s, "nodes": nodes,
-                       "actors_replaced": sum(b.actors_replaced for b in batches)})
+                       "actors_replaced": sum(b.actors_replaced for b in batches),
+                       "actors_added": sum(b.actors_added for b in batches),
+                       "actors_lost": sum(b.actors_lost for b in batches),
+                       "bytes_to_actors": sum(b.bytes_sent for b in batches)})
         if len(batches) > 1:  # a multi-batch step: each batch's own numbers
             record["batches"] = [_batch_record(b) for b in batches]
         self.state.generation = generation + 1
@@ -441,7 +448,7 @@ def _batch_record(batch: _Batch) -> dict[str, Any]:
 
 
 def _take(genomes: GenomeBatch, index: int) -> Any:
-    return genomes[index].clone() if isinstance(genomes, torch.Tensor) else genomes[index]
+    return genomes[index].clone() if isinstance(genomes, torch.Tensor) else genomes[index]  # seeded: a new row
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -28,6 +28,13 @@ class PoolSettings(BaseModel):
                                                           "none (the actors see no GPU)")
     connect_timeout_s: float = Field(10.0, gt=0, description="--address HOST:PORT: give up (one line, exit 2) "
                                                              "when the head does not answer within this")
+    head_lost_after_s: float = Field(10.0, gt=0, description="Ray backend: stop the run (status failed, last "
+                                     "generation checkpointed) when the cluster's head has not answered for this")
+    heartbeat_s: float = Field(2.0, gt=0, description="Ray backend: while waiting for results, check the head and "
+                               "the nodes this often (a node that left has its chunks re-run)")
+    population_transfer: Literal["seeds", "vectors"] = Field(
+        "seeds", description="openai_es: send each genome to the actors as its noise seed (the center once per "
+        "batch) or as its whole parameter vector; the genomes are the same")
 
 
 class CheckpointSettings(BaseModel):

@@ -21,7 +21,7 @@ TINY = ["--set", "agent.max_episode_steps=40", "--set", "search.popsize=4", "--s
         "--set", "poet.mc_high=1000", "--set", "poet.children=3", "--set", "poet.capacity=2"]
 
 
-TIMING = ("wall_s", "evals_per_s", "env_steps_per_s", "nodes")  # differ between runs of the same search
+TIMING = ("wall_s", "evals_per_s", "env_steps_per_s", "nodes", "bytes_to_actors")  # differ between runs of the same search
 
 
 def _records(run_dir):
