@@ -114,8 +114,8 @@ class FunctionExperiment(Experiment):
         """The configured ES from a random center drawn from the run seed."""
         generator = torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME))
         center = torch.rand(self.config.function.dim, generator=generator) * 4 - 2
-        return ESSearcher(self.config.search, center, seed=run_seed(self.config.seed, RunStream.SEARCHER),
-                          seeded_population=self.config.pool.population_transfer == "seeds")
+        return ESSearcher.for_run(self.config.search, center, run_seed(self.config.seed, RunStream.SEARCHER),
+                                  self.config.pool)
 
     def replay(
         self, genome: torch.Tensor, episodes: int, seed: int, record: bool = False, env_id: str | None = None

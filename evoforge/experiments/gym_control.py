@@ -358,8 +358,7 @@ class GymControlExperiment(Experiment):
     def make_searcher(self) -> ESSearcher:
         """The configured ES from :meth:`initial_center`."""
         seed = run_seed(self.config.seed, RunStream.SEARCHER)
-        return ESSearcher(self.config.search, self.center_init.clone(), seed=seed,
-                          seeded_population=self.config.pool.population_transfer == "seeds")
+        return ESSearcher.for_run(self.config.search, self.center_init.clone(), seed, self.config.pool)
 
     def initial_center(self) -> torch.Tensor:
         """The ES's starting weights: from ``policy.init_from``, zeros, or a seeded Linear-style (GRUCell-style

@@ -195,7 +195,8 @@ class HebbianExperiment(Experiment):
         """The configured ES from a seeded N(0, ``coefficient_std``^2) center."""
         generator = torch.Generator().manual_seed(run_seed(self.config.seed, RunStream.INITIAL_GENOME))
         center = torch.randn(self.net.num_params, generator=generator) * self.config.network.coefficient_std
-        return ESSearcher(self.config.search, center, seed=run_seed(self.config.seed, RunStream.SEARCHER))
+        return ESSearcher.for_run(self.config.search, center, run_seed(self.config.seed, RunStream.SEARCHER),
+                                  self.config.pool)
 
     def initial_context(self) -> Any:
         """An empty observation normaliser with ``env.normalize_observations`` (else no context)."""

@@ -261,7 +261,7 @@ class PCGRLExperiment(Experiment):
         if isinstance(self.config.search, QDSettings):
             names, ranges = descriptors(self.config)
             return QDSearcher(self.config.search, center, names, ranges, seed, fields=("valid",))
-        return ESSearcher(self.config.search, center, seed=seed)
+        return ESSearcher.for_run(self.config.search, center, seed, self.config.pool)
 
     def load_searcher(self, run_dir: RunDir) -> ESSearcher | QDSearcher:
         """The searcher of the newest checkpoint; a QD searcher is rebuilt without screening ``init_samples``

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from evoforge.search.evaluation import Evaluation
 from evoforge.search.genome import SeededPopulation
 from evoforge.search.openai_es import OpenAIES, OpenAIESParams, OpenAIESState
+from evoforge.search.settings import PoolSettings
 
 # evotorch logs every Problem construction at INFO; keep the console for our progress bar.
 logging.getLogger("evotorch").setLevel(logging.WARNING)
@@ -209,6 +210,13 @@ class ESSearcher:
             # evotorch copy-constructs tensors from tensors internally; nothing for users to act on.
             warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
             self.algorithm = build_algorithm(settings, problem, center)
+
+    @classmethod
+    def for_run(cls, settings: ESSettings, center_init: torch.Tensor, seed: int, pool: PoolSettings
+                ) -> ESSearcher:
+        """The searcher of a run whose ``pool:`` section is ``pool`` (seeded populations when genomes travel as
+        seeds, ``pool.population_transfer``)."""
+        return cls(settings, center_init, seed, seeded_population=pool.population_transfer == "seeds")
 
     def _openai_es_step(self, state: OpenAIESState, population_evaluator: PopulationEvaluator) -> OpenAIESState:
         seeded = self.seeded_population and state.noise == "seeded"  # an older checkpoint's state: vectors

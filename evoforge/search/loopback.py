@@ -151,6 +151,7 @@ class LocalCluster:
         return len(self.nodes) - 1
 
     def start(self, workers: int = 1) -> None:
+        """Start the head (no dashboard, free ports) and ``workers`` worker nodes; sets :attr:`address`."""
         gcs_port, client_port, dashboard_port = _free_ports(3)
         self.address = f"127.0.0.1:{gcs_port}"
         self._start_node(
@@ -189,6 +190,7 @@ class LocalCluster:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def logs(self) -> str:
+        """The last 3,000 characters of every node's ``ray start`` log, for failure messages."""
         return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for _, path in self.nodes if path.exists())
 
     def stop(self) -> None:
