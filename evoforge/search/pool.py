@@ -16,7 +16,7 @@ Ray backend
     The cluster is watched while results are awaited (every ``heartbeat_s``): a head that has not answered
     for ``head_lost_after_s`` raises :class:`ClusterLost` (the run stops, its last generation checkpointed,
     before Ray's own minute of retries ends the process); a node that left has its actors dropped and their
-    chunks re-run on the others. Free CPUs -- a node that joined -- get new actors at the next call, when the
+    chunks re-run on the others. A node that joined gets actors on its free CPUs at the next call, when the
     number of actors was not fixed (``num_workers``).
 
 Serial backend
@@ -179,6 +179,7 @@ class EvaluatorPool:
         self.last_stats = PoolStats()
         self._workers: list[_Worker] = []
         self._gcs_address = ""
+        self._known_nodes: set[str] = set()  # alive when last looked at (a new one gets actors)
         self._cluster_lost = False
         self._actor_cls: Any = None
         self._serial_evaluator: Evaluator | None = None
@@ -230,6 +231,7 @@ class EvaluatorPool:
 
         self._owns_ray = start_ray(self.address, self.requested_workers, connect_timeout_s=self.connect_timeout_s)
         self._gcs_address = ray.get_runtime_context().gcs_address
+        self._known_nodes = self._alive_nodes()
         resources = ray.cluster_resources()
         count = self.requested_workers or max(1, int(resources.get("CPU", 1)))
         if self.gpus_per_worker > 0:
@@ -281,12 +283,24 @@ class EvaluatorPool:
             slots = min(slots, int(free.get("GPU", 0) / self.gpus_per_worker + 1e-9))
         return slots
 
-    def _add_actors_on_free_cpus(self) -> int:
-        """Start actors on the cluster's free CPUs (a node that joined) when the actor count is not fixed; an
-        actor that does not start within ``start_timeout_s`` is given up on. Returns the actors added."""
+    def _alive_nodes(self) -> set[str]:
+        import ray
+
+        return {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
+
+    def _add_actors_on_joined_nodes(self) -> int:
+        """When a node has joined since the last call and the actor count is not fixed, start actors on the
+        cluster's free CPUs; an actor that does not start within ``start_timeout_s`` is given up on. Returns
+        the actors added. (Only a new node triggers this: CPUs freed for a moment, e.g. by an actor Ray is
+        restarting, must not be taken from under it.)"""
         import ray
 
         if self.requested_workers is not None or not self._workers:
+            return 0
+        alive = self._alive_nodes()
+        joined = alive - self._known_nodes
+        self._known_nodes = alive
+        if not joined:
             return 0
         slots = self._free_slots()
         if slots <= 0:
@@ -373,7 +387,7 @@ class EvaluatorPool:
         import ray
 
         stats = self.last_stats
-        stats.actors_added = self._add_actors_on_free_cpus()
+        stats.actors_added = self._add_actors_on_joined_nodes()
         results: list[Evaluation | None] = [None] * n
         shared = ray.put(context) if context is not None else None  # once per call, not once per chunk
         center = None
@@ -458,10 +472,8 @@ class EvaluatorPool:
     def _check_cluster(self, pending: dict[Any, tuple[_Chunk, _Worker]], queue: deque) -> int:
         """The head must answer (:meth:`_require_head`); actors on nodes that left are dropped and their chunks
         re-queued. Returns the actors dropped."""
-        import ray
-
         self._require_head()
-        alive = {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
+        alive = self._alive_nodes()
         gone = [worker for worker in self._workers if worker.node_id and worker.node_id not in alive]
         for worker in gone:
             lost = [ref for ref, (_, owner) in pending.items() if owner is worker]
