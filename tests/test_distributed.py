@@ -182,3 +182,19 @@ def test_nodes_joining_and_leaving_mid_run_change_nothing(tmp_path):
     timing = {"evals_per_s", "env_steps_per_s", "wall_s", "nodes", "bytes_to_actors", "actors_added", "actors_lost"}
     serial = [{k: v for k, v in r.items() if k not in timing} for r in read_metrics(tmp_path / "serial")]
     assert [{k: v for k, v in r.items() if k not in timing} for r in records] == serial
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_population_transfer_benchmark_measures_both_modes(tmp_path):
+    """scripts/bench_population_transfer.py, at a tiny budget: both modes run on its loopback cluster, their
+    fitness records agree, and the seeds carry a fraction of the vectors' bytes."""
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_population_transfer.py"), "--popsize", "8",
+                           "--steps", "5", "--generations", "2", "--repeats", "1", "--json", str(out)],
+                          capture_output=True, text=True, cwd=REPO, env=cluster_env(), timeout=560, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["records_agree"]
+    sent = {mode: result["summary"][mode]["bytes_to_actors"] for mode in ("seeds", "vectors")}
+    assert sent["vectors"] == 8 * 458_002 * 4 and sent["seeds"] < sent["vectors"] / 4
