@@ -15,8 +15,8 @@ installs for the current step (our :class:`~evoforge.search.pool.EvaluatorPool` 
 generation). evotorch's own ``num_actors`` is left unset: all parallelism is ours. evotorch's Gaussian searchers
 apply a step's update at the start of the next step, from the previous population.
 
-``weight_decay``, ``sigma_decay``, ``lr_decay``, ``lr_min`` and ``noise`` apply to ``openai_es`` only; settings refuse
-them for the other algorithms.
+``weight_decay``, ``sigma_decay``, ``lr_decay``, ``lr_min`` and ``noise`` apply to ``openai_es`` only; settings
+refuse them for the other algorithms.
 """
 
 from __future__ import annotations

@@ -132,16 +132,18 @@ class OpenAIES:
         """Sample: (population (2n, d), noise z (n, d), the state with the generator advanced).
 
         Rows 2k and 2k+1 of the population are ``center + sigma z_k`` and ``center - sigma z_k``."""
-        if state.noise == "seeded":
-            population, noise, state = self.ask_seeded(state)
-            return population.materialize(), noise, state
-        generator = torch.Generator()
-        generator.set_state(state.rng_state)
         center = state.center
-        noise = torch.randn((self.params.popsize // 2, center.numel()), generator=generator, dtype=center.dtype)
-        scaled = state.sigma * noise
+        if state.noise == "seeded":
+            _, noise, state = self.ask_seeded(state)  # the rows SeededPopulation.materialize() would build
+        else:
+            generator = torch.Generator()
+            generator.set_state(state.rng_state)
+            noise = torch.randn((self.params.popsize // 2, center.numel()), generator=generator,
+                                dtype=center.dtype)
+            state = replace(state, rng_state=generator.get_state())
+        scaled = float(state.sigma) * noise
         population = torch.stack([perturb(center, scaled, +1), perturb(center, scaled, -1)], dim=1)
-        return population.reshape(-1, center.numel()), noise, replace(state, rng_state=generator.get_state())
+        return population.reshape(-1, center.numel()), noise, state
 
     def ask_seeded(self, state: OpenAIESState) -> tuple[SeededPopulation, torch.Tensor, OpenAIESState]:
         """:meth:`ask` with the population as a :class:`SeededPopulation` (pair k: seed s_k, signs +1 / -1),
