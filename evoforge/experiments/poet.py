@@ -373,6 +373,38 @@ def direct_es_overrides(poet: POET, record: EnvRecord) -> list[str]:
             f"poet.generations={budget}"]
 
 
+# -- generalisation ---------------------------------------------------------------------------------------------------
+GENERALISATION_SEED = 7_000_001  # the fresh terrain seeds are GENERALISATION_SEED + k (no run draws these)
+
+
+def generalisation(experiment: POETExperiment, poet: POET, episodes: int = 10) -> list[dict[str, Any]]:
+    """Each solved environment's solving agent (the genome that set its best score, ``EnvRecord.best_genome``)
+    played on its own terrain and on ``episodes`` fresh terrain seeds of the same parameters (encoding or CPPN
+    unchanged, ``seed`` = GENERALISATION_SEED + k): does the agent solve the terrain family, or only the one
+    realisation POET optimised it on? One row per environment: its own score (equal to the recorded best,
+    the episode being deterministic), the fresh scores, their mean and 95 % interval, and the share >= the
+    run's solved threshold. Reference: Wang et al. 2019 re-test transferred agents only on their own
+    terrains; this is our control, not the paper's."""
+    from evoforge.stats import summarise
+
+    threshold = experiment.config.poet.solved
+    rows = []
+    for record in sorted(poet.envs.values(), key=lambda r: r.id):
+        if record.solved_at is None or record.best_genome is None:
+            continue
+        config = TerrainConfig.from_dict(record.env)
+        own, _ = play(experiment.config.agent, record.env, record.best_genome)
+        seeds = [GENERALISATION_SEED + k for k in range(episodes)]
+        fresh = [play(experiment.config.agent, {**record.env, "seed": seed}, record.best_genome)[0]
+                 for seed in seeds]
+        summary = summarise(fresh)
+        rows.append({"env": record.id, "name": config.name, "difficulty": difficulty(config),
+                     "recorded_best": record.best_score, "own_terrain": own, "terrain_seeds": seeds,
+                     "fresh": fresh, "fresh_mean": summary.mean, "fresh_ci": [summary.ci_low, summary.ci_high],
+                     "fresh_solved_share": sum(score >= threshold for score in fresh) / len(fresh)})
+    return rows
+
+
 # -- replay -----------------------------------------------------------------------------------------------------------
 def agent_genome(poet: POET, agent_id: int) -> torch.Tensor:
     """The agent of pair ``agent_id``: the active or retired pair's current center."""

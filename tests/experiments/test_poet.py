@@ -129,6 +129,39 @@ def test_the_direct_es_control_runs_plain_es_on_the_hardest_solved_terrain(tmp_p
     assert direct.envs[0].env == record.env  # the same terrain, seed included
 
 
+def test_solved_agents_are_re_tested_on_fresh_terrain_seeds(tmp_path, monkeypatch, capsys):
+    """scripts/poet_generalisation.py: every solved environment's solving agent replays its own terrain to the
+    recorded best score (deterministic episodes) and plays the same parameters with fresh terrain seeds."""
+    import runpy
+    import sys
+
+    from ..conftest import REPO
+
+    out = tmp_path / "run"
+    assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
+                 "--set", "poet.generations=4", *TINY, "--set", "poet.solved=-1000"]) == 0  # all count as solved
+    poet = run_experiment(out).load_poet(out)
+    solved = sorted(r.id for r in poet.envs.values() if r.solved_at is not None)
+    report = tmp_path / "generalisation.json"
+    monkeypatch.setattr(sys, "argv", ["poet_generalisation.py", str(out), "--episodes", "3", "--json", str(report)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(REPO / "scripts" / "poet_generalisation.py"), run_name="__main__")
+    assert done.value.code == 0
+    assert f"{len(solved)} solved environments, 3 fresh terrain seeds each" in capsys.readouterr().out
+    rows = json.loads(report.read_text())["environments"]
+    assert [row["env"] for row in rows] == solved and len(solved) >= 2
+    for row in rows:
+        assert row["own_terrain"] == pytest.approx(row["recorded_best"], abs=1e-6)
+        assert len(row["fresh"]) == 3 and poet.envs[row["env"]].env["seed"] not in row["terrain_seeds"]
+        assert row["fresh_solved_share"] == 1.0  # the threshold is -1000 here
+    # the fresh seeds are other terrains: some episode differs from the own terrain's
+    assert any(score != pytest.approx(row["own_terrain"]) for row in rows for score in row["fresh"])
+    monkeypatch.setattr(sys, "argv", ["poet_generalisation.py", str(out), "--episodes", "1"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(REPO / "scripts" / "poet_generalisation.py"), run_name="__main__")
+    assert done.value.code == 2
+
+
 def _centres(run_dir):
     poet = run_experiment(run_dir).load_poet(run_dir)
     return [(p.id, p.searcher.center) for p in poet.pairs + poet.archive]
