@@ -83,3 +83,14 @@ def test_an_old_key_is_refused_with_one_line_naming_the_new_one(tmp_path, capsys
         err = capsys.readouterr().err.strip()
         assert err == "evoforge: config error: poet.iterations: renamed to poet.generations"
     assert not (tmp_path / "run").exists()  # refused before anything was made
+
+
+SHIPPED_CONFIGS = sorted(CONFIGS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=[p.stem for p in SHIPPED_CONFIGS])
+def test_every_shipped_config_validates_and_says_what_it_is(path):
+    """Every config in configs/ loads into its experiment (the schema has not moved under it) and opens with a
+    comment saying what it runs."""
+    experiment = load_experiment(path)
+    assert experiment.config.name and path.read_text().startswith("# ")
