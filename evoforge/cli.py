@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 the search failed (too many failed evaluations, workers ke
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -153,6 +154,10 @@ def _execute(run: Any) -> int:
             reason += (f"; generation {run.state.generation} is checkpointed, continue once the cluster is back "
                        f"with: {again}")
         print(f"evoforge: run failed: {reason}", file=sys.stderr)
+        if isinstance(exc, ClusterLost):  # the run's files are written; Ray's exit handler would wait for the head
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_FAILED)
         return EXIT_FAILED
     best = summary["best_center_eval"] if summary["best_center_eval"] is not None else summary["best_fitness"]
     print(

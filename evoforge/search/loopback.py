@@ -7,7 +7,7 @@ the cluster (GCS, raylet, agents, workers, which run in process groups of their 
 session id, so :meth:`LocalCluster.stop` stops exactly the processes whose session is one of ours: SIGTERM to
 the ``ray start`` processes first (they shut their node down), then SIGKILL for whatever of our sessions is
 left. Nodes can join (:meth:`LocalCluster.add_node`) and leave (:meth:`LocalCluster.stop_node`) at any time,
-and the head can be killed outright (:meth:`LocalCluster.kill_head`).
+and the head's GCS can be killed outright (:meth:`LocalCluster.kill_head`).
 """
 
 from __future__ import annotations
@@ -78,6 +78,14 @@ def _session_of(pid: int) -> int | None:
     # Fields after "(comm)": state ppid pgrp session ...; comm may hold spaces and parentheses.
     fields = stat[stat.rindex(")") + 2 :].split()
     return None if fields[0] == "Z" else int(fields[3])  # zombies are dead already: nothing to stop
+
+
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _processes_in_sessions(sessions: set[int]) -> list[int]:
@@ -177,8 +185,13 @@ class LocalCluster:
         _signal_all(_processes_in_sessions({process.pid}), signal.SIGKILL)
 
     def kill_head(self) -> None:
-        """SIGKILL every process of the head node (its GCS included), as a crashed or unplugged head."""
-        _signal_all(_processes_in_sessions({self.nodes[0][0].pid}), signal.SIGKILL)
+        """SIGKILL the head's GCS (the cluster's control store): what a driver whose own node lives on sees
+        when the head machine crashes or is cut off. (A driver on the head machine itself goes down with it;
+        on loopback every driver may be attached to the head's raylet, which Ray then ends within moments,
+        so the raylet is left alone.)"""
+        head = self.nodes[0][0].pid
+        _signal_all([pid for pid in _processes_in_sessions({head}) if "gcs_server" in _command_line(pid)],
+                    signal.SIGKILL)
 
     def wait_for_nodes(self, count: int, timeout: float = 60) -> dict[str, float]:
         """Node id -> CPUs of the alive nodes, once ``count`` of them have registered with the GCS."""

@@ -70,7 +70,9 @@ class PoolStats:
 
 
 class ClusterLost(PoolError):
-    """The Ray cluster's head stopped answering during an evaluation."""
+    """The Ray cluster's head stopped answering during an evaluation. Ray's client in this process cannot be
+    shut down cleanly any more (it waits for the head, and Ray's exit handler does too): end the process
+    (``evoforge.cli`` does, with ``os._exit`` once the run's files are written)."""
 
 
 class _EvaluatorWorker:
@@ -323,11 +325,13 @@ class EvaluatorPool:
         if self.backend == "ray":
             import ray
 
-            if not self._cluster_lost:  # killing actors of a lost cluster would only wait for its head
+            # Killing actors of a lost cluster, or shutting its client down, only waits for the dead head (until
+            # Ray ends the process a minute later); the caller exits instead (evoforge.cli does at once).
+            if not self._cluster_lost:
                 for worker in self._workers:
                     _kill(worker.handle)
             self._workers = []
-            if self._owns_ray and ray.is_initialized():
+            if self._owns_ray and ray.is_initialized() and not self._cluster_lost:
                 ray.shutdown()
             self._owns_ray = False
         self._serial_evaluator = None
@@ -387,6 +391,9 @@ class EvaluatorPool:
         import ray
 
         stats = self.last_stats
+        # A head that died since the last call would make the calls below (object store, GCS) hang until Ray
+        # ends the process a minute later: look first.
+        self._require_head()
         stats.actors_added = self._add_actors_on_joined_nodes()
         results: list[Evaluation | None] = [None] * n
         shared = ray.put(context) if context is not None else None  # once per call, not once per chunk
