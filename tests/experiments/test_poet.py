@@ -102,27 +102,37 @@ def test_hebbian_agents_with_the_enhanced_transfer_rule(tmp_path, capsys):
     assert "agent #0 on environment #1: return" in capsys.readouterr().out
 
 
-def test_the_direct_es_control_runs_plain_es_on_the_hardest_solved_terrain(tmp_path, monkeypatch, capsys):
+def _run_where_everything_is_solved(out):
+    """A tiny POET run in ``out`` whose every environment counts as solved (threshold -1000)."""
+    assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
+                 "--set", "poet.generations=4", *TINY, "--set", "poet.solved=-1000"]) == 0
+
+
+def _run_script(monkeypatch, name, *args):
+    """scripts/NAME run as ``python scripts/NAME ARGS``; its exit code."""
     import runpy
     import sys
 
-    from evoforge.experiments.poet import es_steps_until, hardest_solved
-
     from ..conftest import REPO
 
+    monkeypatch.setattr(sys, "argv", [name, *args])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(REPO / "scripts" / name), run_name="__main__")
+    return done.value.code
+
+
+def test_the_direct_es_control_runs_plain_es_on_the_hardest_solved_terrain(tmp_path, monkeypatch, capsys):
+    from evoforge.experiments.poet import es_steps_until, hardest_solved
+
     out = tmp_path / "run"
-    assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
-                 "--set", "poet.generations=4", *TINY, "--set", "poet.solved=-1000"]) == 0  # all count as solved
+    _run_where_everything_is_solved(out)
     poet = run_experiment(out).load_poet(out)
     record = hardest_solved(poet)
     assert record is not None and record.parent is not None  # never the flat start
     budget = es_steps_until(poet.history, record.solved_at)
     assert budget == sum(r["active"] for r in poet.history[:record.solved_at + 1])
     control = tmp_path / "control"
-    monkeypatch.setattr(sys, "argv", ["poet_direct_es.py", str(out), "--run", "--serial", "--out", str(control)])
-    with pytest.raises(SystemExit) as done:
-        runpy.run_path(str(REPO / "scripts" / "poet_direct_es.py"), run_name="__main__")
-    assert done.value.code == 0
+    assert _run_script(monkeypatch, "poet_direct_es.py", str(out), "--run", "--serial", "--out", str(control)) == 0
     assert f"environment #{record.id}" in capsys.readouterr().out
     direct = run_experiment(control).load_poet(control)
     assert direct.iteration == budget and len(direct.envs) == 1  # plain ES: one pair, no children
@@ -132,21 +142,12 @@ def test_the_direct_es_control_runs_plain_es_on_the_hardest_solved_terrain(tmp_p
 def test_solved_agents_are_re_tested_on_fresh_terrain_seeds(tmp_path, monkeypatch, capsys):
     """scripts/poet_generalisation.py: every solved environment's solving agent replays its own terrain to the
     recorded best score (deterministic episodes) and plays the same parameters with fresh terrain seeds."""
-    import runpy
-    import sys
-
-    from ..conftest import REPO
-
     out = tmp_path / "run"
-    assert main(["run", str(CONFIGS / "poet_quick.yaml"), "--serial", "--quiet", "--out", str(out),
-                 "--set", "poet.generations=4", *TINY, "--set", "poet.solved=-1000"]) == 0  # all count as solved
+    _run_where_everything_is_solved(out)
     poet = run_experiment(out).load_poet(out)
     solved = sorted(r.id for r in poet.envs.values() if r.solved_at is not None)
     report = tmp_path / "generalisation.json"
-    monkeypatch.setattr(sys, "argv", ["poet_generalisation.py", str(out), "--episodes", "3", "--json", str(report)])
-    with pytest.raises(SystemExit) as done:
-        runpy.run_path(str(REPO / "scripts" / "poet_generalisation.py"), run_name="__main__")
-    assert done.value.code == 0
+    assert _run_script(monkeypatch, "poet_generalisation.py", str(out), "--episodes", "3", "--json", str(report)) == 0
     assert f"{len(solved)} solved environments, 3 fresh terrain seeds each" in capsys.readouterr().out
     rows = json.loads(report.read_text())["environments"]
     assert [row["env"] for row in rows] == solved and len(solved) >= 2
@@ -156,10 +157,7 @@ def test_solved_agents_are_re_tested_on_fresh_terrain_seeds(tmp_path, monkeypatc
         assert row["fresh_solved_share"] == 1.0  # the threshold is -1000 here
     # the fresh seeds are other terrains: some episode differs from the own terrain's
     assert any(score != pytest.approx(row["own_terrain"]) for row in rows for score in row["fresh"])
-    monkeypatch.setattr(sys, "argv", ["poet_generalisation.py", str(out), "--episodes", "1"])
-    with pytest.raises(SystemExit) as done:
-        runpy.run_path(str(REPO / "scripts" / "poet_generalisation.py"), run_name="__main__")
-    assert done.value.code == 2
+    assert _run_script(monkeypatch, "poet_generalisation.py", str(out), "--episodes", "1") == 2
 
 
 def _centres(run_dir):
