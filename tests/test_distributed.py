@@ -200,9 +200,6 @@ def test_the_population_transfer_benchmark_measures_both_modes(tmp_path):
     assert sent["vectors"] == 8 * 458_002 * 4 and sent["seeds"] < sent["vectors"] / 4
 
 
-# Slow for now: it passes alone (5 of 5) but failed once in a full-suite run, cause not yet found (issue 21's
-# closing note); `pytest -m slow tests/test_distributed.py` runs it.
-@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_a_head_lost_between_batches_is_noticed_before_any_ray_call(tmp_path):
     """The head dies between two batches: the next batch's first Ray calls (the object store, the GCS) would

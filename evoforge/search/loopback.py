@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from evoforge.search.cluster import head_reachable
+
 RAY = Path(sys.executable).with_name("ray")
 
 
@@ -188,10 +190,17 @@ class LocalCluster:
         """SIGKILL the head's GCS (the cluster's control store): what a driver whose own node lives on sees
         when the head machine crashes or is cut off. (A driver on the head machine itself goes down with it;
         on loopback every driver may be attached to the head's raylet, which Ray then ends within moments,
-        so the raylet is left alone.)"""
+        so the raylet is left alone.) Returns once the GCS port refuses connections: SIGKILL is delivered at
+        once, but a busy machine may take a moment to tear the process and its listening socket down, and a
+        caller that probed the head in that moment would still find it."""
         head = self.nodes[0][0].pid
         _signal_all([pid for pid in _processes_in_sessions({head}) if "gcs_server" in _command_line(pid)],
                     signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while head_reachable(self.address, timeout_s=0.5):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the head's GCS at {self.address} still answers 30 s after SIGKILL")
+            time.sleep(0.05)
 
     def wait_for_nodes(self, count: int, timeout: float = 60) -> dict[str, float]:
         """Node id -> CPUs of the alive nodes, once ``count`` of them have registered with the GCS."""
