@@ -9,11 +9,12 @@ Algorithms:
 * ``pgpe`` -- PGPE (Sehnke et al. 2010) with an adapted per-parameter sigma; Adam, ClipUp or SGD (evotorch).
 * ``cmaes``, ``snes``, ``xnes``, ``cem`` -- evotorch's CMAES, SNES, XNES and CEM with their defaults.
 
-The evotorch searchers are used through their public API only. They sample a population and call
-``problem.evaluate(batch)``; :class:`PoolProblem` forwards that batch to the evaluation function the run
-installs for the current step (our :class:`~evoforge.search.pool.EvaluatorPool` with seeds for that
-generation). evotorch's own ``num_actors`` is left unset: all parallelism is ours. evotorch's Gaussian searchers
-apply a step's update at the start of the next step, from the previous population.
+The evotorch searchers (:mod:`evoforge.search.evotorch_es`) are used through their public API only. They
+sample a population and call ``problem.evaluate(batch)``; ``PoolProblem`` forwards that batch to the evaluation
+function the run installs for the current step (our :class:`~evoforge.search.pool.EvaluatorPool` with seeds for
+that generation). evotorch's own ``num_actors`` is left unset: all parallelism is ours. evotorch's Gaussian
+searchers apply a step's update at the start of the next step, from the previous population. evotorch (and the
+cma, scipy, wandb and mlflow it imports, about 5 s) is imported only by runs that use one of its searchers.
 
 ``weight_decay``, ``sigma_decay``, ``lr_decay``, ``lr_min`` and ``noise`` apply to ``openai_es`` only; settings
 refuse them for the other algorithms.
@@ -21,9 +22,7 @@ refuse them for the other algorithms.
 
 from __future__ import annotations
 
-import contextvars
 import copy
-import logging
 import pickle
 import warnings
 from collections.abc import Callable
@@ -31,8 +30,6 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import torch
-from evotorch import Problem, SolutionBatch
-from evotorch.algorithms import CEM, CMAES, PGPE, SNES, XNES
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evoforge.search.evaluation import Evaluation
@@ -40,17 +37,9 @@ from evoforge.search.genome import SeededPopulation
 from evoforge.search.openai_es import OpenAIES, OpenAIESParams, OpenAIESState
 from evoforge.search.settings import PoolSettings
 
-# evotorch logs every Problem construction at INFO; keep the console for our progress bar.
-logging.getLogger("evotorch").setLevel(logging.WARNING)
-
 # Evaluates a (genome_count, solution_length) tensor (or a SeededPopulation of such rows), one Evaluation per
 # row, in order.
 PopulationEvaluator = Callable[[torch.Tensor | SeededPopulation], list[Evaluation]]
-
-# The evaluator of the step running in this thread (POET steps many searchers in threads at once). Kept out of
-# the Problem so that a pickled searcher never holds the pool or its actors.
-_CURRENT_EVALUATOR: contextvars.ContextVar[PopulationEvaluator | None] = contextvars.ContextVar(
-    "evoforge_population_evaluator", default=None)
 
 # Options only openai_es implements, with their neutral values.
 OPENAI_ES_ONLY = {"weight_decay": 0.0, "sigma_decay": 1.0, "lr_decay": 1.0, "lr_min": 0.0, "gradient": "pairs",
@@ -108,52 +97,6 @@ class ESSettings(BaseModel):
         return self
 
 
-class PoolProblem(Problem):
-    """An evotorch Problem whose batch evaluation goes to the evaluator of the current :meth:`ESSearcher.step`.
-
-    It overrides only ``_evaluate_batch``, evotorch's documented hook for batch evaluation, and holds no
-    reference to the evaluator, so it pickles without the pool.
-    """
-
-    def __init__(self, solution_length: int, seed: int) -> None:
-        super().__init__(
-            "max",
-            solution_length=solution_length,
-            initial_bounds=(-0.1, 0.1),
-            dtype=torch.float32,
-            device="cpu",
-            seed=seed,
-        )
-
-    def _evaluate_batch(self, batch: SolutionBatch) -> None:
-        evaluate = _CURRENT_EVALUATOR.get()
-        if evaluate is None:
-            raise RuntimeError("PoolProblem.evaluate called outside ESSearcher.step")
-        batch.set_evals(fitness_for_ranking(evaluate(batch.values.detach().clone())))
-
-
-def build_algorithm(settings: ESSettings, problem: Problem, center_init: torch.Tensor,
-                    stdev_init: float | torch.Tensor | None = None) -> Any:
-    """Construct the evotorch searcher named by ``settings.algorithm`` (not openai_es, which is ours);
-    ``stdev_init`` defaults to ``settings.sigma``."""
-    common = {"popsize": settings.popsize, "center_init": center_init,
-              "stdev_init": settings.sigma if stdev_init is None else stdev_init}
-    stdev_min = settings.sigma_min or None
-    if settings.algorithm == "pgpe":
-        return PGPE(problem, center_learning_rate=settings.learning_rate,
-                    stdev_learning_rate=settings.stdev_learning_rate, optimizer=settings.optimizer,
-                    ranking_method="centered", symmetric=True, stdev_min=stdev_min, **common)
-    if settings.algorithm == "cmaes":
-        return CMAES(problem, stdev_min=stdev_min, **common)
-    if settings.algorithm == "snes":
-        return SNES(problem, stdev_min=stdev_min, **common)
-    if settings.algorithm == "xnes":
-        return XNES(problem, **common)
-    if settings.algorithm == "cem":
-        return CEM(problem, parenthood_ratio=settings.parenthood_ratio, stdev_min=stdev_min, **common)
-    raise ValueError(f"no evotorch searcher for ES algorithm {settings.algorithm!r}")
-
-
 def openai_es_params(settings: ESSettings) -> OpenAIESParams:
     """The :class:`~evoforge.search.openai_es.OpenAIES` hyperparameters of ``settings``."""
     return OpenAIESParams(popsize=settings.popsize, learning_rate=settings.learning_rate, sigma=settings.sigma,
@@ -161,14 +104,6 @@ def openai_es_params(settings: ESSettings) -> OpenAIESParams:
                           sigma_decay=settings.sigma_decay, sigma_min=settings.sigma_min,
                           lr_decay=settings.lr_decay, lr_min=settings.lr_min, gradient=settings.gradient,
                           noise=settings.noise)
-
-
-def _evotorch_step(algorithm: Any, population_evaluator: PopulationEvaluator) -> None:
-    token = _CURRENT_EVALUATOR.set(population_evaluator)
-    try:
-        algorithm.step()
-    finally:
-        _CURRENT_EVALUATOR.reset(token)
 
 
 def _checked(population_evaluator: PopulationEvaluator, population: torch.Tensor) -> list[Evaluation]:
@@ -204,6 +139,8 @@ class ESSearcher:
             self.state: OpenAIESState | None = self.es.init(center, seed)
             self.algorithm: Any = None
             return
+        from evoforge.search.evotorch_es import PoolProblem, build_algorithm
+
         self.es = self.state = None
         problem = PoolProblem(int(center.numel()), seed=seed)
         with warnings.catch_warnings():
@@ -230,7 +167,9 @@ class ESSearcher:
         if self.state is not None:
             self.state = self._openai_es_step(self.state, population_evaluator)
         else:
-            _evotorch_step(self.algorithm, population_evaluator)
+            from evoforge.search.evotorch_es import evotorch_step
+
+            evotorch_step(self.algorithm, population_evaluator)
 
     def proposal(self, population_evaluator: PopulationEvaluator, center: torch.Tensor | None = None,
                  fresh: bool = False, noise_seed: int | None = None) -> torch.Tensor:
@@ -268,6 +207,8 @@ class ESSearcher:
             return es.tell(state, noise, fitness).center.clone()
         if self.settings.algorithm not in ("snes", "cem"):
             raise ValueError(f"ESSearcher.proposal supports openai_es, snes and cem, not {self.settings.algorithm}")
+        from evoforge.search.evotorch_es import build_algorithm, evotorch_step
+
         status = self.algorithm.status
         problem = copy.deepcopy(self.algorithm.problem)
         if noise_seed is not None:
@@ -277,8 +218,8 @@ class ESSearcher:
             warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
             trial = build_algorithm(self.settings, problem, status["center"].clone() if start is None else start,
                                     stdev)
-        _evotorch_step(trial, population_evaluator)  # sample and evaluate
-        _evotorch_step(trial, _not_evaluated)  # apply the update
+        evotorch_step(trial, population_evaluator)  # sample and evaluate
+        evotorch_step(trial, _not_evaluated)  # apply the update
         return trial.status["center"].clone()
 
     @property
@@ -320,3 +261,13 @@ class ESSearcher:
             self.state = loaded
         else:
             self.algorithm = loaded
+
+
+def __getattr__(name: str) -> Any:
+    """Checkpoints written before evotorch's searchers moved to :mod:`evoforge.search.evotorch_es` pickled
+    their problem as ``evoforge.search.es.PoolProblem`` (PEP 562 module attribute)."""
+    if name == "PoolProblem":
+        from evoforge.search.evotorch_es import PoolProblem
+
+        return PoolProblem
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
