@@ -179,3 +179,32 @@ def test_report_of_an_ablation_renders_its_statistics_plots_and_runs(tmp_path, b
     assert len(page["images"]) == 2 and all(done and w > 50 for done, w, _ in page["images"])
     html = (out / "report.html").read_text()
     assert all(f"search.popsize={size}/seed-{seed}" in html for size in (8, 16) for seed in (0, 1))
+
+
+def test_an_ablation_report_shows_the_adaptation_tables_and_recovery_plot(tmp_path):
+    """scripts/adaptation_table.py writes adaptation.md (a heading, markdown tables with ``\\|`` in cells) and
+    recovery.png into the ablation directory; the ablation's report shows both."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from evoforge.report.ablation import build_ablation_report
+
+    (tmp_path / "plan.json").write_text(
+        '{"spec": "spec.yaml", "overrides": [], "runs": [{"variant": "hebbian", "seed": 0, "run": "hebbian/seed-0"}]}')
+    (tmp_path / "spec.yaml").write_text("name: tiny\n")
+    (tmp_path / "adaptation.md").write_text(
+        "### quadruped\n\n| arm | standard ant |\n|---|---|\n| hebbian | 24.9 [-2.5, 52.4] |\n"
+        "| static | 5.2 [4.4, 6.0] (p 0.14) |\n\n| Hebbian control | Welch p vs evolved |\n|---|---|\n"
+        "| evolved |  |\n| share of sum \\|dw\\| from activity terms | |\n")
+    plt.plot([0, 1], [0, 1])
+    plt.savefig(tmp_path / "recovery.png")
+    plt.close("all")
+    page = build_ablation_report(tmp_path).render()
+    section = page[page.index("Adaptation within an episode"):]
+    assert "<caption>quadruped</caption>" in section or ">quadruped<" in section
+    for cell in ("hebbian", "24.9 [-2.5, 52.4]", "5.2 [4.4, 6.0] (p 0.14)", "Hebbian control",
+                 "share of sum |dw| from activity terms"):
+        assert f"<td>{cell}</td>" in section or f"<th>{cell}</th>" in section, cell
+    assert "<td>---</td>" not in section and section.count("<img") == 1

@@ -1,7 +1,9 @@
 """The report of an ablation directory (``evoforge ablate``'s output): its statistics, plots and runs on one page.
 
 Reads what the ablation wrote (plan.json, spec.yaml, results.csv, results.png, curves.png) and recomputes the
-per-variant statistics from results.csv with :mod:`evoforge.stats`, so the page and results.md agree.
+per-variant statistics from results.csv with :mod:`evoforge.stats`, so the page and results.md agree. Where
+``scripts/adaptation_table.py`` has written its tables and recovery plot into the directory (adaptation.md,
+recovery.png), they are shown too.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def build_ablation_report(out: Path) -> Report:
                           ("curves.png", "Learning curves: mean over seeds per generation with a 95% band.")):
         if (out / name).is_file():
             plots.figure(out / name, caption)
+    _adaptation_section(report, out)
     runs = report.section("Runs")
     status = {row["run"]: row["status"] for row in rows}
     runs.table(["variant", "seed", "status", "run directory (evoforge report on it for its own page)"],
@@ -77,6 +80,29 @@ def build_ablation_report(out: Path) -> Report:
                 for run in plan["runs"]])
     report.section("Spec").code(yaml.safe_dump(spec, sort_keys=False), summary="spec.yaml")
     return report
+
+
+def _adaptation_section(report: Report, out: Path) -> None:
+    """The tables of ``scripts/adaptation_table.py`` (adaptation.md: a ``### family`` heading, then markdown
+    tables) and its plot of the reward rate around the mid-episode change."""
+    text = (out / "adaptation.md").read_text() if (out / "adaptation.md").is_file() else ""
+    if not text and not (out / "recovery.png").is_file():
+        return
+    section = report.section("Adaptation within an episode (scripts/adaptation_table.py)")
+    heading, table = "", []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            table.append([cell.strip().replace("\\|", "|") for cell in line.strip().strip("|").split(" | ")])
+            continue
+        if table:
+            rows = [row for row in table[1:] if not set("".join(row)) <= set("-:")]  # drop the |---| row
+            section.table(table[0], rows, caption=heading or None)
+            table = []
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip()
+    if (out / "recovery.png").is_file():
+        section.figure(out / "recovery.png", "Reward rate around the mid-episode change: mean over the runs whose "
+                                             "episodes reach it, with a 95% band.")
 
 
 def _finite(value: float) -> float | None:
