@@ -113,6 +113,11 @@ def _checked(population_evaluator: PopulationEvaluator, population: torch.Tensor
     return evaluations
 
 
+def _ranked(population_evaluator: PopulationEvaluator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``population_evaluator`` as evotorch's fitness function: genomes -> :func:`fitness_for_ranking`."""
+    return lambda genomes: fitness_for_ranking(population_evaluator(genomes))
+
+
 def _not_evaluated(genomes: torch.Tensor) -> list[Evaluation]:
     return [Evaluation(fitness=0.0) for _ in range(len(genomes))]
 
@@ -169,7 +174,7 @@ class ESSearcher:
         else:
             from evoforge.search.evotorch_es import evotorch_step
 
-            evotorch_step(self.algorithm, population_evaluator)
+            evotorch_step(self.algorithm, _ranked(population_evaluator))
 
     def proposal(self, population_evaluator: PopulationEvaluator, center: torch.Tensor | None = None,
                  fresh: bool = False, noise_seed: int | None = None) -> torch.Tensor:
@@ -218,8 +223,8 @@ class ESSearcher:
             warnings.filterwarnings("ignore", message="To copy construct from a tensor", category=UserWarning)
             trial = build_algorithm(self.settings, problem, status["center"].clone() if start is None else start,
                                     stdev)
-        evotorch_step(trial, population_evaluator)  # sample and evaluate
-        evotorch_step(trial, _not_evaluated)  # apply the update
+        evotorch_step(trial, _ranked(population_evaluator))  # sample and evaluate
+        evotorch_step(trial, _ranked(_not_evaluated))  # apply the update
         return trial.status["center"].clone()
 
     @property

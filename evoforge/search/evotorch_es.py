@@ -9,25 +9,31 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from evotorch import Problem, SolutionBatch
 from evotorch.algorithms import CEM, CMAES, PGPE, SNES, XNES
 
-from evoforge.search.es import ESSettings, PopulationEvaluator, fitness_for_ranking
+if TYPE_CHECKING:
+    from evoforge.search.es import ESSettings
 
 # evotorch logs every Problem construction at INFO; keep the console for our progress bar.
 logging.getLogger("evotorch").setLevel(logging.WARNING)
 
-# The evaluator of the step running in this thread (POET steps many searchers in threads at once). Kept out of
-# the Problem so that a pickled searcher never holds the pool or its actors.
-_CURRENT_EVALUATOR: contextvars.ContextVar[PopulationEvaluator | None] = contextvars.ContextVar(
-    "evoforge_population_evaluator", default=None)
+# A (genome_count, solution_length) tensor -> its fitness tensor, higher is better (what evotorch maximises).
+FitnessFunction = Callable[[torch.Tensor], torch.Tensor]
+
+# The fitness function of the step running in this thread (POET steps many searchers in threads at once). Kept
+# out of the Problem so that a pickled searcher never holds the pool or its actors.
+_CURRENT_FITNESS: contextvars.ContextVar[FitnessFunction | None] = contextvars.ContextVar(
+    "evoforge_fitness_function", default=None)
 
 
 class PoolProblem(Problem):
-    """An evotorch Problem whose batch evaluation goes to the evaluator of the current :meth:`ESSearcher.step`.
+    """An evotorch Problem whose batch evaluation goes to the fitness function of the current
+    :func:`evotorch_step` (:meth:`~evoforge.search.es.ESSearcher.step`: the run's pool).
 
     It overrides only ``_evaluate_batch``, evotorch's documented hook for batch evaluation, and holds no
     reference to the evaluator, so it pickles without the pool.
@@ -44,10 +50,10 @@ class PoolProblem(Problem):
         )
 
     def _evaluate_batch(self, batch: SolutionBatch) -> None:
-        evaluate = _CURRENT_EVALUATOR.get()
-        if evaluate is None:
-            raise RuntimeError("PoolProblem.evaluate called outside ESSearcher.step")
-        batch.set_evals(fitness_for_ranking(evaluate(batch.values.detach().clone())))
+        fitness = _CURRENT_FITNESS.get()
+        if fitness is None:
+            raise RuntimeError("PoolProblem.evaluate called outside evotorch_step")
+        batch.set_evals(fitness(batch.values.detach().clone()))
 
 
 def build_algorithm(settings: ESSettings, problem: Problem, center_init: torch.Tensor,
@@ -72,12 +78,10 @@ def build_algorithm(settings: ESSettings, problem: Problem, center_init: torch.T
     raise ValueError(f"no evotorch searcher for ES algorithm {settings.algorithm!r}")
 
 
-
-
-def evotorch_step(algorithm: Any, population_evaluator: PopulationEvaluator) -> None:
-    """One ``algorithm.step()`` whose batch evaluations go to ``population_evaluator``."""
-    token = _CURRENT_EVALUATOR.set(population_evaluator)
+def evotorch_step(algorithm: Any, fitness: FitnessFunction) -> None:
+    """One ``algorithm.step()`` whose batch evaluations go to ``fitness``."""
+    token = _CURRENT_FITNESS.set(fitness)
     try:
         algorithm.step()
     finally:
-        _CURRENT_EVALUATOR.reset(token)
+        _CURRENT_FITNESS.reset(token)
