@@ -303,36 +303,37 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
     The jobs run on the pool of the config's ``pool:`` section (``backend`` overrides its backend), joining the
     Ray cluster at ``address`` if given; one job per chunk, as each trains a network. A job's evaluation seed is
     its training seed, so the comparison is the same on either backend. With ``cache`` (a JSON-lines file),
-    every finished job is appended to it, one layer at a time, and jobs already there are not trained again:
-    an interrupted comparison continues where it stopped. ``progress(done, total)`` is called after each
-    layer."""
+    every finished job is appended to it, one round of the pool at a time (as many jobs as it has actors), and
+    jobs already there are not trained again: an interrupted comparison loses at most one round and continues
+    where it stopped. ``progress(done, total)`` is called after each round."""
     from evoforge.stats import summarise, welch_p
 
     architectures = list(config.anchors if architectures is None else architectures)
     check_grouping(config.grouping, architectures, config.training.width)
-    protocol = json.dumps({"training": config.training.model_dump(mode="json"), "data": config.data.model_dump(
-        mode="json"), "grouping": config.grouping.model_dump(mode="json")}, sort_keys=True)
+    protocol = comparison_protocol(config)
     done = _cached_jobs(cache, protocol)
-    total = len(layers) * len(architectures) * len(batches) * len(seeds)
+    graphs = {str(graph): graph for graph in layers.values()}  # two names for one graph train once
+    jobs = [(formula, arch, batch, seed) for formula in graphs for arch in architectures for batch in batches
+            for seed in seeds]
+    todo = [job for job in jobs if job not in done]
     overrides: dict[str, Any] = {"chunk_size": 1} | ({"backend": backend} if backend is not None else {})
     pool = EvaluatorPool.from_settings(partial(ComparisonEvaluator, config), config.pool, address, **overrides)
-    results: dict[tuple[str, str, int, int], dict[str, Any]] = {}
     try:
-        for name, graph in layers.items():
-            jobs = [(arch, batch, seed) for arch in architectures for batch in batches for seed in seeds]
-            todo = [job for job in jobs if (str(graph), *job) not in done]
-            if todo:
-                pool.start()
-                evaluations = pool.evaluate([(graph, a, b) for a, b, _ in todo], [s for *_, s in todo])
-                fresh = {(str(graph), *job): {"failed": e.failed, "accuracy": e.fitness,
-                                              "val_accuracy": e.metrics.get("val_accuracy", float("nan"))}
-                         for job, e in zip(todo, evaluations)}
-                done.update(fresh)
-                _append_jobs(cache, protocol, fresh)
-            for job in jobs:
-                results[name, *job] = done[(str(graph), *job)]
+        if progress is not None:
+            progress(len(jobs) - len(todo), len(jobs))
+        if todo:
+            pool.start()
+        while todo:
+            round_, todo = todo[:pool.num_workers], todo[pool.num_workers:]
+            evaluations = pool.evaluate([(graphs[formula], a, b) for formula, a, b, _ in round_],
+                                        [s for *_, s in round_])
+            fresh = {job: {"failed": e.failed, "accuracy": e.fitness,
+                           "val_accuracy": e.metrics.get("val_accuracy", float("nan"))}
+                     for job, e in zip(round_, evaluations)}
+            done.update(fresh)
+            _append_jobs(cache, protocol, fresh)
             if progress is not None:
-                progress(len(results), total)
+                progress(len(jobs) - len(todo), len(jobs))
     finally:
         pool.shutdown()
     accuracies: dict[tuple[str, str, int], list[float]] = {}
@@ -340,7 +341,7 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
     for name in layers:
         for arch in architectures:
             for batch in batches:
-                runs = [results[name, arch, batch, seed] for seed in seeds]
+                runs = [done[str(layers[name]), arch, batch, seed] for seed in seeds]
                 ok = [r for r in runs if not r["failed"]]
                 accuracies[name, arch, batch] = [r["accuracy"] for r in ok]
                 summary = summarise(accuracies[name, arch, batch])
@@ -354,6 +355,13 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
                                        accuracies[ref, row["anchor"], row["batch"]])
                           for ref in REFERENCE_LAYERS if ref in layers and ref != row["layer"]}
     return rows
+
+
+def comparison_protocol(config: EvoNormConfig) -> str:
+    """What a comparison's training depends on besides the layer, the architecture, the batch and the seed (the
+    training, data and grouping sections), as a key for cached jobs."""
+    return json.dumps({"training": config.training.model_dump(mode="json"), "data": config.data.model_dump(
+        mode="json"), "grouping": config.grouping.model_dump(mode="json")}, sort_keys=True)
 
 
 def _cached_jobs(cache: Path | None, protocol: str) -> dict[tuple[str, str, int, int], dict[str, Any]]:

@@ -118,6 +118,58 @@ def test_compare_script_trains_the_best_layers_against_the_baselines(tmp_path, m
     assert "best distinct accepted layers" in page and "compare.json (scripts/evonorm_compare.py)" in page
 
 
+def test_compare_script_pools_searches_rank_by_rank_and_an_interruption_loses_one_round(tmp_path, monkeypatch,
+                                                                                         capsys):
+    searches = tmp_path / "searches"
+    for seed in (0, 1):
+        assert main(["run", str(CONFIGS / "evonorm_digits.yaml"), "--serial", "--quiet", "--out",
+                     str(searches / f"seed-{seed}"), *TINY, "--set", f"seed={seed}", "--set", "search.generations=2",
+                     "--set", "rejection.quality_threshold=0", "--set", "search.seed_baselines=true"]) == 0
+    out, cache = tmp_path / "heldout", tmp_path / "jobs.jsonl"
+    argv = ["evonorm_compare.py", str(searches / "seed-0"), str(searches / "seed-1"), "--top", "2", "--seeds", "0",
+            "--batches", "8", "--architectures", "vgg", "--serial", "--out", str(out), "--cache", str(cache)]
+    from evoforge.experiments import evonorm as evonorm_module
+
+    trained = []
+    original = evonorm_module.ComparisonEvaluator.evaluate
+
+    def stop_after_three(self, genomes, seeds):
+        if len(trained) == 3:
+            raise KeyboardInterrupt
+        trained.append(str(genomes[0][0]))
+        return original(self, genomes, seeds)
+
+    monkeypatch.setattr(evonorm_module.ComparisonEvaluator, "evaluate", stop_after_three)
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(KeyboardInterrupt):
+        runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
+    # serial: one job a round, so the three finished trainings are kept and nothing else
+    assert [json.loads(line)["formula"] for line in cache.read_text().splitlines()] == trained
+    monkeypatch.setattr(evonorm_module.ComparisonEvaluator, "evaluate", original)
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
+    assert done.value.code == 0
+    rows = json.loads((out / "compare.json").read_text())
+    names = [r["layer"] for r in rows]
+    # rank by rank: both searches' best before either's second best; the baselines once, after them
+    assert names[:2] == ["seed-0/evolved_1", "seed-1/evolved_1"]
+    assert set(names[2:-4]) <= {"seed-0/evolved_2", "seed-1/evolved_2"}
+    assert names[-4:] == ["bn_relu", "gn_relu", "evonorm_b0", "evonorm_s0"]
+    assert "seed-1/evolved_1" in (out / "compare.md").read_text()
+    # several searches need --out; searches of different protocols are refused
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", [a for a in argv if a not in ("--out", str(out))])
+    with pytest.raises(SystemExit) as refused:
+        runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
+    assert refused.value.code == 2 and "--out" in capsys.readouterr().err
+    config = searches / "seed-1" / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 100", "epochs: 99"))
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as refused:
+        runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
+    assert refused.value.code == 2 and "differs" in capsys.readouterr().err
+
+
 def _scrambled_test_split(data):
     """The same data with the test split replaced by noise and shuffled labels."""
     import dataclasses
