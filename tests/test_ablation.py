@@ -113,6 +113,14 @@ metrics: [best_fitness]
     assert runs[1].config["policy"]["hidden"] == [16, 16]
     spec_path = write_spec(tmp_path, f"name: one\nconfig: {SPHERE}\nseeds: 2\nmetrics: [best_fitness]\n", "one.yaml")
     assert [r.directory for r in plan(load_spec(spec_path), spec_path)] == ["base/seed-0", "base/seed-1"]
+    # a variant with its own seeds runs only those; the others keep the spec's, still seed-major
+    spec_path = write_spec(tmp_path, f"name: uneven\nconfig: {SPHERE}\nseeds: 3\nmetrics: [best_fitness]\n"
+                                     "variants:\n  cheap: {}\n  costly: {seeds: 1}\n  extra: {seeds: [5]}\n",
+                           "uneven.yaml")
+    spec = load_spec(spec_path)
+    assert spec.seed_list == [0, 1, 2, 5]
+    assert [r.directory for r in plan(spec, spec_path)] == [
+        "cheap/seed-0", "costly/seed-0", "cheap/seed-1", "cheap/seed-2", "extra/seed-5"]
 
 
 def test_a_different_spec_on_an_existing_directory_is_refused(tmp_path, capsys):

@@ -293,7 +293,7 @@ def run_ablation_command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else Path("runs") / "ablations" / spec.name
     prepare(out, spec_path, spec, runs, args.overrides)
     variants = len({run.variant for run in runs})
-    print(f"{spec.name}: {variants} variants x {len(spec.seed_list)} seeds = {len(runs)} runs, "
+    print(f"{spec.name}: {variants} variants, seeds {', '.join(map(str, spec.seed_list))}: {len(runs)} runs, "
           f"{sum(is_finished(out / r.directory) for r in runs)} already finished -> {out}", file=sys.stderr)
     began = time.perf_counter()
     outcomes, interrupted = execute_all(out, spec.name, runs, args.address, args.max_concurrent, args.quiet)

@@ -11,6 +11,7 @@ A spec is YAML::
     variants:                          # explicit variants: name -> other config and/or overrides
       hebbian: {}
       static: {config: ../configs/es_cartpole.yaml, set: {policy.hidden: [16]}}
+      costly: {seeds: 1, set: {...}}   # a variant may run fewer (or other) seeds than the spec's
     grid:                              # cartesian product of values, crossed with the variants
       search.popsize: [16, 32]
     metrics: [best_center_eval, solved_generation, final.fitness_mean]
@@ -54,13 +55,36 @@ def _check_keys(keys: Any) -> None:
             raise ValueError(f"{key} is set by the ablation ({OWNED[key]})")
 
 
+def _valid_seeds(value: int | list[int]) -> int | list[int]:
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError("must be >= 1 (the number of seeds) or a list of seeds")
+        return value
+    if not value:
+        raise ValueError("the list of seeds is empty")
+    if len(set(value)) != len(value) or min(value) < 0 or max(value) > 2**31 - 1:
+        raise ValueError("seeds must be distinct integers in [0, 2**31 - 1]")
+    return value
+
+
+def seed_list(seeds: int | list[int]) -> list[int]:
+    """The seeds to run: 0..n-1 for ``seeds: n``, else the listed seeds."""
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+
+
 class VariantSpec(BaseModel):
-    """One named variant of a spec: its own base config (optional) and its overrides."""
+    """One named variant of a spec: its own base config (optional), its overrides and its seeds (optional)."""
 
     model_config = ConfigDict(extra="forbid")
 
     config: str | None = Field(None, description="this variant's base config instead of the spec's")
     set: dict[str, Any] = Field(default_factory=dict, description="dotted key -> value")
+    seeds: int | list[int] | None = Field(None, description="this variant's seeds instead of the spec's")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: int | list[int] | None) -> int | list[int] | None:
+        return None if value is None else _valid_seeds(value)
 
     @field_validator("set")
     @classmethod
@@ -91,15 +115,7 @@ class AblationSpec(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, value: int | list[int]) -> int | list[int]:
-        if isinstance(value, int):
-            if value < 1:
-                raise ValueError("must be >= 1 (the number of seeds) or a list of seeds")
-            return value
-        if not value:
-            raise ValueError("the list of seeds is empty")
-        if len(set(value)) != len(value) or min(value) < 0 or max(value) > 2**31 - 1:
-            raise ValueError("seeds must be distinct integers in [0, 2**31 - 1]")
-        return value
+        return _valid_seeds(value)
 
     @field_validator("set")
     @classmethod
@@ -147,8 +163,10 @@ class AblationSpec(BaseModel):
 
     @property
     def seed_list(self) -> list[int]:
-        """The seeds to run: 0..n-1 for ``seeds: n``, else the listed seeds."""
-        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+        """Every seed some variant runs, in order: the spec's, then any a variant adds."""
+        extra = [seed for variant in self.variants.values() if variant.seeds is not None
+                 for seed in seed_list(variant.seeds)]
+        return list(dict.fromkeys(seed_list(self.seeds) + extra))
 
 
 @dataclass(frozen=True)
@@ -158,6 +176,7 @@ class Variant:
     name: str
     config: Path
     overrides: dict[str, Any]  # dotted key -> value, in the order they apply
+    seeds: tuple[int, ...]  # the seeds this variant runs
 
 
 @dataclass(frozen=True)
@@ -235,7 +254,8 @@ def variants(spec: AblationSpec, spec_path: Path) -> list[Variant]:
         config = resolve_config(reference, spec_path)
         for point in points:
             name = ",".join([label] * bool(label) + [f"{k}={format_value(v)}" for k, v in point.items()]) or "base"
-            result.append(Variant(name, config, {**spec.set, **variant.set, **point}))
+            seeds = seed_list(spec.seeds if variant.seeds is None else variant.seeds)
+            result.append(Variant(name, config, {**spec.set, **variant.set, **point}, tuple(seeds)))
     seen: dict[str, str] = {}
     for variant in result:
         folder = directory_name(variant.name)
@@ -271,6 +291,8 @@ def plan(spec: AblationSpec, spec_path: Path, cli_overrides: dict[str, Any] | No
     arms = variants(spec, spec_path)
     for seed in spec.seed_list:
         for variant in arms:
+            if seed not in variant.seeds:
+                continue
             if variant.config not in base_cache:
                 base_cache[variant.config] = read_yaml(variant.config)
             data = yaml.safe_load(yaml.safe_dump(base_cache[variant.config]))  # a deep copy
