@@ -7,7 +7,8 @@ held-out settings; here: a wider, deeper pre-activation ResNet and a VGG-style n
     python scripts/evonorm_compare.py runs/evonorm --address auto         # on a running Ray cluster
     python scripts/evonorm_compare.py runs/ablations/evonorm_searches/*/seed-* --out runs/evonorm_heldout
 
-The layers are the search's best by validation accuracy; everything here reports the test split. Every training
+The layers are the search's best by validation accuracy, the four baselines it may have started from left out
+(they are in the table under their own names); everything here reports the test split. Every training
 uses the run's schedule (``training.epochs``: the same number of epochs at every batch size) and grouping.
 The jobs run on the pool of the run's ``pool:`` section (``--serial``: in this process). Writes OUT/compare.md
 (test accuracy mean and 95 % interval over seeds, validation mean, diverged runs, Welch p against each
@@ -77,7 +78,8 @@ def layer_names(found: list[tuple[Path, list]], top: int) -> dict[str, LayerGrap
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN", help="one or more layer searches")
-    parser.add_argument("--top", type=int, default=10, help="each search's best distinct layers (by validation)")
+    parser.add_argument("--top", type=int, default=10,
+                        help="each search's best distinct evolved layers (by validation; the baselines left out)")
     parser.add_argument("--architectures", nargs="+", default=list(HELD_OUT), choices=sorted(ANCHORS))
     parser.add_argument("--batches", type=int, nargs="+", default=[128, 4])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -96,7 +98,12 @@ def main() -> int:
             if comparison_protocol(other.config) != comparison_protocol(experiment.config):
                 raise UserError(f"{path}: its training, data or grouping differs from {args.run_dirs[0]}'s; "
                                 "compare searches of one protocol")
-        found = [(path, other.best_layers(RunDir(path), args.top)) for path, other in searches]
+        # the evolved layers only: the baselines a search started from are in the table anyway
+        baselines = {NAMED_LAYERS[name] for name in REFERENCE_LAYERS}
+        found = []
+        for path, other in searches:
+            ranked = other.best_layers(RunDir(path), len(baselines) + args.top)
+            found.append((path, [(graph, accuracy) for graph, accuracy in ranked if graph not in baselines][:args.top]))
     except UserError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -75,7 +75,7 @@ def test_layer_search_resumes_to_the_same_result_and_prints_formulas(tmp_path, c
 def test_compare_script_trains_the_best_layers_against_the_baselines(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     assert main(["run", str(CONFIGS / "evonorm_digits.yaml"), "--serial", "--quiet", "--out", str(out),
-                 *TINY, "--set", "search.generations=2", "--set", "rejection.quality_threshold=0",
+                 *TINY, "--set", "search.generations=3", "--set", "rejection.quality_threshold=0",
                  "--set", "search.seed_baselines=true"]) == 0
     monkeypatch.setattr(sys, "argv", ["evonorm_compare.py", str(out), "--top", "1", "--seeds", "0", "1",
                                       "--batches", "8", "4", "--serial"])
@@ -123,7 +123,7 @@ def test_compare_script_pools_searches_rank_by_rank_and_an_interruption_loses_on
     searches = tmp_path / "searches"
     for seed in (0, 1):
         assert main(["run", str(CONFIGS / "evonorm_digits.yaml"), "--serial", "--quiet", "--out",
-                     str(searches / f"seed-{seed}"), *TINY, "--set", f"seed={seed}", "--set", "search.generations=2",
+                     str(searches / f"seed-{seed}"), *TINY, "--set", f"seed={seed}", "--set", "search.generations=3",
                      "--set", "rejection.quality_threshold=0", "--set", "search.seed_baselines=true"]) == 0
     out, cache = tmp_path / "heldout", tmp_path / "jobs.jsonl"
     argv = ["evonorm_compare.py", str(searches / "seed-0"), str(searches / "seed-1"), "--top", "2", "--seeds", "0",
@@ -168,6 +168,30 @@ def test_compare_script_pools_searches_rank_by_rank_and_an_interruption_loses_on
     with pytest.raises(SystemExit) as refused:
         runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
     assert refused.value.code == 2 and "differs" in capsys.readouterr().err
+    # the per-search statistics and the screening replay of the same two searches (a missing run is left out)
+    monkeypatch.setattr(sys, "argv", ["evonorm_searches.py", str(searches / "seed-0"), str(searches / "seed-1"),
+                                      str(tmp_path / "absent"), "--out", str(tmp_path / "stats.md")])
+    with pytest.raises(SystemExit) as stats:
+        runpy.run_path(str(REPO / "scripts" / "evonorm_searches.py"), run_name="__main__")
+    assert stats.value.code == 0 and "left out" in capsys.readouterr().err
+    text = (tmp_path / "stats.md").read_text()
+    assert text.count("| " + str(searches / "seed-0") + " |") == 1 + 5  # its row and five screening thresholds
+    search_row = runpy.run_path(str(REPO / "scripts" / "evonorm_searches.py"))["search_row"]
+    from evoforge.experiments import load_experiment
+    from evoforge.nas.evonorm import BASELINES
+    from evoforge.search.evolution import best_distinct
+    from evoforge.search.rundir import RunDir
+
+    run = RunDir(searches / "seed-1")
+    searcher = load_experiment(run.config_path).load_searcher(run)
+    row = search_row(searches / "seed-1")
+    assert row["judged"] == len(searcher.judged) == row["accepted"] + row["rejected"]
+    assert row["quality"] + row["stability"] + row["screen"] == row["rejected"] == searcher.rejected
+    distinct = best_distinct(searcher.history, len(searcher.history))
+    seeded = [accuracy for graph, accuracy in distinct if graph in BASELINES.values()]
+    assert row["best_baseline"][0] in BASELINES and row["best_baseline"][1] == max(seeded)
+    assert row["distinct_evolved"] == len(distinct) - len(seeded)
+    assert row["beat_baselines"] == sum(a > max(seeded) for g, a in distinct if g not in BASELINES.values())
 
 
 def _scrambled_test_split(data):
