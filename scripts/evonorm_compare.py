@@ -86,6 +86,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="folder for compare.md and compare.json (default: the only RUN)")
     parser.add_argument("--cache", type=Path, help="finished trainings (default: OUT/compare_jobs.jsonl)")
     parser.add_argument("--serial", action="store_true", help="train in this process instead of Ray actors")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="train nothing: tabulate the cells whose every seed is in the cache (a partial table)")
     parser.add_argument("--address", help="join a Ray cluster: 'auto' or HOST:PORT (default: the pool section's)")
     args = parser.parse_args()
     if args.out is None and len(args.run_dirs) > 1:
@@ -107,7 +109,7 @@ def main() -> int:
     except UserError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if not any(ranked for _, ranked in found):
+    if args.top and not any(ranked for _, ranked in found):  # --top 0: the baselines alone
         print(f"{', '.join(map(str, args.run_dirs))}: no search accepted a layer yet", file=sys.stderr)
         return 2
     layers = layer_names(found, args.top)
@@ -122,7 +124,8 @@ def main() -> int:
     try:  # every finished training is kept in the cache: rerun the command to continue
         rows = compare_layers(experiment.config, layers, args.batches, args.seeds, args.architectures,
                               address=args.address, backend="serial" if args.serial else None,
-                              cache=args.cache or out / "compare_jobs.jsonl", progress=progress)
+                              cache=args.cache or out / "compare_jobs.jsonl", progress=progress,
+                              train=not args.cached_only)
     except ValueError as exc:  # a grouping the architectures cannot take
         print(exc, file=sys.stderr)
         return 2
@@ -131,7 +134,8 @@ def main() -> int:
     header = (f"Test accuracy (%) after {config.training.describe()} at each batch size B, "
               f"{config.grouping.describe()}, architectures {args.architectures} (not seen by the search), "
               f"training seeds {args.seeds}; evolved_k = the k-th best distinct layer by validation accuracy of "
-              f"{searched}. Welch p over seeds against each baseline. {time.perf_counter() - started:.0f} s.")
+              f"{searched}. Welch p over seeds against each baseline. {time.perf_counter() - started:.0f} s."
+              + (" Partial: only the cells every seed of which has finished." if args.cached_only else ""))
     lines = table(rows, header)
     (out / "compare.md").write_text("\n".join(lines) + "\n")
     write_json(out / COMPARISON, rows)

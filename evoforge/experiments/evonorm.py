@@ -294,7 +294,7 @@ REFERENCE_LAYERS = ("bn_relu", "gn_relu", "evonorm_b0", "evonorm_s0")  # what ev
 def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches: Sequence[int],
                    seeds: Sequence[int], architectures: Sequence[str] | None = None, address: str | None = None,
                    backend: str | None = None, cache: Path | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> list[dict]:
+                   progress: Callable[[int, int], None] | None = None, train: bool = True) -> list[dict]:
     """Every layer on every architecture (default: the search's anchors) at every batch size and training
     seed, trained on the config's schedule; one row per (layer, architecture, batch): the test accuracies of
     the runs that did not diverge, their mean, 95 % interval (Student t over seeds) and validation mean, the
@@ -305,7 +305,8 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
     its training seed, so the comparison is the same on either backend. With ``cache`` (a JSON-lines file),
     every finished job is appended to it, one round of the pool at a time (as many jobs as it has actors), and
     jobs already there are not trained again: an interrupted comparison loses at most one round and continues
-    where it stopped. ``progress(done, total)`` is called after each round."""
+    where it stopped. ``progress(done, total)`` is called after each round. With ``train=False`` nothing is
+    trained: the rows are those whose every seed is in ``cache`` (a comparison still under way, tabulated)."""
     from evoforge.stats import summarise, welch_p
 
     architectures = list(config.anchors if architectures is None else architectures)
@@ -315,7 +316,7 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
     graphs = {str(graph): graph for graph in layers.values()}  # two names for one graph train once
     jobs = [(formula, arch, batch, seed) for formula in graphs for arch in architectures for batch in batches
             for seed in seeds]
-    todo = [job for job in jobs if job not in done]
+    todo = [job for job in jobs if job not in done] if train else []
     overrides: dict[str, Any] = {"chunk_size": 1} | ({"backend": backend} if backend is not None else {})
     pool = EvaluatorPool.from_settings(partial(ComparisonEvaluator, config), config.pool, address, **overrides)
     try:
@@ -341,6 +342,8 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
     for name in layers:
         for arch in architectures:
             for batch in batches:
+                if not all((str(layers[name]), arch, batch, seed) in done for seed in seeds):
+                    continue  # only without training: a cell not finished yet
                 runs = [done[str(layers[name]), arch, batch, seed] for seed in seeds]
                 ok = [r for r in runs if not r["failed"]]
                 accuracies[name, arch, batch] = [r["accuracy"] for r in ok]
@@ -353,7 +356,8 @@ def compare_layers(config: EvoNormConfig, layers: dict[str, LayerGraph], batches
     for row in rows:
         row["welch_p"] = {ref: welch_p(accuracies[row["layer"], row["anchor"], row["batch"]],
                                        accuracies[ref, row["anchor"], row["batch"]])
-                          for ref in REFERENCE_LAYERS if ref in layers and ref != row["layer"]}
+                          for ref in REFERENCE_LAYERS
+                          if ref in layers and ref != row["layer"] and (ref, row["anchor"], row["batch"]) in accuracies}
     return rows
 
 

@@ -145,7 +145,14 @@ def test_compare_script_pools_searches_rank_by_rank_and_an_interruption_loses_on
         runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
     # serial: one job a round, so the three finished trainings are kept and nothing else
     assert [json.loads(line)["formula"] for line in cache.read_text().splitlines()] == trained
+    # --cached-only tabulates the three finished cells (one seed each here) and trains nothing
+    monkeypatch.setattr(sys, "argv", [*argv, "--cached-only"])
+    with pytest.raises(SystemExit) as partial:
+        runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
+    assert partial.value.code == 0 and len(trained) == 3
+    assert sorted(r["formula"] for r in json.loads((out / "compare.json").read_text())) == sorted(trained)
     monkeypatch.setattr(evonorm_module.ComparisonEvaluator, "evaluate", original)
+    monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as done:
         runpy.run_path(str(REPO / "scripts" / "evonorm_compare.py"), run_name="__main__")
     assert done.value.code == 0
