@@ -17,8 +17,8 @@ OUT/compare_jobs.jsonl (or ``--cache``), so an interrupted comparison continues 
 command is run again.
 
 Several searches of one training protocol go into one table against one set of baseline trainings: their
-layers are named LABEL/evolved_k and queued rank by rank (every search's best, then every second best...), so a
-comparison stopped early has its most informative rows finished; ``--out`` is then required.
+layers are named LABEL/evolved_k and queued rank by rank (every search's best, then every second best...), after the
+baselines, so a comparison stopped early has its most informative rows finished; ``--out`` is then required.
 """
 
 from __future__ import annotations
@@ -112,8 +112,8 @@ def main() -> int:
     if args.top and not any(ranked for _, ranked in found):  # --top 0: the baselines alone
         print(f"{', '.join(map(str, args.run_dirs))}: no search accepted a layer yet", file=sys.stderr)
         return 2
-    layers = layer_names(found, args.top)
-    layers.update({name: NAMED_LAYERS[name] for name in REFERENCE_LAYERS})
+    # the baselines first: every evolved row's p values need them, and they head the table
+    layers = {name: NAMED_LAYERS[name] for name in REFERENCE_LAYERS} | layer_names(found, args.top)
     out = args.run_dirs[0] if args.out is None else args.out
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

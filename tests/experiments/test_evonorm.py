@@ -158,10 +158,10 @@ def test_compare_script_pools_searches_rank_by_rank_and_an_interruption_loses_on
     assert done.value.code == 0
     rows = json.loads((out / "compare.json").read_text())
     names = [r["layer"] for r in rows]
-    # rank by rank: both searches' best before either's second best; the baselines once, after them
-    assert names[:2] == ["seed-0/evolved_1", "seed-1/evolved_1"]
-    assert set(names[2:-4]) <= {"seed-0/evolved_2", "seed-1/evolved_2"}
-    assert names[-4:] == ["bn_relu", "gn_relu", "evonorm_b0", "evonorm_s0"]
+    # the baselines once, first; then rank by rank: both searches' best before either's second best
+    assert names[:4] == ["bn_relu", "gn_relu", "evonorm_b0", "evonorm_s0"]
+    assert names[4:6] == ["seed-0/evolved_1", "seed-1/evolved_1"]
+    assert set(names[6:]) <= {"seed-0/evolved_2", "seed-1/evolved_2"}
     assert "seed-1/evolved_1" in (out / "compare.md").read_text()
     # several searches need --out; searches of different protocols are refused
     capsys.readouterr()
