@@ -68,7 +68,7 @@ def layer_names(found: list[tuple[Path, list]], top: int) -> dict[str, LayerGrap
     common = Path(os.path.commonpath(paths)) if len(paths) > 1 else None
     layers = {}
     for k in range(top):
-        for path, ranked in zip(paths, (ranked for _, ranked in found)):
+        for path, (_, ranked) in zip(paths, found):
             if k < len(ranked):
                 prefix = "" if common is None else f"{path.relative_to(common).as_posix() or path.name}/"
                 layers[f"{prefix}evolved_{k + 1}"] = ranked[k][0]
@@ -101,11 +101,7 @@ def main() -> int:
                 raise UserError(f"{path}: its training, data or grouping differs from {args.run_dirs[0]}'s; "
                                 "compare searches of one protocol")
         # the evolved layers only: the baselines a search started from are in the table anyway
-        baselines = {NAMED_LAYERS[name] for name in REFERENCE_LAYERS}
-        found = []
-        for path, other in searches:
-            ranked = other.best_layers(RunDir(path), len(baselines) + args.top)
-            found.append((path, [(graph, accuracy) for graph, accuracy in ranked if graph not in baselines][:args.top]))
+        found = [(path, other.best_layers(RunDir(path), args.top, baselines=False)) for path, other in searches]
     except UserError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -191,10 +191,17 @@ class EvoNormExperiment(Experiment):
                 "candidates_judged": len(getattr(searcher, "judged", [])),
                 "candidates_rejected": int(getattr(searcher, "rejected", 0))}
 
-    def best_layers(self, run_dir: RunDir, top: int = 3) -> list[tuple[LayerGraph, float]]:
+    def best_layers(self, run_dir: RunDir, top: int = 3, baselines: bool = True) -> list[tuple[LayerGraph, float]]:
         """The ``top`` distinct accepted layers of a run by mean accuracy, from its newest valid checkpoint
-        (raises CheckpointError without one)."""
-        return best_distinct(self.load_searcher(run_dir).history, top)
+        (raises CheckpointError without one); ``baselines=False`` leaves out the reference layers a search may
+        have started from."""
+        history = self.load_searcher(run_dir).history
+        if baselines:
+            return best_distinct(history, top)
+        from evoforge.nas.evonorm import NAMED_LAYERS
+
+        references = {NAMED_LAYERS[name] for name in REFERENCE_LAYERS}
+        return [item for item in best_distinct(history, len(history)) if item[0] not in references][:top]
 
     def inspect(self, run_dir: RunDir, options: InspectOptions) -> list[str]:
         """The five best distinct accepted layers as formulas, with their mean validation accuracy over the
